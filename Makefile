@@ -1,0 +1,48 @@
+# Common tasks. `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test test-live record lint format typecheck stack-up stack-down stack-status clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(INSTALLED)  ## the main job: two users' sessions on one agent
+	$(PY) examples/demo.py
+
+test: $(INSTALLED)  ## the whole suite: unit, cassette replays, live tests on the local stack
+	$(PY) -m pytest
+
+test-live: $(INSTALLED)  ## integration tests live against the server (no cassettes)
+	LETTA_TEST_MODE=live $(PY) -m pytest tests/integration_tests
+
+record: $(INSTALLED)  ## re-record cassettes from the real server
+	LETTA_TEST_MODE=record $(PY) -m pytest tests/integration_tests
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(INSTALLED)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+typecheck: $(INSTALLED)
+	$(PY) -m mypy
+
+stack-up:
+	$(PYTHON) scripts/letta_stack.py up
+
+stack-down:
+	$(PYTHON) scripts/letta_stack.py down
+
+stack-status:
+	$(PYTHON) scripts/letta_stack.py status
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,207 @@
+"""Exception types of langchain-letta and the translation from letta-client errors.
+
+Every HTTP error type inherits both the matching ``langchain_core.exceptions`` class
+and the matching ``letta_client`` class, so code that catches either keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import letta_client
+from langchain_core import exceptions as lc
+
+__all__ = [
+    "LettaAPIError",
+    "LettaAuthenticationError",
+    "LettaBadRequestError",
+    "LettaConnectionError",
+    "LettaContextOverflowError",
+    "LettaConversationBusyError",
+    "LettaHistoryWriteError",
+    "LettaInputError",
+    "LettaNotFoundError",
+    "LettaPendingApprovalError",
+    "LettaPermissionDeniedError",
+    "LettaRateLimitError",
+    "LettaRunError",
+    "LettaRunRateLimitError",
+    "LettaRunTimeoutError",
+    "LettaTimeoutError",
+    "LettaUnprocessableError",
+    "translate_error",
+]
+
+
+class LettaBadRequestError(lc.ModelInvalidRequestError, letta_client.BadRequestError):
+    """The server rejected the request as invalid (HTTP 400)."""
+
+
+class LettaUnprocessableError(lc.ModelInvalidRequestError, letta_client.UnprocessableEntityError):
+    """The server could not validate the request (HTTP 422), e.g. a malformed id."""
+
+
+class LettaAuthenticationError(lc.ModelAuthenticationError, letta_client.AuthenticationError):
+    """The API key was refused (HTTP 401)."""
+
+
+class LettaPermissionDeniedError(lc.ModelPermissionDeniedError, letta_client.PermissionDeniedError):
+    """The API key may not access this resource (HTTP 403)."""
+
+
+class LettaNotFoundError(lc.ModelNotFoundError, letta_client.NotFoundError):
+    """The agent or conversation does not exist, or was deleted (HTTP 404)."""
+
+
+class LettaConversationBusyError(lc.ModelError, letta_client.ConflictError):
+    """The conversation stayed busy with another run for longer than the wait allowed.
+
+    Retryable: the other run will finish. ``run_id`` names the run that holds the
+    conversation, when the server said so.
+    """
+
+    is_retryable = True
+
+    @property
+    def run_id(self) -> str | None:
+        """The id of the run that holds the conversation."""
+        body = self.body
+        return body.get("run_id") if isinstance(body, dict) else None
+
+
+class LettaRateLimitError(lc.ModelRateLimitError, letta_client.RateLimitError):
+    """A rate limit was hit (HTTP 429)."""
+
+
+class LettaAPIError(lc.ModelAPIError, letta_client.InternalServerError):
+    """The server failed (HTTP 5xx)."""
+
+
+class LettaConnectionError(lc.ModelConnectionError, letta_client.APIConnectionError):
+    """The server could not be reached."""
+
+
+class LettaTimeoutError(lc.ModelTimeoutError, letta_client.APITimeoutError):
+    """The request timed out."""
+
+
+class LettaRunError(lc.ModelAPIError, letta_client.APIStatusError):
+    """The agent's run failed after the stream had started (Letta's in-stream error).
+
+    ``error_type`` is Letta's classification (``llm_error``, ``llm_timeout``,
+    ``internal_error``, ...) and ``run_id`` names the failed run.
+    """
+
+    @property
+    def error_type(self) -> str | None:
+        """Letta's ``error_type`` for the failure."""
+        body = self.body
+        return body.get("error_type") if isinstance(body, dict) else None
+
+    @property
+    def run_id(self) -> str | None:
+        """The id of the run that failed."""
+        body = self.body
+        return body.get("run_id") if isinstance(body, dict) else None
+
+
+class LettaRunRateLimitError(lc.ModelRateLimitError, LettaRunError):
+    """The agent's LLM was rate limited during the run."""
+
+
+class LettaRunTimeoutError(lc.ModelTimeoutError, LettaRunError):
+    """The agent's LLM timed out during the run."""
+
+
+class LettaContextOverflowError(lc.ContextOverflowError, LettaRunError):
+    """The input does not fit the agent's context window."""
+
+
+class LettaInputError(lc.ModelInvalidRequestError, ValueError):
+    """The input cannot be sent to Letta; raised before anything is sent or stored."""
+
+
+class LettaPendingApprovalError(lc.ModelInvalidRequestError, letta_client.ConflictError):
+    """The conversation waits for the result of a client-side tool call (HTTP 409).
+
+    Send the ``ToolMessage`` answering the pending ``tool_calls`` first.
+    """
+
+
+class LettaHistoryWriteError(lc.LangChainException, NotImplementedError):
+    """A message cannot be stored in a Letta conversation without running the agent.
+
+    Letta stores a turn only by running the agent on it; a message that Letta did not
+    already store (and that is not part of a turn Letta answered) is refused with this
+    error instead of being dropped silently.
+    """
+
+
+_BY_STATUS: dict[int, type[letta_client.APIStatusError]] = {
+    400: LettaBadRequestError,
+    401: LettaAuthenticationError,
+    403: LettaPermissionDeniedError,
+    404: LettaNotFoundError,
+    409: LettaConversationBusyError,
+    422: LettaUnprocessableError,
+    429: LettaRateLimitError,
+}
+
+_BY_RUN_ERROR_TYPE: dict[str, type[LettaRunError]] = {
+    "llm_rate_limit": LettaRunRateLimitError,
+    "llm_timeout": LettaRunTimeoutError,
+    "context_window_overflow_in_system_prompt": LettaContextOverflowError,
+    "context_window_exceeded": LettaContextOverflowError,
+}
+
+
+def _status_error_type(error: letta_client.APIStatusError) -> type[letta_client.APIStatusError]:
+    if error.status_code == 200:  # the SDK's shape for an SSE ``event: error``
+        body = error.body if isinstance(error.body, dict) else {}
+        return _BY_RUN_ERROR_TYPE.get(str(body.get("error_type")), LettaRunError)
+    if error.status_code >= 500:
+        return LettaAPIError
+    return _BY_STATUS.get(error.status_code, LettaBadRequestError)
+
+
+def translate_error(error: BaseException) -> BaseException:
+    """Return the langchain-letta exception for a letta-client or httpx error.
+
+    Errors that are already ours, or that are not HTTP errors, are returned unchanged.
+    """
+    if isinstance(error, lc.LangChainException):
+        return error
+    translated: BaseException
+    if isinstance(error, letta_client.APIStatusError):
+        cls = _status_error_type(error)
+        translated = cls(_message(error), response=error.response, body=error.body)
+    elif isinstance(error, letta_client.APITimeoutError):
+        translated = LettaTimeoutError(request=error.request)
+    elif isinstance(error, letta_client.APIConnectionError):
+        translated = LettaConnectionError(message=error.message, request=error.request)
+    elif isinstance(error, httpx.TimeoutException):
+        translated = LettaTimeoutError(request=_request_of(error))
+    elif isinstance(error, httpx.TransportError):
+        translated = LettaConnectionError(message=str(error), request=_request_of(error))
+    else:
+        return error
+    translated.__cause__ = error
+    return translated
+
+
+def _message(error: letta_client.APIStatusError) -> str:
+    body: Any = error.body
+    if isinstance(body, dict):
+        detail = body.get("message") or body.get("detail")
+        if detail:
+            prefix = f"{body['error_type']}: " if body.get("error_type") else ""
+            return f"{prefix}{detail}"
+    return error.message
+
+
+def _request_of(error: httpx.HTTPError) -> httpx.Request:
+    try:
+        return error.request
+    except RuntimeError:  # httpx raises when no request is attached
+        return httpx.Request("POST", "http://letta.invalid/")

@@ -1,0 +1,507 @@
+"""Conversion between LangChain messages and Letta messages: pure functions, no I/O.
+
+Two directions:
+
+* LangChain -> Letta: :func:`unsent_tail` finds what a conversation has not stored yet
+  (the delta rule), :func:`to_letta_messages` turns it into Letta message payloads with
+  deterministic ``otid``.
+* Letta -> LangChain: :class:`TurnChunker` maps a Letta stream, event by event, to
+  ``AIMessageChunk``, and :func:`fold_messages` folds stored Letta messages into the
+  same LangChain messages a streamed turn produces, so both look alike.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.tool import tool_call_chunk
+
+from langchain_letta.errors import LettaInputError
+
+__all__ = [
+    "PROVIDER",
+    "TurnChunker",
+    "anchor_conversation",
+    "fold_messages",
+    "is_stored_in",
+    "letta_metadata",
+    "strip_indexes",
+    "to_letta_messages",
+    "unsent_tail",
+    "with_otids",
+]
+
+PROVIDER = "letta"
+_OTID_NAMESPACE = uuid.UUID("5b8f4c1e-7a3d-4e4b-9a55-2c1c6f0a9e11")
+_AI_SIDE = {
+    "reasoning_message",
+    "hidden_reasoning_message",
+    "tool_call_message",
+    "tool_return_message",
+    "assistant_message",
+    "approval_request_message",
+}
+
+
+def letta_metadata(conversation_id: str, agent_id: str | None) -> dict[str, Any]:
+    """Metadata that marks a message as stored by Letta in ``conversation_id``."""
+    return {"model_provider": PROVIDER, "conversation_id": conversation_id, "agent_id": agent_id}
+
+
+def is_stored_in(message: BaseMessage, conversation_id: str) -> bool:
+    """Whether ``message`` is a message Letta stored in ``conversation_id``."""
+    return (
+        bool(message.id)
+        and str(message.id).startswith("message-")
+        and message.response_metadata.get("conversation_id") == conversation_id
+    )
+
+
+def anchor_conversation(messages: Sequence[BaseMessage]) -> str | None:
+    """The conversation of the newest Letta-stored message in ``messages``, if any."""
+    for message in reversed(messages):
+        conversation_id = message.response_metadata.get("conversation_id")
+        if message.id and str(message.id).startswith("message-") and conversation_id:
+            return str(conversation_id)
+    return None
+
+
+def unsent_tail(
+    messages: Sequence[BaseMessage], conversation_id: str
+) -> tuple[BaseMessage | None, list[BaseMessage]]:
+    """Split ``messages`` at the newest message Letta already stored in the conversation.
+
+    Returns that anchor message (``None`` when there is none) and the messages after it,
+    which are the only ones that still need sending.
+    """
+    for position in range(len(messages) - 1, -1, -1):
+        if is_stored_in(messages[position], conversation_id):
+            return messages[position], list(messages[position + 1 :])
+    return None, list(messages)
+
+
+# --------------------------------------------------------------------------- LangChain -> Letta
+
+
+def to_letta_messages(
+    messages: Sequence[BaseMessage], *, anchor: BaseMessage | None = None
+) -> list[dict[str, Any]]:
+    """Letta message payloads for ``messages`` (without ``otid``; see :func:`with_otids`).
+
+    ``anchor`` is the stored message they follow: tool results answering its tool calls
+    go back as Letta tool returns.
+
+    Raises:
+        LettaInputError: when there is nothing to send or a message cannot be sent.
+
+    """
+    if not messages:
+        raise LettaInputError("Nothing to send: the input has no message Letta has not stored.")
+    pending_calls = {call["id"] for call in getattr(anchor, "tool_calls", None) or []}
+    payloads: list[dict[str, Any]] = []
+    returns: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ToolMessage) and message.tool_call_id in pending_calls:
+            returns.append(_tool_return(message))
+            continue
+        if returns:
+            payloads.append({"type": "approval", "approvals": returns})
+            returns = []
+        payloads.append(_letta_message(message))
+    if returns:
+        payloads.append({"type": "approval", "approvals": returns})
+    return payloads
+
+
+def with_otids(payloads: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
+    """``payloads``, each with a deterministic ``otid`` derived from ``seed`` and content.
+
+    ``seed`` names the conversation and the last message known in it, so a retry of the
+    same turn carries the same ``otid`` and a cassette's request bodies never vary.
+    """
+    stamped = []
+    for position, payload in enumerate(payloads):
+        body = json.dumps(payload, sort_keys=True, default=str)
+        otid = uuid.uuid5(_OTID_NAMESPACE, f"{seed}\n{position}\n{body}")
+        stamped.append({**payload, "otid": str(otid)})
+    return stamped
+
+
+def _tool_return(message: ToolMessage) -> dict[str, Any]:
+    return {
+        "type": "tool",
+        "tool_call_id": message.tool_call_id,
+        "tool_return": message.text or json.dumps(message.content, default=str),
+        "status": "error" if message.status == "error" else "success",
+    }
+
+
+def _letta_message(message: BaseMessage) -> dict[str, Any]:
+    if isinstance(message, HumanMessage):
+        return {"role": "user", "content": _user_content(message)}
+    if isinstance(message, SystemMessage):
+        return {"role": "system", "content": _plain_text(message)}
+    if isinstance(message, AIMessage):
+        return {"role": "assistant", "content": _assistant_text(message)}
+    if isinstance(message, ToolMessage):
+        text = message.text or json.dumps(message.content, default=str)
+        return {"role": "user", "content": f"Result of tool call {message.tool_call_id}: {text}"}
+    raise LettaInputError(f"Letta cannot take a message of type {message.type!r}.")
+
+
+def _plain_text(message: BaseMessage) -> str:
+    text = message.text
+    if not text.strip():
+        raise LettaInputError(f"A {message.type} message with no text cannot be sent.")
+    return text
+
+
+def _assistant_text(message: AIMessage) -> str:
+    calls = [f"[called {call['name']}({json.dumps(call['args'])})]" for call in message.tool_calls]
+    text = "\n".join(filter(None, [message.text, *calls]))
+    if not text.strip():
+        raise LettaInputError("An AI message with no text and no tool call cannot be sent.")
+    return text
+
+
+def _user_content(message: HumanMessage) -> str | list[dict[str, Any]]:
+    if isinstance(message.content, str):
+        return _plain_text(message)
+    parts = [_user_part(block) for block in message.content_blocks]
+    if not any(part["type"] == "text" and part["text"].strip() for part in parts) and not any(
+        part["type"] == "image" for part in parts
+    ):
+        raise LettaInputError("A human message with no text and no image cannot be sent.")
+    return parts
+
+
+def _user_part(block: Any) -> dict[str, Any]:
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "text": block["text"]}
+    if kind == "image" and block.get("base64"):
+        media_type = block.get("mime_type") or "image/png"
+        source = {"type": "base64", "media_type": media_type, "data": block["base64"]}
+        return {"type": "image", "source": source}
+    if kind == "image" and block.get("url"):
+        url = str(block["url"])
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            media_type = header[5:].split(";")[0] or "image/png"
+            source = {"type": "base64", "media_type": media_type, "data": data}
+            return {"type": "image", "source": source}
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise LettaInputError(
+        f"Letta accepts text and image content; a {kind!r} content block cannot be sent."
+    )
+
+
+# --------------------------------------------------------------------------- Letta -> LangChain
+
+
+def _kind(item: Any) -> str:
+    return str(getattr(item, "message_type", None) or "")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(getattr(part, "text", None) or "" for part in content or [])
+
+
+def _parse_args(arguments: str | None) -> dict[str, Any]:
+    try:
+        parsed = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return {"__raw__": arguments}
+    return parsed if isinstance(parsed, dict) else {"__value__": parsed}
+
+
+def _tool_calls_of(item: Any) -> list[Any]:
+    calls = getattr(item, "tool_calls", None)
+    if isinstance(calls, list) and calls:
+        return calls
+    return [item.tool_call] if getattr(item, "tool_call", None) is not None else []
+
+
+def _server_tool_result(item: Any) -> dict[str, Any]:
+    return {
+        "type": "server_tool_result",
+        "tool_call_id": item.tool_call_id,
+        "status": item.status,
+        "output": item.tool_return,
+    }
+
+
+@dataclass
+class _PendingToolCall:
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass
+class TurnChunker:
+    """Turns the events of one Letta stream into ``AIMessageChunk``, without buffering.
+
+    Text arrives as string chunks while the turn has shown nothing but text, and as
+    ``text`` blocks after a reasoning or tool block; reasoning arrives as ``reasoning``
+    blocks, the agent's own tools as ``server_tool_call`` / ``server_tool_result``
+    blocks, client-side tool calls (Letta's approval requests) as ``tool_call_chunks``.
+    :meth:`finish` returns the closing chunk: Letta's message id, usage and metadata.
+    """
+
+    conversation_id: str
+    agent_id: str | None
+    model_name: str | None = None
+    run_id: str | None = None
+    stop_reason: str | None = None
+    last_message_id: str | None = None
+    usage: dict[str, Any] | None = None
+    _blocks_seen: bool = False
+    _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
+    _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
+    _tool_call_order: list[str] = field(default_factory=list)
+
+    def feed(self, event: Any) -> list[AIMessageChunk]:
+        """The chunks for one stream event (often one, sometimes none)."""
+        kind = _kind(event)
+        self.run_id = getattr(event, "run_id", None) or self.run_id
+        if kind == "tool_call_message":
+            self._collect_tool_calls(event)
+            return []
+        chunks = self._flush_tool_calls()
+        if kind == "assistant_message":
+            self.last_message_id = event.id
+            chunks.append(self._text(event.id, _text_of(event.content)))
+        elif kind == "reasoning_message":
+            block = {"type": "reasoning", "reasoning": event.reasoning}
+            chunks.append(self._block(event.id, kind, block))
+        elif kind == "tool_return_message":
+            chunks.append(self._block(event.id, event.tool_call_id, _server_tool_result(event)))
+        elif kind == "approval_request_message":
+            self.last_message_id = event.id
+            chunks.append(self._client_tool_calls(event))
+        elif kind == "stop_reason":
+            self.stop_reason = str(event.stop_reason)
+        elif kind == "usage_statistics":
+            self.usage = _usage(event)
+        return [chunk for chunk in chunks if chunk.content or chunk.tool_call_chunks]
+
+    def finish(self) -> AIMessageChunk:
+        """The closing chunk: the stored message's id, usage and response metadata."""
+        chunks = self._flush_tool_calls()
+        metadata = {
+            **letta_metadata(self.conversation_id, self.agent_id),
+            "model_name": self.model_name,
+            "stop_reason": self.stop_reason,
+            "run_id": self.run_id,
+        }
+        if self.stop_reason in {"end_turn", "requires_approval"}:
+            metadata["finish_reason"] = (
+                "tool_calls" if self.stop_reason == "requires_approval" else "stop"
+            )
+        last = AIMessageChunk(
+            content=[] if self._blocks_seen else "",
+            id=self.last_message_id,
+            usage_metadata=self.usage,  # type: ignore[arg-type]
+            response_metadata=metadata,
+            chunk_position="last",
+        )
+        return sum(chunks, AIMessageChunk(content=[])) + last if chunks else last
+
+    def _index(self, message_id: str, part: str) -> int:
+        return self._indexes.setdefault((message_id, part), len(self._indexes))
+
+    def _text(self, message_id: str, text: str) -> AIMessageChunk:
+        if not self._blocks_seen:
+            return AIMessageChunk(content=text)
+        index = self._index(message_id, "text")
+        return AIMessageChunk(content=[{"type": "text", "text": text, "index": index}])
+
+    def _block(self, message_id: str, part: str, block: dict[str, Any]) -> AIMessageChunk:
+        self._blocks_seen = True
+        return AIMessageChunk(content=[{**block, "index": self._index(message_id, part)}])
+
+    def _collect_tool_calls(self, event: Any) -> None:
+        for call in _tool_calls_of(event):
+            call_id = call.tool_call_id or (self._tool_call_order or [""])[-1]
+            if call_id not in self._tool_calls:
+                self._tool_calls[call_id] = _PendingToolCall()
+                self._tool_call_order.append(call_id)
+            pending = self._tool_calls[call_id]
+            pending.name = pending.name or call.name or ""
+            pending.arguments += call.arguments or ""
+
+    def _flush_tool_calls(self) -> list[AIMessageChunk]:
+        chunks = []
+        for call_id in self._tool_call_order:
+            pending = self._tool_calls.pop(call_id)
+            block = {
+                "type": "server_tool_call",
+                "id": call_id,
+                "name": pending.name,
+                "args": _parse_args(pending.arguments),
+            }
+            chunks.append(self._block(call_id, "server_tool_call", block))
+        self._tool_call_order.clear()
+        return chunks
+
+    def _client_tool_calls(self, event: Any) -> AIMessageChunk:
+        return AIMessageChunk(
+            content="",
+            tool_call_chunks=[
+                tool_call_chunk(
+                    name=call.name,
+                    args=call.arguments,
+                    id=call.tool_call_id,
+                    index=self._index(event.id, call.tool_call_id or str(position)),
+                )
+                for position, call in enumerate(_tool_calls_of(event))
+            ],
+        )
+
+
+def _usage(event: Any) -> dict[str, Any]:
+    prompt = event.prompt_tokens or 0
+    completion = event.completion_tokens or 0
+    usage: dict[str, Any] = {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "total_tokens": event.total_tokens or prompt + completion,
+    }
+    if event.cached_input_tokens is not None:
+        usage["input_token_details"] = {"cache_read": event.cached_input_tokens}
+    if event.reasoning_tokens is not None:
+        usage["output_token_details"] = {"reasoning": event.reasoning_tokens}
+    return usage
+
+
+def strip_indexes(message: AIMessage) -> AIMessage:
+    """``message`` with the streaming ``index`` keys removed from its content blocks."""
+    if isinstance(message.content, str):
+        return message
+    content = [
+        {k: v for k, v in block.items() if k != "index"} if isinstance(block, dict) else block
+        for block in message.content
+    ]
+    return message.model_copy(update={"content": content})
+
+
+def fold_messages(
+    items: Iterable[Any],
+    *,
+    conversation_id: str,
+    agent_id: str | None,
+    include_system: bool = False,
+) -> list[BaseMessage]:
+    """Fold stored Letta messages (oldest first) into LangChain messages.
+
+    The agent's steps between two user messages (reasoning, its own tool calls and
+    results, its reply) become one ``AIMessage``, exactly as :class:`TurnChunker`
+    builds a streamed turn. System messages (the conversation's compiled system prompt
+    among them) are left out unless ``include_system`` is set.
+    """
+    metadata = letta_metadata(conversation_id, agent_id)
+    folded: list[BaseMessage] = []
+    turn: list[Any] = []
+
+    def close_turn() -> None:
+        if turn:
+            folded.append(_fold_turn(turn, conversation_id, agent_id))
+            turn.clear()
+
+    for item in items:
+        kind = _kind(item)
+        if kind in _AI_SIDE:
+            turn.append(item)
+            if kind == "approval_request_message":
+                close_turn()
+        elif kind == "user_message":
+            close_turn()
+            folded.append(
+                HumanMessage(
+                    content=_user_content_back(item.content),
+                    id=item.id,
+                    response_metadata=dict(metadata),
+                )
+            )
+        elif kind == "system_message":
+            close_turn()
+            if include_system:
+                folded.append(
+                    SystemMessage(
+                        content=item.content, id=item.id, response_metadata=dict(metadata)
+                    )
+                )
+        elif kind == "approval_response_message":
+            close_turn()
+            folded.extend(_tool_messages(item, metadata))
+    close_turn()
+    return folded
+
+
+def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> AIMessage:
+    chunker = TurnChunker(conversation_id=conversation_id, agent_id=agent_id)
+    chunker.last_message_id = items[-1].id
+    chunks = [chunk for item in items for chunk in chunker.feed(item)]
+    merged = sum(chunks[1:], chunks[0]) + chunker.finish() if chunks else chunker.finish()
+    metadata = {k: v for k, v in merged.response_metadata.items() if v is not None}
+    message = AIMessage(
+        content=merged.content,
+        id=merged.id,
+        tool_calls=merged.tool_calls,
+        response_metadata=metadata,
+    )
+    return strip_indexes(message)
+
+
+def _user_content_back(content: Any) -> str | list[str | dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    parts: list[str | dict[str, Any]] = []
+    for part in content:
+        data = part.model_dump(exclude_none=True) if hasattr(part, "model_dump") else dict(part)
+        if data.get("type") == "text":
+            parts.append({"type": "text", "text": data.get("text", "")})
+        elif data.get("type") == "image":
+            source = data.get("source") or {}
+            if source.get("type") == "base64" or source.get("data"):
+                parts.append(
+                    {
+                        "type": "image",
+                        "base64": source.get("data"),
+                        "mime_type": source.get("media_type"),
+                    }
+                )
+            else:
+                parts.append({"type": "image", "url": source.get("url")})
+    return parts
+
+
+def _tool_messages(item: Any, metadata: dict[str, Any]) -> list[BaseMessage]:
+    messages: list[BaseMessage] = []
+    for approval in getattr(item, "approvals", None) or []:
+        if getattr(approval, "type", None) != "tool":
+            continue
+        messages.append(
+            ToolMessage(
+                content=_text_of(approval.tool_return),
+                tool_call_id=approval.tool_call_id,
+                status=approval.status,
+                id=item.id,
+                response_metadata=dict(metadata),
+            )
+        )
+    return messages

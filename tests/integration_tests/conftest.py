@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from letta_client import Letta
+
+from tests.conftest import agent_name
+
+MODEL_HANDLE = "openai-proxy/fake-llm"
+EMBEDDING_HANDLE = "openai/text-embedding-3-small"
+
+
+@pytest.fixture
+def letta(base_url: str) -> Letta:
+    return Letta(base_url=base_url, max_retries=0)
+
+
+@pytest.fixture
+def agent_id(letta: Letta, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh agent with ``human`` and ``persona`` memory blocks, deleted afterwards."""
+    agent = letta.agents.create(
+        name=agent_name(request),
+        model=MODEL_HANDLE,
+        embedding=EMBEDDING_HANDLE,
+        memory_blocks=[
+            {"label": "human", "value": "Name: Ada"},
+            {"label": "persona", "value": "A concise assistant."},
+        ],
+    )
+    yield agent.id
+    letta.agents.delete(agent.id)
