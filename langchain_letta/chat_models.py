@@ -347,6 +347,7 @@ class ChatLetta(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         route = kwargs.pop("letta_route", None)
+        history = kwargs.pop("letta_history", None)
         _check_input(messages)
         model_name = self._model_name()
         conversation_id, session_id = self._conversation(route, messages)
@@ -367,6 +368,8 @@ class ChatLetta(BaseChatModel):
                 self._resolver.forget(session_id)
             raise
         _remember(conversation_id, chunker.last_message_id)
+        if history is not None:
+            history.hold_snapshot()
         yield _emit(chunker.finish(), run_manager)
 
     async def _astream(
@@ -377,6 +380,7 @@ class ChatLetta(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         route = kwargs.pop("letta_route", None)
+        history = kwargs.pop("letta_history", None)
         _check_input(messages)
         model_name = await self._amodel_name()
         conversation_id, session_id = await self._aconversation(route, messages)
@@ -397,6 +401,8 @@ class ChatLetta(BaseChatModel):
                 self._resolver.forget(session_id)
             raise
         _remember(conversation_id, chunker.last_message_id)
+        if history is not None:
+            history.hold_snapshot()
         yield await _aemit(chunker.finish(), run_manager)
 
     def _send_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -474,11 +480,19 @@ class ChatLetta(BaseChatModel):
 
 
 def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments that carry the config's conversation choice down to ``_stream``."""
     configurable = config.get("configurable") or {}
+    routed = dict(kwargs)
+    history = configurable.get("message_history")
+    if hasattr(
+        history, "hold_snapshot"
+    ):  # a LettaChatMessageHistory under RunnableWithMessageHistory
+        routed["letta_history"] = history
     for key in _ROUTE_KEYS:
         if configurable.get(key) is not None:
-            return {**kwargs, "letta_route": (key, configurable[key])}
-    return kwargs
+            routed["letta_route"] = (key, configurable[key])
+            break
+    return routed
 
 
 def _check_input(messages: Sequence[BaseMessage]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
@@ -33,11 +34,11 @@ def make_clients(
     max_retries: int,
 ) -> tuple[Letta, AsyncLetta]:
     """A sync and an async letta-client for the same server and credentials."""
-    options = {
+    options: dict[str, Any] = {
         "base_url": base_url,
         "api_key": api_key.get_secret_value() if api_key else None,
         "max_retries": max_retries,
     }
     if timeout is not None:
         options["timeout"] = timeout
-    return Letta(**options), AsyncLetta(**options)  # type: ignore[arg-type]
+    return Letta(**options), AsyncLetta(**options)

@@ -79,7 +79,7 @@ def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def letta_vcr_config(**overrides: Any) -> dict[str, Any]:
-    """vcrpy settings for Letta traffic (see the module docstring); ``overrides`` win."""
+    """Settings for vcrpy to record Letta traffic (see the module docstring); ``overrides`` win."""
     config: dict[str, Any] = {
         "filter_headers": [(name, None) for name in SECRET_HEADERS],
         "filter_query_parameters": [("api_key", None), ("token", None)],
