@@ -12,9 +12,10 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, Literal
 
+import httpx
 import letta_client
 from letta_client import AsyncLetta, Letta
 
@@ -30,6 +31,58 @@ Order = Literal["asc", "desc"]
 
 _BUSY_POLL_FIRST = 0.2
 _BUSY_POLL_MAX = 2.0
+
+
+_DROPS = (httpx.TransportError, letta_client.APIConnectionError)
+_RESUME_ATTEMPTS = 4
+_RESUME_PAUSE = 0.25
+
+
+class _Progress:
+    """How far a turn's stream got, so a resumed stream yields no event twice."""
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.seq_id = 0
+        self.closing_seen: set[str] = set()
+        self.events = 0
+
+    def _fresh(self, event: Any) -> bool:
+        self.run_id = getattr(event, "run_id", None) or self.run_id
+        kind = str(getattr(event, "message_type", ""))
+        seq_id = getattr(event, "seq_id", None)
+        if seq_id is not None:
+            if seq_id <= self.seq_id:
+                return False
+            self.seq_id = seq_id
+        elif kind in {"stop_reason", "usage_statistics"}:
+            if kind in self.closing_seen:
+                return False
+            self.closing_seen.add(kind)
+        self.events += 1
+        return True
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run's stop reason arrived (only usage may be missing after it)."""
+        return "stop_reason" in self.closing_seen
+
+    def track(self, stream: Iterable[Any]) -> Iterator[Any]:
+        return (event for event in stream if self._fresh(event))
+
+    async def atrack(self, stream: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        async for event in stream:
+            if self._fresh(event):
+                yield event
+
+    def resume_args(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Arguments of the resume request: by run id, else by the turn's first otid."""
+        found: dict[str, Any] = {"starting_after": self.seq_id, "include_pings": True}
+        if self.run_id:
+            found["run_id"] = self.run_id
+        elif messages and messages[0].get("otid"):
+            found["otid"] = messages[0]["otid"]
+        return found
 
 
 class _Locks:
@@ -91,31 +144,86 @@ class Conversations:
     def stream_turn(
         self, conversation_id: str, messages: list[dict[str, Any]], **options: Any
     ) -> Iterator[Any]:
-        """Send one turn and yield Letta's stream events as they arrive."""
+        """Send one turn and yield Letta's stream events as they arrive.
+
+        With ``recompile=True`` the conversation's system prompt is first rebuilt from
+        the agent's current memory blocks (one request), so a block changed elsewhere is
+        seen by this turn. With ``background=True`` a dropped connection is resumed from the last
+        ``seq_id`` (the run goes on on the server), so the caller gets every event once.
+        Without it a drop raises at once: the turn is never re-sent.
+        """
+        progress = _Progress()
         with _LOCKS.for_thread(conversation_id):
             try:
-                stream = self._send(conversation_id, messages, options)
-                with stream:
-                    yield from stream
+                with self._send(conversation_id, messages, options) as stream:
+                    yield from progress.track(stream)
+                return
+            except _DROPS as drop:
+                if not options.get("background"):
+                    raise translate_error(drop) from drop
+                dropped: BaseException = drop
             except Exception as error:
                 raise translate_error(error) from error
+            failures = 0
+            while failures < _RESUME_ATTEMPTS and not progress.finished:
+                time.sleep(_RESUME_PAUSE * failures)
+                seen = progress.events
+                try:
+                    with self._send_client.conversations.messages.stream(
+                        conversation_id, **progress.resume_args(messages)
+                    ) as stream:
+                        yield from progress.track(stream)
+                    return
+                except (*_DROPS, letta_client.NotFoundError) as drop:  # 404: run not saved yet
+                    dropped = drop
+                    failures = 0 if progress.events > seen else failures + 1
+                except Exception as error:
+                    raise translate_error(error) from error
+            if not progress.finished:
+                raise translate_error(dropped) from dropped
 
     async def astream_turn(
         self, conversation_id: str, messages: list[dict[str, Any]], **options: Any
     ) -> AsyncIterator[Any]:
         """Async twin of :meth:`stream_turn`."""
+        progress = _Progress()
         async with _LOCKS.for_loop(conversation_id):
             try:
-                stream = await self._asend(conversation_id, messages, options)
-                async with stream:
-                    async for event in stream:
+                async with await self._asend(conversation_id, messages, options) as stream:
+                    async for event in progress.atrack(stream):
                         yield event
+                return
+            except _DROPS as drop:
+                if not options.get("background"):
+                    raise translate_error(drop) from drop
+                dropped: BaseException = drop
             except Exception as error:
                 raise translate_error(error) from error
+            failures = 0
+            while failures < _RESUME_ATTEMPTS and not progress.finished:
+                await asyncio.sleep(_RESUME_PAUSE * failures)
+                seen = progress.events
+                try:
+                    async with await self._async_send_client.conversations.messages.stream(
+                        conversation_id, **progress.resume_args(messages)
+                    ) as stream:
+                        async for event in progress.atrack(stream):
+                            yield event
+                    return
+                except (*_DROPS, letta_client.NotFoundError) as drop:  # 404: run not saved yet
+                    dropped = drop
+                    failures = 0 if progress.events > seen else failures + 1
+                except Exception as error:
+                    raise translate_error(error) from error
+            if not progress.finished:
+                raise translate_error(dropped) from dropped
 
     def _send(
         self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
     ) -> Any:
+        options = dict(options)
+        if options.pop("recompile", False):
+            self.client.conversations.recompile(conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
@@ -135,6 +243,9 @@ class Conversations:
     async def _asend(
         self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
     ) -> Any:
+        options = dict(options)
+        if options.pop("recompile", False):
+            await self.async_client.conversations.recompile(conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:

@@ -21,7 +21,11 @@ LAST user message of the request:
 When the last message of the request is a tool result the reply is
 ``Tool said: <first 200 chars of the result>``. A ``tool_choice`` that
 forces a tool (``required`` or a named function) makes it call that tool
-without a trigger. Usage numbers are deterministic: prompt tokens are the
+without a trigger. Without a trigger, a user message that names a non-Letta
+tool of the request (its name, or a 4+ letter ``_``-separated part of it,
+as a word), or says "use the tool" / "using the tool", calls that tool
+(the first one for "the tool"); its string arguments take the first
+'quoted' text of the message when there is one. Usage numbers are deterministic: prompt tokens are the
 prompt's characters // 4, completion tokens the number of streamed pieces.
 
 Run: ``python3 fake_llm.py --port 8399``. Env ``FAKE_LLM_MODEL`` sets the
@@ -96,7 +100,7 @@ def _apply_simple_trigger(name: str, arg: str | None, triggers: Triggers) -> Non
     elif name == "slow":
         triggers.slow = float(arg or 1)
     elif name == "long":
-        triggers.long_words = int(arg or 50)
+        triggers.long_words = max(1, int(arg or 50))
     else:
         setattr(triggers, name, True)
 
@@ -208,21 +212,40 @@ def first_custom_tool(tools: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def sample_from_schema(schema: dict[str, Any]) -> Any:
-    """Deterministic value that satisfies a (simple) JSON schema."""
+def sample_from_schema(schema: dict[str, Any], text: str = "hello") -> Any:
+    """Deterministic value that satisfies a (simple) JSON schema; strings are ``text``."""
     if schema.get("enum"):
         return schema["enum"][0]
     for key in ("anyOf", "oneOf", "allOf"):
         if schema.get(key):
-            return sample_from_schema(schema[key][0])
+            return sample_from_schema(schema[key][0], text)
     kind = schema.get("type", "object")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
-    samples = {"integer": 3, "number": 3.0, "string": "hello", "boolean": True, "array": [], "null": None}
+    samples = {"integer": 3, "number": 3.0, "string": text, "boolean": True, "array": [], "null": None}
     if kind in samples:
         return samples[kind]
     props = schema.get("properties") or {}
-    return {name: sample_from_schema(sub) for name, sub in props.items()}
+    return {name: sample_from_schema(sub, text) for name, sub in props.items()}
+
+
+def mentioned_tool(tools: list[dict[str, Any]], text: str) -> str | None:
+    """The first non-Letta tool that ``text`` names, or the first one for "use the tool"."""
+    lowered = text.lower()
+    custom = [tool_name(tool) for tool in tools if not is_builtin_tool(tool_name(tool))]
+    for name in custom:
+        parts = [name.lower(), *(p for p in re.split(r"[_\-]", name.lower()) if len(p) >= 4)]
+        if any(re.search(rf"(?<![\w]){re.escape(part)}(?![\w])", lowered) for part in parts):
+            return name
+    if custom and re.search(r"\b(use|using) the tool\b", lowered):
+        return custom[0]
+    return None
+
+
+def quoted_text(text: str) -> str | None:
+    """The first 'single' or "double" quoted text of ``text``."""
+    match = re.search(r"'([^']+)'|\"([^\"]+)\"", text)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def tool_schema(tools: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -269,10 +292,12 @@ def memory_text(prompt: str, label: str | None) -> str:
     return "Memory " + "; ".join(f"{name}={value}" for name, value in blocks)
 
 
-def tool_call_reply(body: dict[str, Any], name: str, args: dict[str, Any] | None) -> Reply:
+def tool_call_reply(
+    body: dict[str, Any], name: str, args: dict[str, Any] | None, text: str = "hello"
+) -> Reply:
     """A reply that calls ``name``; arguments come from its schema when not given."""
     if args is None:
-        args = sample_from_schema(tool_schema(body.get("tools") or [], name))
+        args = sample_from_schema(tool_schema(body.get("tools") or [], name), text)
     return Reply(tool_name=name, tool_args=json.dumps(args))
 
 
@@ -302,6 +327,9 @@ def choose_reply(body: dict[str, Any]) -> Reply:
         reply = tool_call_reply(body, name, triggers.tool_args if triggers.tool_name else None)
     elif forced_tool(body):
         reply = tool_call_reply(body, forced_tool(body), None)
+    elif mentioned_tool(body.get("tools") or [], triggers.text):
+        name = mentioned_tool(body.get("tools") or [], triggers.text)
+        reply = tool_call_reply(body, name, None, quoted_text(triggers.text) or "hello")
     else:
         reply = text_reply(body, triggers)
     reply.delay = triggers.slow

@@ -315,10 +315,17 @@ def redis_ok(port: int) -> bool:
         return False
 
 
-def check_port_free(service: str, port: int, env_name: str) -> None:
-    """Fail clearly when a port we need is taken by something that is not ours."""
-    if port_open(port):
-        raise StackError(f"port {port} for {service} is already used by another program; set {env_name} to a free port")
+def check_ports_free(stack: Stack) -> None:
+    """Fail clearly, before starting anything, when a port we need is taken by a program not ours."""
+    ports = {
+        "postgres": (stack.pg_port, "LETTA_STACK_PG_PORT"),
+        "redis": (stack.redis_port, "LETTA_STACK_REDIS_PORT"),
+        "fake_llm": (stack.llm_port, "LETTA_STACK_LLM_PORT"),
+        "letta": (stack.port, "LETTA_STACK_PORT"),
+    }
+    for service, (port, env_name) in ports.items():
+        if read_pid(stack, service) is None and port_open(port):
+            raise StackError(f"port {port} for {service} is already used by another program; set {env_name} to a free port")
 
 
 # --------------------------------------------------------------------------- install
@@ -404,7 +411,6 @@ def prepare_pg_root(stack: Stack, user: str | None) -> None:
 def start_postgres(stack: Stack) -> None:
     """Init (first time) and start PostgreSQL, then make sure the database exists."""
     if read_pid(stack, "postgres") is None:
-        check_port_free("postgres", stack.pg_port, "LETTA_STACK_PG_PORT")
         user = unprivileged_user()
         prepare_pg_root(stack, user)
         if not (stack.pg_data / "PG_VERSION").exists():
@@ -454,7 +460,6 @@ def redis_binary(stack: Stack) -> str:
 def start_redis(stack: Stack) -> None:
     """Start an in-memory Redis (no persistence)."""
     if read_pid(stack, "redis") is None:
-        check_port_free("redis", stack.redis_port, "LETTA_STACK_REDIS_PORT")
         log(f"starting Redis on 127.0.0.1:{stack.redis_port}")
         argv = [redis_binary(stack), "--bind", "127.0.0.1", "--port", str(stack.redis_port), "--save", "",
                 "--appendonly", "no", "--protected-mode", "yes", "--dir", str(stack.run_dir)]
@@ -466,7 +471,6 @@ def start_redis(stack: Stack) -> None:
 def start_fake_llm(stack: Stack) -> None:
     """Start the deterministic fake OpenAI endpoint."""
     if read_pid(stack, "fake_llm") is None:
-        check_port_free("fake_llm", stack.llm_port, "LETTA_STACK_LLM_PORT")
         log(f"starting the fake LLM on 127.0.0.1:{stack.llm_port}")
         env = {"PATH": os.environ.get("PATH", ""), "FAKE_LLM_MODEL": FAKE_MODEL_ID,
                "FAKE_LLM_LOG": str(stack.log_file("fake_llm_requests"))}
@@ -498,7 +502,6 @@ def server_env(stack: Stack) -> dict[str, str]:
 def start_letta(stack: Stack) -> None:
     """Start ``letta server`` and wait until ``/v1/health/`` answers 200."""
     if read_pid(stack, "letta") is None:
-        check_port_free("letta", stack.port, "LETTA_STACK_PORT")
         log(f"starting letta server on {stack.base_url}")
         argv = [str(stack.venv / "bin" / "letta"), "server", "--host", "127.0.0.1", "--port", str(stack.port)]
         spawn(stack, "letta", argv, server_env(stack), stack.home)
@@ -542,6 +545,7 @@ def ensure_up(stack: Stack | None = None) -> str:
             log(f"already running at {stack.base_url}")
             return stack.base_url
         started = time.monotonic()
+        check_ports_free(stack)
         ensure_installed(stack)
         start_postgres(stack)
         start_redis(stack)

@@ -1,0 +1,147 @@
+"""A loopback TCP proxy that breaks Letta traffic on purpose, for fault-injection tests.
+
+It sits between the client and the Letta server on 127.0.0.1 and, per its ``mode``:
+
+* ``cut_streams``: forwards each server-sent-event response up to its first event, then
+  drops the connection (the client sees a broken stream mid-turn);
+* ``delay``: holds every response chunk ``delay`` seconds;
+* ``fail_posts``: answers the next ``budget`` POSTs with HTTP 503 without forwarding them;
+* ``pass``: forwards everything untouched.
+
+Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
+exchange per connection) and finding the end of the response headers and of the first
+SSE event.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["pass", "cut_streams", "delay", "fail_posts"]
+_CHUNK = 65536
+_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: 27\r\nconnection: close\r\n\r\n"
+    b'{"detail":"fault injected"}'
+)
+
+
+@dataclass
+class FaultProxy:
+    """Forwards 127.0.0.1:``port`` to ``upstream_port``, breaking traffic per ``mode``."""
+
+    upstream_port: int
+    mode: Mode = "pass"
+    delay: float = 0.0
+    budget: int = 0
+    cuts: int = 0
+    port: int = 0
+    _server: socket.socket = field(init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _take_budget(self) -> bool:
+        with self._lock:
+            if self.budget > 0:
+                self.budget -= 1
+                return True
+            return False
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            first = client.recv(_CHUNK)
+            if self.mode == "fail_posts" and first.startswith(b"POST") and self._take_budget():
+                client.sendall(_UNAVAILABLE)
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        except OSError:
+            client.close()
+            return
+        upstream.sendall(_one_exchange(first))
+        threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+        self._relay_responses(upstream, client)
+
+    def _relay_responses(self, upstream: socket.socket, client: socket.socket) -> None:
+        buffered = b""
+        passing = self.mode != "cut_streams"
+        try:
+            while data := upstream.recv(_CHUNK):
+                if self.mode == "delay":
+                    time.sleep(self.delay)
+                if passing:
+                    client.sendall(data)
+                    continue
+                buffered += data
+                cut_at = _first_event_end(buffered)
+                if cut_at is None:
+                    head_end = buffered.find(b"\r\n\r\n")
+                    if head_end >= 0 and b"text/event-stream" not in buffered[:head_end].lower():
+                        client.sendall(buffered)
+                        buffered, passing = b"", True
+                    continue
+                client.sendall(buffered[:cut_at])
+                with self._lock:
+                    self.cuts += 1
+                return
+            client.sendall(buffered)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+
+def _one_exchange(request_head: bytes) -> bytes:
+    """The request with ``Connection: close``, so its connection carries one exchange."""
+    line_end = request_head.find(b"\r\n")
+    rest = re.sub(rb"(?im)^connection:[^\r\n]*\r\n", b"", request_head[line_end + 2 :])
+    return request_head[: line_end + 2] + b"Connection: close\r\n" + rest
+
+
+def _first_event_end(buffered: bytes) -> int | None:
+    """End of the first SSE event of an event-stream response in ``buffered``, if there."""
+    head_end = buffered.find(b"\r\n\r\n")
+    if head_end < 0 or b"text/event-stream" not in buffered[:head_end].lower():
+        return None
+    event_end = buffered.find(b"\n\n", buffered.find(b"data:", head_end))
+    if event_end < 0 or buffered.find(b"data:", head_end) < 0:
+        return None
+    return event_end + 2
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(_CHUNK):
+            target.sendall(data)
+    except OSError:
+        pass

@@ -1,0 +1,210 @@
+"""Reliability, live against the real local server through a fault-injecting proxy.
+
+Each test asserts what the server holds afterwards, not only what the client saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import pytest
+from langchain_core.load import dumpd
+from langchain_core.messages import HumanMessage
+from letta_client import Letta
+
+from langchain_letta import (
+    ChatLetta,
+    LettaChatMessageHistory,
+    LettaConnectionError,
+    LettaInputError,
+    LettaNotFoundError,
+)
+from langchain_letta.errors import LettaUnprocessableError
+from tests.fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.live
+
+
+def held(letta: Letta, conversation_id: str) -> list[tuple[str, str]]:
+    items = letta.conversations.messages.list(conversation_id, order="asc", limit=1000)
+    return [
+        (item.message_type, item.content if isinstance(item.content, str) else item.content[0].text)
+        for item in items
+        if item.message_type in {"user_message", "assistant_message"}
+    ]
+
+
+@pytest.fixture
+def proxy(base_url: str) -> FaultProxy:
+    fault_proxy = FaultProxy(urlparse(base_url).port or 80)
+    yield fault_proxy
+    fault_proxy.close()
+
+
+def test_cut_streams_resume_and_store_each_turn_once(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    proxy.mode = "cut_streams"
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, background=True)
+    config = {"configurable": {"session_id": "cut"}}
+
+    replies = [model.invoke(f"turn {i}", config=config).text for i in range(20)]
+
+    assert replies == [f"Echo: turn {i}" for i in range(20)]
+    assert proxy.cuts >= 20
+    conversation = LettaChatMessageHistory(
+        session_id="cut", agent_id=agent_id, base_url=proxy.base_url
+    ).conversation_id
+    assert conversation is not None
+    expected = []
+    for i in range(20):
+        expected += [("user_message", f"turn {i}"), ("assistant_message", f"Echo: turn {i}")]
+    assert held(letta, conversation) == expected
+
+
+def test_cut_stream_in_foreground_raises_and_never_resends(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    proxy.mode = "cut_streams"
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+    config = {"configurable": {"session_id": "fg"}}
+
+    with pytest.raises(LettaConnectionError):
+        model.invoke("only once", config=config)
+
+    proxy.mode = "pass"
+    conversation = LettaChatMessageHistory(
+        session_id="fg", agent_id=agent_id, base_url=proxy.base_url
+    ).conversation_id
+    assert conversation is not None
+    user_turns = [text for kind, text in held(letta, conversation) if kind == "user_message"]
+    assert user_turns in (["only once"], [])
+
+
+def test_server_errors_on_send_are_not_retried(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, max_retries=3)
+    config = {"configurable": {"session_id": "503"}}
+    model.invoke("warm up", config=config)  # session resolved, model name read
+    proxy.mode, proxy.budget = "fail_posts", 1
+
+    with pytest.raises(Exception) as raised:
+        model.invoke("refused", config=config, sync_memory=False)
+
+    assert getattr(raised.value, "status_code", None) == 503
+    proxy.mode = "pass"
+    assert model.invoke("after", config=config).text == "Echo: after"
+    conversation = LettaChatMessageHistory(
+        session_id="503", agent_id=agent_id, base_url=proxy.base_url
+    ).conversation_id
+    assert conversation is not None
+    assert [t for k, t in held(letta, conversation) if k == "user_message"] == ["warm up", "after"]
+
+
+def test_concurrent_turns_on_one_session_are_serialised(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    config = {"configurable": {"session_id": "crowd"}}
+    model.invoke("first", config=config)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        replies = list(pool.map(lambda i: model.invoke(f"c{i}", config=config).text, range(10)))
+
+    assert sorted(replies) == sorted(f"Echo: c{i}" for i in range(10))
+    conversation = LettaChatMessageHistory(
+        session_id="crowd", agent_id=agent_id, base_url=base_url
+    ).conversation_id
+    assert conversation is not None
+    users = [t for k, t in held(letta, conversation) if k == "user_message"]
+    assert sorted(users) == sorted(["first", *[f"c{i}" for i in range(10)]])
+
+
+async def test_concurrent_async_turns_across_processes_wait_for_busy(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    # Two models stand for two processes: no shared in-process lock, so the server's
+    # 409 "busy" is what they meet, and it is waited out.
+    config = {"configurable": {"session_id": "busy"}}
+    first, second = (ChatLetta(agent_id=agent_id, base_url=base_url) for _ in range(2))
+    await first.ainvoke("hello", config=config)
+    from langchain_letta import conversation as conversation_module
+
+    locks = conversation_module._LOCKS
+    conversation_module._LOCKS = conversation_module._Locks()
+    try:
+        slow = asyncio.create_task(first.ainvoke("[slow:2] one", config=config))
+        await asyncio.sleep(0.5)
+        conversation_module._LOCKS = conversation_module._Locks()
+        other = await second.ainvoke("two", config=config)
+        assert (await slow).text == "Echo: one"
+    finally:
+        conversation_module._LOCKS = locks
+    assert other.text == "Echo: two"
+
+
+def test_memory_change_reaches_an_existing_session(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    config = {"configurable": {"session_id": "memory"}}
+    assert model.invoke("[memory:human]", config=config).text == "Memory human=Name: Ada"
+
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+
+    assert model.invoke("[memory:human]", config=config).text == "Memory human=Name: Grace"
+
+
+def test_bad_inputs_raise_typed_errors_and_store_nothing(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    before = len(list(letta.conversations.list(agent_id=agent_id, limit=1000)))
+
+    with pytest.raises(LettaInputError):
+        model.invoke([])
+    with pytest.raises(LettaInputError):
+        model.invoke("   ")
+    with pytest.raises(LettaInputError):
+        model.invoke(
+            [HumanMessage(content=[{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])]
+        )
+    with pytest.raises(LettaInputError):
+        model.invoke("hi", config={"configurable": {"session_id": 42}})
+    with pytest.raises(LettaUnprocessableError):
+        model.invoke("hi", config={"configurable": {"conversation_id": "conv-not-a-uuid"}})
+    with pytest.raises(LettaNotFoundError):
+        model.invoke(
+            "hi",
+            config={
+                "configurable": {"conversation_id": "conv-00000000-0000-4000-8000-000000000000"}
+            },
+        )
+    unknown = ChatLetta(agent_id="agent-00000000-0000-4000-8000-000000000000", base_url=base_url)
+    with pytest.raises(LettaNotFoundError):
+        unknown.invoke("hi")
+
+    assert len(list(letta.conversations.list(agent_id=agent_id, limit=1000))) == before
+
+
+def test_api_key_never_shows(
+    base_url: str, agent_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "sk-let-test-SECRET-0123456789"
+    caplog.set_level(logging.DEBUG)
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=secret)
+
+    model.invoke("hi")
+    artefacts = [repr(model), str(model), str(dumpd(model)), model.model_dump_json(), caplog.text]
+    try:
+        ChatLetta(
+            agent_id="agent-00000000-0000-4000-8000-000000000000", base_url=base_url, api_key=secret
+        ).invoke("x")
+    except LettaNotFoundError as error:
+        artefacts += [str(error), repr(error)]
+
+    assert all(secret not in artefact for artefact in artefacts)
