@@ -15,6 +15,7 @@ SSE event.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -114,10 +115,8 @@ class FaultProxy:
             pass
         finally:
             for sock in (client, upstream):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
 
 

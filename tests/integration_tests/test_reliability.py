@@ -17,6 +17,7 @@ from letta_client import Letta
 
 from langchain_letta import (
     ChatLetta,
+    LettaAPIError,
     LettaChatMessageHistory,
     LettaConnectionError,
     LettaInputError,
@@ -92,7 +93,7 @@ def test_server_errors_on_send_are_not_retried(
     model.invoke("warm up", config=config)  # session resolved, model name read
     proxy.mode, proxy.budget = "fail_posts", 1
 
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(LettaAPIError) as raised:
         model.invoke("refused", config=config, sync_memory=False)
 
     assert getattr(raised.value, "status_code", None) == 503
