@@ -29,6 +29,7 @@ from langchain_letta.errors import LettaInputError, LettaNotFoundError, translat
 from langchain_letta.messages import (
     TurnChunker,
     anchor_conversation,
+    client_return_ids,
     strip_indexes,
     to_letta_messages,
     unsent_tail,
@@ -165,6 +166,13 @@ class ChatLetta(BaseChatModel):
     """Ask Letta for token-level deltas instead of one chunk per step."""
     max_steps: int | None = None
     """Upper bound on the agent's steps per turn."""
+    sync_memory: bool = True
+    """Rebuild the conversation's system prompt from the agent's memory blocks before
+    each turn (one extra request), so a block changed by another session or the API is
+    seen at once. Turn off to save the request when blocks never change."""
+    background: bool = False
+    """Run turns as Letta background runs: a dropped stream resumes where it stopped
+    (needs Redis on the server; Letta Cloud has it)."""
     busy_timeout: float = 60.0
     """Seconds to wait for a conversation that another run holds."""
     conversation_id: str | None = None
@@ -210,6 +218,16 @@ class ChatLetta(BaseChatModel):
     def _llm_type(self) -> str:
         return "letta-chat"
 
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """``ChatLetta`` serializes with ``dumpd``; the API key is kept out as a secret."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """``["langchain_letta", "chat_models"]``."""
+        return ["langchain_letta", "chat_models"]
+
     @property
     def lc_secrets(self) -> dict[str, str]:
         """The API key is a secret, read from ``LETTA_API_KEY``."""
@@ -228,7 +246,7 @@ class ChatLetta(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="letta",
-            ls_model_name=self.model_name or self.agent_id,
+            ls_model_name=kwargs.get("model") or self.model_name or self.agent_id,
             ls_model_type="chat",
         )
         if self.temperature is not None:
@@ -349,11 +367,16 @@ class ChatLetta(BaseChatModel):
         route = kwargs.pop("letta_route", None)
         history = kwargs.pop("letta_history", None)
         _check_input(messages)
-        model_name = self._model_name()
+        model_name = kwargs.get("model") or self._model_name()
         conversation_id, session_id = self._conversation(route, messages)
         anchor, tail = unsent_tail(messages, conversation_id)
         payloads = to_letta_messages(tail, anchor=anchor)
-        chunker = TurnChunker(conversation_id, self.agent_id, model_name=model_name)
+        chunker = TurnChunker(
+            conversation_id,
+            self.agent_id,
+            model_name=model_name,
+            client_returns=client_return_ids(payloads),
+        )
         events = self._conversations.stream_turn(
             conversation_id,
             with_otids(payloads, _seed(conversation_id, anchor)),
@@ -382,11 +405,16 @@ class ChatLetta(BaseChatModel):
         route = kwargs.pop("letta_route", None)
         history = kwargs.pop("letta_history", None)
         _check_input(messages)
-        model_name = await self._amodel_name()
+        model_name = kwargs.get("model") or await self._amodel_name()
         conversation_id, session_id = await self._aconversation(route, messages)
         anchor, tail = unsent_tail(messages, conversation_id)
         payloads = to_letta_messages(tail, anchor=anchor)
-        chunker = TurnChunker(conversation_id, self.agent_id, model_name=model_name)
+        chunker = TurnChunker(
+            conversation_id,
+            self.agent_id,
+            model_name=model_name,
+            client_returns=client_return_ids(payloads),
+        )
         events = self._conversations.astream_turn(
             conversation_id,
             with_otids(payloads, _seed(conversation_id, anchor)),
@@ -412,6 +440,12 @@ class ChatLetta(BaseChatModel):
             options["max_steps"] = max_steps
         if kwargs.get("client_tools"):
             options["client_tools"] = kwargs["client_tools"]
+        if kwargs.get("model"):
+            options["override_model"] = kwargs["model"]
+        if kwargs.get("background", self.background):
+            options["background"] = True
+        if kwargs.get("sync_memory", self.sync_memory):
+            options["recompile"] = True
         return options
 
     # ------------------------------------------------------------------ which conversation

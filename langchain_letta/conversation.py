@@ -34,7 +34,8 @@ _BUSY_POLL_MAX = 2.0
 
 
 _DROPS = (httpx.TransportError, letta_client.APIConnectionError)
-_RESUME_ATTEMPTS = 4
+_RESUME_ATTEMPTS = 8
+_RESUME_PAUSE_MAX = 2.0
 _RESUME_PAUSE = 0.25
 
 
@@ -166,7 +167,7 @@ class Conversations:
                 raise translate_error(error) from error
             failures = 0
             while failures < _RESUME_ATTEMPTS and not progress.finished:
-                time.sleep(_RESUME_PAUSE * failures)
+                time.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
                 seen = progress.events
                 try:
                     with self._send_client.conversations.messages.stream(
@@ -201,7 +202,7 @@ class Conversations:
                 raise translate_error(error) from error
             failures = 0
             while failures < _RESUME_ATTEMPTS and not progress.finished:
-                await asyncio.sleep(_RESUME_PAUSE * failures)
+                await asyncio.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
                 seen = progress.events
                 try:
                     async with await self._async_send_client.conversations.messages.stream(

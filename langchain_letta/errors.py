@@ -123,8 +123,9 @@ class LettaInputError(lc.ModelInvalidRequestError, ValueError):
 
 
 class LettaPendingApprovalError(lc.ModelInvalidRequestError, letta_client.ConflictError):
-    """The conversation waits for the result of a client-side tool call (HTTP 409).
+    """The conversation waits for the result of a client-side tool call.
 
+    HTTP 409, or (Letta 0.16.8 on a streaming send) an in-stream ``CONFLICT`` error.
     Send the ``ToolMessage`` answering the pending ``tool_calls`` first.
     """
 
@@ -159,10 +160,17 @@ _BY_RUN_ERROR_TYPE: dict[str, type[LettaRunError]] = {
 def _status_error_type(error: letta_client.APIStatusError) -> type[letta_client.APIStatusError]:
     if error.status_code == 200:  # the SDK's shape for an SSE ``event: error``
         body = error.body if isinstance(error.body, dict) else {}
+        if _is_pending_approval(str(body.get("message") or body.get("detail") or "")):
+            return LettaPendingApprovalError  # 0.16.8 streams this 409 as an in-stream error
         return _BY_RUN_ERROR_TYPE.get(str(body.get("error_type")), LettaRunError)
     if error.status_code >= 500:
         return LettaAPIError
     return _BY_STATUS.get(error.status_code, LettaBadRequestError)
+
+
+def _is_pending_approval(detail: str) -> bool:
+    detail = detail.lower()
+    return "conflict" in detail and "waiting for approval" in detail
 
 
 def translate_error(error: BaseException) -> BaseException:

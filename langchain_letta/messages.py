@@ -34,6 +34,7 @@ __all__ = [
     "PROVIDER",
     "TurnChunker",
     "anchor_conversation",
+    "client_return_ids",
     "fold_messages",
     "is_stored_in",
     "letta_metadata",
@@ -125,6 +126,16 @@ def to_letta_messages(
     return payloads
 
 
+def client_return_ids(payloads: Sequence[dict[str, Any]]) -> frozenset[str]:
+    """Ids of the client-side tool calls that ``payloads`` answer."""
+    return frozenset(
+        str(approval["tool_call_id"])
+        for payload in payloads
+        if payload.get("type") == "approval"
+        for approval in payload["approvals"]
+    )
+
+
 def with_otids(payloads: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
     """``payloads``, each with a deterministic ``otid`` derived from ``seed`` and content.
 
@@ -157,7 +168,8 @@ def _letta_message(message: BaseMessage) -> dict[str, Any]:
         return {"role": "assistant", "content": _assistant_text(message)}
     if isinstance(message, ToolMessage):
         text = message.text or json.dumps(message.content, default=str)
-        return {"role": "user", "content": f"Result of tool call {message.tool_call_id}: {text}"}
+        # no call id in the text: ids are often random, and request bodies must replay
+        return {"role": "user", "content": f"Result of {message.name or 'a tool call'}: {text}"}
     raise LettaInputError(f"Letta cannot take a message of type {message.type!r}.")
 
 
@@ -269,6 +281,8 @@ class TurnChunker:
     stop_reason: str | None = None
     last_message_id: str | None = None
     usage: dict[str, Any] | None = None
+    client_returns: frozenset[str] = frozenset()
+    """Ids of client-side tool calls whose results were sent: Letta echoes them, skip those."""
     _blocks_seen: bool = False
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
@@ -288,7 +302,7 @@ class TurnChunker:
         elif kind == "reasoning_message":
             block = {"type": "reasoning", "reasoning": event.reasoning}
             chunks.append(self._block(event.id, kind, block))
-        elif kind == "tool_return_message":
+        elif kind == "tool_return_message" and event.tool_call_id not in self.client_returns:
             chunks.append(self._block(event.id, event.tool_call_id, _server_tool_result(event)))
         elif kind == "approval_request_message":
             self.last_message_id = event.id
@@ -416,6 +430,7 @@ def fold_messages(
     metadata = letta_metadata(conversation_id, agent_id)
     folded: list[BaseMessage] = []
     turn: list[Any] = []
+    client_returns: set[str] = set()
 
     def close_turn() -> None:
         if turn:
@@ -424,6 +439,8 @@ def fold_messages(
 
     for item in items:
         kind = _kind(item)
+        if kind == "tool_return_message" and item.tool_call_id in client_returns:
+            continue  # Letta's echo of a client-side tool result, already a ToolMessage
         if kind in _AI_SIDE:
             turn.append(item)
             if kind == "approval_request_message":
@@ -447,7 +464,9 @@ def fold_messages(
                 )
         elif kind == "approval_response_message":
             close_turn()
-            folded.extend(_tool_messages(item, metadata))
+            tool_messages = _tool_messages(item, metadata)
+            client_returns.update(m.tool_call_id for m in tool_messages)  # type: ignore[attr-defined]
+            folded.extend(tool_messages)
     close_turn()
     return folded
 

@@ -234,7 +234,8 @@ def mentioned_tool(tools: list[dict[str, Any]], text: str) -> str | None:
     lowered = text.lower()
     custom = [tool_name(tool) for tool in tools if not is_builtin_tool(tool_name(tool))]
     for name in custom:
-        parts = [name.lower(), *(p for p in re.split(r"[_\-]", name.lower()) if len(p) >= 4)]
+        words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)
+        parts = [name.lower(), *(word.lower() for word in words if len(word) >= 4)]
         if any(re.search(rf"(?<![\w]){re.escape(part)}(?![\w])", lowered) for part in parts):
             return name
     if custom and re.search(r"\b(use|using) the tool\b", lowered):

@@ -50,6 +50,14 @@ def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
     return str(ROOT / "cassettes" / request.module.__name__.rsplit(".", 1)[-1])
 
 
+@pytest.fixture
+def vcr_markers(request: pytest.FixtureRequest) -> list[pytest.Mark]:
+    """Cassettes for ``vcr``-marked tests; tests marked ``live`` never use one."""
+    if request.node.get_closest_marker("live") is not None:
+        return []
+    return list(request.node.iter_markers(name="vcr"))
+
+
 def _replaying(request: pytest.FixtureRequest) -> bool:
     node = request.node
     return MODE == "replay" and node.get_closest_marker("vcr") is not None and (
