@@ -59,6 +59,18 @@ class _ThreadCache:
 _THREADS = _ThreadCache(_CACHED_CONVERSATIONS)
 
 
+async def _acquire(lock: threading.Lock) -> None:
+    """Take ``lock`` without blocking the event loop; a cancelled wait never leaks it."""
+    if lock.acquire(blocking=False):
+        return
+    waiting = asyncio.ensure_future(asyncio.to_thread(lock.acquire))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        waiting.add_done_callback(lambda _: lock.release())
+        raise
+
+
 class LettaChatMessageHistory(BaseChatMessageHistory):
     """Chat-message history stored in a Letta conversation, one conversation per session.
 
@@ -229,7 +241,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         if conversation_id is None:
             return []
         thread = _THREADS.get(self.base_url, conversation_id)
-        await asyncio.to_thread(thread.lock.acquire)
+        await _acquire(thread.lock)
         try:
             after = thread.items[-1].id if thread.items else None
             async for item in aiter_items(
@@ -425,9 +437,26 @@ def _feed(group: list[Any], item: Any, order: Order, fold: Any) -> list[BaseMess
 
 def _flush(group: list[Any], order: Order, fold: Any) -> list[BaseMessage]:
     """Fold the pending agent turn and empty it; the messages come in ``order``."""
-    folded: list[BaseMessage] = fold(group if order == "asc" else group[::-1]) if group else []
+    folded: list[BaseMessage] = fold(_oldest_first(group, order)) if group else []
     group.clear()
     return folded if order == "asc" else folded[::-1]
+
+
+def _oldest_first(items: list[Any], order: Order) -> list[Any]:
+    """``items`` oldest first.
+
+    Newest-first pages list stored rows newest first, but the items one row splits
+    into (reasoning, then its reply) keep their own order.
+    """
+    if order == "asc":
+        return list(items)
+    rows: list[list[Any]] = []
+    for item in items:
+        if rows and rows[-1][0].id == item.id:
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    return [item for row in reversed(rows) for item in row]
 
 
 def _fold_lazily(items: Iterator[Any], order: Order, fold: Any) -> Iterator[BaseMessage]:

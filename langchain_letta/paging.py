@@ -44,7 +44,6 @@ class Pager:
     semantics: Literal["absolute", "relative"] = "absolute"
     done: bool = False
     _flipped: bool = False
-    _previous: str | None = None
     _last_keys: set[tuple[str, str]] = field(default_factory=set)
 
     def next_request(self) -> dict[str, Any] | None:
@@ -60,28 +59,20 @@ class Pager:
         """Take one page; return its items not yet yielded and move the cursor on."""
         keys = {(item.id, str(item.message_type)) for item in items}
         fresh = [item for item in items if (item.id, str(item.message_type)) not in self._last_keys]
-        if items and not fresh and not self._flipped:
-            # The server reads cursors the other way: ask again, translated.
+        if items and not fresh and not self._flipped and self.order == "desc":
+            # Only a page already seen came back: the server reads cursors the other way
+            # round. Ask again from the same cursor, translated.
             self._flipped = True
             self.semantics = "relative" if self.semantics == "absolute" else "absolute"
-            self._restore_cursor()
             return []
         self._last_keys = keys
         if len({item.id for item in items}) < self.limit or not fresh:
             self.done = True
         elif self.order == "asc":
-            self._previous = self.later_than
             self.later_than = items[-1].id
         else:
-            self._previous = self.earlier_than
             self.earlier_than = items[-1].id
         return fresh
-
-    def _restore_cursor(self) -> None:
-        if self.order == "asc":
-            self.later_than = self._previous
-        else:
-            self.earlier_than = self._previous
 
 
 def _pager(

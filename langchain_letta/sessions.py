@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +33,7 @@ __all__ = [
 _TAG_PREFIX = "langchain-letta session: "
 _MAX_KEY_LENGTH = 512
 _LIST_PAGE = 100
+_SETTLE_SECONDS = 0.05
 
 
 def session_tag(session_id: str) -> str:
@@ -225,7 +227,16 @@ class SessionResolver:
         if self.store is not None:
             self.store.set(self.agent_id, session_id, mine.id)
             return str(mine.id)
-        winner = self._tagged(session_id)[0].id
+        winner = self._winner(session_id, mine.id)
+        if winner == mine.id:
+            # A rival created just before us may not be visible yet: look once more.
+            time.sleep(_SETTLE_SECONDS)
+            winner = self._winner(session_id, mine.id)
         if winner != mine.id:
             self.client.conversations.delete(mine.id)
-        return str(winner)
+        return winner
+
+    def _winner(self, session_id: str, mine: str) -> str:
+        """The oldest conversation tagged with the key (``mine`` if the list lags)."""
+        tagged = self._tagged(session_id)
+        return str(tagged[0].id) if tagged else mine
