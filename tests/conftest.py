@@ -60,8 +60,10 @@ def vcr_markers(request: pytest.FixtureRequest) -> list[pytest.Mark]:
 
 def _replaying(request: pytest.FixtureRequest) -> bool:
     node = request.node
-    return MODE == "replay" and node.get_closest_marker("vcr") is not None and (
-        node.get_closest_marker("live") is None
+    return (
+        MODE == "replay"
+        and node.get_closest_marker("vcr") is not None
+        and (node.get_closest_marker("live") is None)
     )
 
 

@@ -51,7 +51,7 @@ def test_invoke_fills_id_usage_and_metadata(base_url: str, agent_id: str) -> Non
     reply = model.invoke("hi", config=session("meta"))
 
     assert isinstance(reply, AIMessage)
-    assert reply.id is not None and reply.id.startswith("message-")
+    assert (reply.id or "").startswith("message-")
     meta = reply.response_metadata
     assert meta["model_provider"] == "letta"
     assert meta["model_name"] == "openai-proxy/fake-llm"
@@ -76,7 +76,7 @@ def test_stream_tokens_arrive_as_many_chunks(base_url: str, agent_id: str) -> No
     merged = sum(chunks[1:], chunks[0])
     assert isinstance(merged, AIMessageChunk)
     assert merged.text == "word1 word2 word3 word4 word5 word6"
-    assert merged.id is not None and merged.id.startswith("message-")
+    assert (merged.id or "").startswith("message-")
     assert merged.usage_metadata is not None
 
 
