@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
@@ -25,7 +26,12 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.conversation import Conversations
-from langchain_letta.errors import LettaInputError, LettaNotFoundError, translate_error
+from langchain_letta.errors import (
+    LettaInputError,
+    LettaInputTooLargeError,
+    LettaNotFoundError,
+    translate_error,
+)
 from langchain_letta.messages import (
     TurnChunker,
     anchor_conversation,
@@ -196,6 +202,8 @@ class ChatLetta(BaseChatModel):
 
     _conversations: Conversations = PrivateAttr()
     _resolver: SessionResolver = PrivateAttr()
+    _agent_known: bool = PrivateAttr(default=False)
+    _context_window: int | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _connect(self) -> ChatLetta:
@@ -368,6 +376,7 @@ class ChatLetta(BaseChatModel):
         history = kwargs.pop("letta_history", None)
         _check_input(messages)
         model_name = kwargs.get("model") or self._model_name()
+        self._check_size(messages)
         conversation_id, session_id = self._conversation(route, messages)
         anchor, tail = unsent_tail(messages, conversation_id)
         payloads = to_letta_messages(tail, anchor=anchor)
@@ -406,6 +415,7 @@ class ChatLetta(BaseChatModel):
         history = kwargs.pop("letta_history", None)
         _check_input(messages)
         model_name = kwargs.get("model") or await self._amodel_name()
+        self._check_size(messages)
         conversation_id, session_id = await self._aconversation(route, messages)
         anchor, tail = unsent_tail(messages, conversation_id)
         payloads = to_letta_messages(tail, anchor=anchor)
@@ -495,22 +505,41 @@ class ChatLetta(BaseChatModel):
         return str(created.id), None
 
     def _model_name(self) -> str:
-        if self.model_name is None:
+        if not self._agent_known:
             try:
                 agent = self.client.agents.retrieve(self.agent_id)  # type: ignore[union-attr]
             except Exception as error:
                 raise translate_error(error) from error
-            self.model_name = _agent_model(agent)
-        return self.model_name
+            self._learn(agent)
+        return self.model_name or self.agent_id
 
     async def _amodel_name(self) -> str:
-        if self.model_name is None:
+        if not self._agent_known:
             try:
                 agent = await self.async_client.agents.retrieve(self.agent_id)  # type: ignore[union-attr]
             except Exception as error:
                 raise translate_error(error) from error
-            self.model_name = _agent_model(agent)
-        return self.model_name
+            self._learn(agent)
+        return self.model_name or self.agent_id
+
+    def _learn(self, agent: Any) -> None:
+        """Keep what a turn needs to know of the agent: its model and context window."""
+        self.model_name = self.model_name or _agent_model(agent)
+        window = getattr(getattr(agent, "llm_config", None), "context_window", None)
+        self._context_window = window if isinstance(window, int) else None
+        self._agent_known = True
+
+    def _check_size(self, messages: Sequence[BaseMessage]) -> None:
+        """Refuse input that cannot fit the agent's context window, before anything is sent."""
+        if self._context_window is None:
+            return
+        unsent = [message for message in messages if not _is_letta_message(message)]
+        estimate = len(json.dumps(to_letta_messages(unsent), default=str)) // 4
+        if estimate > self._context_window:
+            raise LettaInputTooLargeError(
+                f"The input is about {estimate} tokens; the agent's context window holds "
+                f"{self._context_window}. Nothing was sent."
+            )
 
 
 def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -527,6 +556,10 @@ def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
             routed["letta_route"] = (key, configurable[key])
             break
     return routed
+
+
+def _is_letta_message(message: BaseMessage) -> bool:
+    return str(message.id or "").startswith("message-")
 
 
 def _check_input(messages: Sequence[BaseMessage]) -> None:

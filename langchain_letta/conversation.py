@@ -20,6 +20,7 @@ import letta_client
 from letta_client import AsyncLetta, Letta
 
 from langchain_letta.errors import (
+    LettaConnectionError,
     LettaConversationBusyError,
     LettaPendingApprovalError,
     translate_error,
@@ -37,6 +38,9 @@ _DROPS = (httpx.TransportError, letta_client.APIConnectionError)
 _RESUME_ATTEMPTS = 8
 _RESUME_PAUSE_MAX = 2.0
 _RESUME_PAUSE = 0.25
+_STORED_CHECK_DEPTH = 10
+_STORED_CHECKS = 4
+_STORED_CHECK_PAUSE = 0.5
 
 
 class _Progress:
@@ -161,7 +165,8 @@ class Conversations:
                 return
             except _DROPS as drop:
                 if not options.get("background"):
-                    raise translate_error(drop) from drop
+                    stored = self._turn_stored(conversation_id, messages)
+                    raise _dropped(drop, stored) from drop
                 dropped: BaseException = drop
             except Exception as error:
                 raise translate_error(error) from error
@@ -196,7 +201,8 @@ class Conversations:
                 return
             except _DROPS as drop:
                 if not options.get("background"):
-                    raise translate_error(drop) from drop
+                    stored = await asyncio.to_thread(self._turn_stored, conversation_id, messages)
+                    raise _dropped(drop, stored) from drop
                 dropped: BaseException = drop
             except Exception as error:
                 raise translate_error(error) from error
@@ -218,6 +224,23 @@ class Conversations:
                     raise translate_error(error) from error
             if not progress.finished:
                 raise translate_error(dropped) from dropped
+
+    def _turn_stored(self, conversation_id: str, messages: list[dict[str, Any]]) -> bool | None:
+        """``True`` once the server shows the turn's first message; ``None`` if not seen.
+
+        A foreground run may still be storing the turn when the connection breaks, so the
+        newest messages are read a few times before giving up (``None``: not confirmed).
+        """
+        otid = messages[0].get("otid") if messages else None
+        for attempt in range(_STORED_CHECKS):
+            time.sleep(_STORED_CHECK_PAUSE * attempt)
+            try:
+                newest = self.page(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
+            except Exception:
+                continue
+            if otid and any(getattr(item, "otid", None) == otid for item in newest):
+                return True
+        return None
 
     def _send(
         self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
@@ -300,6 +323,20 @@ class Conversations:
         except Exception as error:
             raise translate_error(error) from error
         return list(page.items if hasattr(page, "items") else page)
+
+
+def _dropped(drop: BaseException, stored: bool | None) -> BaseException:
+    """The error for a foreground stream that broke mid-turn: it says what the server holds."""
+    error = translate_error(drop)
+    verdict = (
+        "The server stored the turn (it was not re-sent); read the history for the reply."
+        if stored
+        else "The server does not show the turn yet; read the history before sending again."
+    )
+    if isinstance(error, LettaConnectionError):
+        error = LettaConnectionError(message=f"{error.message} {verdict}", request=error.request)
+        error.turn_stored = stored
+    return error
 
 
 def _busy(error: letta_client.ConflictError, waited: float) -> LettaConversationBusyError:

@@ -21,6 +21,7 @@ __all__ = [
     "LettaConversationBusyError",
     "LettaHistoryWriteError",
     "LettaInputError",
+    "LettaInputTooLargeError",
     "LettaNotFoundError",
     "LettaPendingApprovalError",
     "LettaPermissionDeniedError",
@@ -79,7 +80,13 @@ class LettaAPIError(lc.ModelAPIError, letta_client.InternalServerError):
 
 
 class LettaConnectionError(lc.ModelConnectionError, letta_client.APIConnectionError):
-    """The server could not be reached."""
+    """The server could not be reached, or the connection broke mid-turn.
+
+    After a broken turn, ``turn_stored`` is ``True`` when the server shows the turn, and
+    ``None`` when it could not be confirmed. A turn is never re-sent.
+    """
+
+    turn_stored: bool | None = None
 
 
 class LettaTimeoutError(lc.ModelTimeoutError, letta_client.APITimeoutError):
@@ -120,6 +127,10 @@ class LettaContextOverflowError(lc.ContextOverflowError, LettaRunError):
 
 class LettaInputError(lc.ModelInvalidRequestError, ValueError):
     """The input cannot be sent to Letta; raised before anything is sent or stored."""
+
+
+class LettaInputTooLargeError(LettaInputError, lc.ContextOverflowError):
+    """The input cannot fit the agent's context window; raised before anything is sent."""
 
 
 class LettaPendingApprovalError(lc.ModelInvalidRequestError, letta_client.ConflictError):

@@ -20,7 +20,9 @@ from langchain_letta import (
     LettaAPIError,
     LettaChatMessageHistory,
     LettaConnectionError,
+    LettaConversationBusyError,
     LettaInputError,
+    LettaInputTooLargeError,
     LettaNotFoundError,
 )
 from langchain_letta.errors import LettaUnprocessableError
@@ -73,7 +75,7 @@ def test_cut_stream_in_foreground_raises_and_never_resends(
     model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     config = {"configurable": {"session_id": "fg"}}
 
-    with pytest.raises(LettaConnectionError):
+    with pytest.raises(LettaConnectionError) as raised:
         model.invoke("only once", config=config)
 
     proxy.mode = "pass"
@@ -82,7 +84,9 @@ def test_cut_stream_in_foreground_raises_and_never_resends(
     ).conversation_id
     assert conversation is not None
     user_turns = [text for kind, text in held(letta, conversation) if kind == "user_message"]
-    assert user_turns in (["only once"], [])
+    assert raised.value.turn_stored is True
+    assert "was not re-sent" in str(raised.value)
+    assert user_turns == ["only once"]
 
 
 def test_server_errors_on_send_are_not_retried(
@@ -146,6 +150,49 @@ async def test_concurrent_async_turns_across_processes_wait_for_busy(
     finally:
         conversation_module._LOCKS = locks
     assert other.text == "Echo: two"
+
+
+async def test_busy_conversation_is_waited_for_then_raised_with_its_run(
+    base_url: str, agent_id: str
+) -> None:
+    from langchain_letta import conversation as conversation_module
+
+    config = {"configurable": {"session_id": "held"}}
+    holder = ChatLetta(agent_id=agent_id, base_url=base_url)
+    impatient = ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=0.5)
+    await holder.ainvoke("hello", config=config)
+    locks = conversation_module._LOCKS
+    try:
+        conversation_module._LOCKS = conversation_module._Locks()
+        slow = asyncio.create_task(holder.ainvoke("[slow:3] hold it", config=config))
+        await asyncio.sleep(0.7)
+        conversation_module._LOCKS = conversation_module._Locks()  # as if another process
+        with pytest.raises(LettaConversationBusyError) as raised:
+            await impatient.ainvoke("let me in", config=config, sync_memory=False)
+        await slow
+    finally:
+        conversation_module._LOCKS = locks
+    assert raised.value.is_retryable
+    assert (raised.value.run_id or "").startswith("run-")
+    assert raised.value.run_id in str(raised.value)
+
+
+def test_input_larger_than_the_context_window_is_refused(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    config = {"configurable": {"session_id": "big"}}
+    model.invoke("small", config=config)
+    conversation = LettaChatMessageHistory(
+        session_id="big", agent_id=agent_id, base_url=base_url
+    ).conversation_id
+    assert conversation is not None
+    before = held(letta, conversation)
+
+    with pytest.raises(LettaInputTooLargeError):
+        model.invoke("x" * 4_000_000, config=config)
+
+    assert held(letta, conversation) == before
 
 
 def test_memory_change_reaches_an_existing_session(
