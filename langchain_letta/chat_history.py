@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.conversation import Conversations, Order
 from langchain_letta.errors import LettaHistoryWriteError, LettaInputError, translate_error
-from langchain_letta.messages import fold_messages, is_stored_in
+from langchain_letta.messages import AGENT_SIDE, fold_messages, is_stored_in
 from langchain_letta.paging import CursorSemantics, aiter_items, iter_items
 from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
 
@@ -413,23 +413,13 @@ def _not_stored(messages: Sequence[BaseMessage], conversation_id: str | None) ->
     ]
 
 
-_AI_SIDE = {
-    "reasoning_message",
-    "hidden_reasoning_message",
-    "tool_call_message",
-    "tool_return_message",
-    "assistant_message",
-    "approval_request_message",
-}
-
-
 def _feed(group: list[Any], item: Any, order: Order, fold: Any) -> list[BaseMessage]:
     """Add one item; return the messages it completes, in ``order``.
 
     In either order an agent turn is complete when the next user, system or tool-result
     item arrives: its items are folded together, oldest first.
     """
-    if getattr(item, "message_type", None) in _AI_SIDE:
+    if getattr(item, "message_type", None) in AGENT_SIDE:
         group.append(item)
         return []
     return [*_flush(group, order, fold), *fold([item])]

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -377,32 +378,18 @@ class ChatLetta(BaseChatModel):
         _check_input(messages)
         model_name = kwargs.get("model") or self._model_name()
         self._check_size(messages)
-        conversation_id, session_id = self._conversation(route, messages)
-        anchor, tail = unsent_tail(messages, conversation_id)
-        payloads = to_letta_messages(tail, anchor=anchor)
-        chunker = TurnChunker(
-            conversation_id,
-            self.agent_id,
-            model_name=model_name,
-            client_returns=client_return_ids(payloads),
-        )
+        turn = _Turn.plan(messages, *self._conversation(route, messages), self.agent_id, model_name)
         events = self._conversations.stream_turn(
-            conversation_id,
-            with_otids(payloads, _seed(conversation_id, anchor)),
-            **self._send_options(kwargs),
+            turn.conversation_id, turn.payloads, **self._send_options(kwargs)
         )
         try:
             for event in events:
-                for chunk in chunker.feed(event):
+                for chunk in turn.chunker.feed(event):
                     yield _emit(chunk, run_manager)
         except LettaNotFoundError:
-            if session_id:
-                self._resolver.forget(session_id)
+            self._forget(turn)
             raise
-        _remember(conversation_id, chunker.last_message_id)
-        if history is not None:
-            history.hold_snapshot()
-        yield _emit(chunker.finish(), run_manager)
+        yield _emit(turn.close(history), run_manager)
 
     async def _astream(
         self,
@@ -417,31 +404,23 @@ class ChatLetta(BaseChatModel):
         model_name = kwargs.get("model") or await self._amodel_name()
         self._check_size(messages)
         conversation_id, session_id = await self._aconversation(route, messages)
-        anchor, tail = unsent_tail(messages, conversation_id)
-        payloads = to_letta_messages(tail, anchor=anchor)
-        chunker = TurnChunker(
-            conversation_id,
-            self.agent_id,
-            model_name=model_name,
-            client_returns=client_return_ids(payloads),
-        )
+        turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
         events = self._conversations.astream_turn(
-            conversation_id,
-            with_otids(payloads, _seed(conversation_id, anchor)),
-            **self._send_options(kwargs),
+            turn.conversation_id, turn.payloads, **self._send_options(kwargs)
         )
         try:
             async for event in events:
-                for chunk in chunker.feed(event):
+                for chunk in turn.chunker.feed(event):
                     yield await _aemit(chunk, run_manager)
         except LettaNotFoundError:
-            if session_id:
-                self._resolver.forget(session_id)
+            self._forget(turn)
             raise
-        _remember(conversation_id, chunker.last_message_id)
-        if history is not None:
-            history.hold_snapshot()
-        yield await _aemit(chunker.finish(), run_manager)
+        yield await _aemit(turn.close(history), run_manager)
+
+    def _forget(self, turn: _Turn) -> None:
+        """A session whose conversation is gone resolves afresh next time."""
+        if turn.session_id:
+            self._resolver.forget(turn.session_id)
 
     def _send_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {"stream_tokens": kwargs.get("stream_tokens", self.stream_tokens)}
@@ -540,6 +519,44 @@ class ChatLetta(BaseChatModel):
                 f"The input is about {estimate} tokens; the agent's context window holds "
                 f"{self._context_window}. Nothing was sent."
             )
+
+
+@dataclass
+class _Turn:
+    """One turn, planned: where it goes, what is sent, and how its stream is mapped."""
+
+    conversation_id: str
+    session_id: str | None
+    payloads: list[dict[str, Any]]
+    chunker: TurnChunker
+
+    @classmethod
+    def plan(
+        cls,
+        messages: Sequence[BaseMessage],
+        conversation_id: str,
+        session_id: str | None,
+        agent_id: str,
+        model_name: str,
+    ) -> _Turn:
+        """Send only what the conversation has not stored, with deterministic otids."""
+        anchor, tail = unsent_tail(messages, conversation_id)
+        payloads = to_letta_messages(tail, anchor=anchor)
+        chunker = TurnChunker(
+            conversation_id,
+            agent_id,
+            model_name=model_name,
+            client_returns=client_return_ids(payloads),
+        )
+        stamped = with_otids(payloads, _seed(conversation_id, anchor))
+        return cls(conversation_id, session_id, stamped, chunker)
+
+    def close(self, history: Any) -> AIMessageChunk:
+        """The closing chunk; remembers the turn's last message for the next seed."""
+        _remember(self.conversation_id, self.chunker.last_message_id)
+        if history is not None:
+            history.hold_snapshot()
+        return self.chunker.finish()
 
 
 def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:

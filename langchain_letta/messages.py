@@ -31,6 +31,7 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_letta.errors import LettaInputError
 
 __all__ = [
+    "AGENT_SIDE",
     "PROVIDER",
     "TurnChunker",
     "anchor_conversation",
@@ -46,14 +47,16 @@ __all__ = [
 
 PROVIDER = "letta"
 _OTID_NAMESPACE = uuid.UUID("5b8f4c1e-7a3d-4e4b-9a55-2c1c6f0a9e11")
-_AI_SIDE = {
-    "reasoning_message",
-    "hidden_reasoning_message",
-    "tool_call_message",
-    "tool_return_message",
-    "assistant_message",
-    "approval_request_message",
-}
+AGENT_SIDE = frozenset(
+    {
+        "reasoning_message",
+        "hidden_reasoning_message",
+        "tool_call_message",
+        "tool_return_message",
+        "assistant_message",
+        "approval_request_message",
+    }
+)
 
 
 def letta_metadata(conversation_id: str, agent_id: str | None) -> dict[str, Any]:
@@ -441,7 +444,7 @@ def fold_messages(
         kind = _kind(item)
         if kind == "tool_return_message" and item.tool_call_id in client_returns:
             continue  # Letta's echo of a client-side tool result, already a ToolMessage
-        if kind in _AI_SIDE:
+        if kind in AGENT_SIDE:
             turn.append(item)
             if kind == "approval_request_message":
                 close_turn()
