@@ -1,73 +1,275 @@
-"""The main job: two users talk to one Letta agent, each in an isolated thread.
+"""The main job: two users talk to one Letta agent, each in their own thread.
 
-Runs against ``LETTA_BASE_URL`` (with ``LETTA_API_KEY`` for Letta Cloud) or, when that
-is not set, against the project's local Letta stack, which it starts.
+The story, step by step (every step checks what it shows; the script exits non-zero
+if any check fails):
+
+1. create the demo agent with two memory blocks, or reuse it by name;
+2. Alice and Bob chat through ``RunnableWithMessageHistory(ChatLetta, history factory)``:
+   each session key gets its own Letta conversation, nothing is stored twice;
+3. their threads are isolated: neither sees the other's messages;
+4. the agent's ``human`` memory block changes through the Letta API, and the very next
+   turn of BOTH existing sessions sees the new value (memory is shared);
+5. "restart": a new process with new objects resumes the same two threads;
+6. page Alice's thread lazily, newest first.
+
+Where it runs:
+
+* ``LETTA_BASE_URL`` set: that server (add ``LETTA_API_KEY`` if it needs one);
+* only ``LETTA_API_KEY`` set: Letta Cloud;
+* neither: the project's local Letta stack (real server, fake LLM), started if needed.
+
+``LETTA_DEMO_MODEL`` / ``LETTA_DEMO_EMBEDDING`` choose the agent's model handles when the
+agent is created (defaults: the local fake LLM, or ``openai/gpt-4o-mini`` on Letta Cloud).
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import json
 import os
+import subprocess
 import sys
+import uuid
+import warnings
 from pathlib import Path
+from typing import Any
 
+from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 
 ROOT = Path(__file__).resolve().parent.parent
-AGENT_NAME = "langchain-letta-demo"
+AGENT_NAME = os.environ.get("LETTA_DEMO_AGENT", "langchain-letta-demo")
+USERS = ("alice", "bob")
+FAKE_MODEL = "openai-proxy/fake-llm"
+
+# langchain-core 1.x deprecates RunnableWithMessageHistory in favour of LangGraph
+# persistence (see examples/langgraph_example.py); many apps still use it, and it works.
+warnings.filterwarnings("ignore", message="RunnableWithMessageHistory is deprecated")
 
 
-def server_url() -> str:
+# --------------------------------------------------------------------------- output and checks
+
+
+class Checks:
+    """Prints each check as it happens and remembers whether all passed."""
+
+    def __init__(self, indent: str = "") -> None:
+        self.indent = indent
+        self.failed: list[str] = []
+
+    def __call__(self, ok: bool, what: str) -> bool:
+        print(f"{self.indent}  [{'ok' if ok else 'FAIL'}] {what}", flush=True)
+        if not ok:
+            self.failed.append(what)
+        return ok
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def say(who: str, text: str, reply: str, indent: str = "") -> None:
+    print(f"{indent}  {who:>5} > {text}")
+    print(f"{indent}  {'agent':>5} < {shorten(reply)}", flush=True)
+
+
+def shorten(text: str, width: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def connect() -> tuple[str, str | None]:
+    """The server URL and API key: env, Letta Cloud, or the local stack (started here)."""
+    api_key = os.environ.get("LETTA_API_KEY") or None
     if os.environ.get("LETTA_BASE_URL"):
-        return os.environ["LETTA_BASE_URL"]
+        return os.environ["LETTA_BASE_URL"].rstrip("/"), api_key
+    if api_key:
+        return "https://api.letta.com", api_key
     sys.path.insert(0, str(ROOT))
     from scripts.letta_stack import ensure_up
 
-    return ensure_up()
+    print("LETTA_BASE_URL is not set: starting (or reusing) the local Letta stack ...", flush=True)
+    return ensure_up(), None
 
 
-def demo_agent(letta: Letta) -> str:
+def demo_agent(letta: Letta, cloud: bool) -> str:
+    """The demo agent's id: found by name, else created with two memory blocks."""
     for agent in letta.agents.list(name=AGENT_NAME):
+        print(f"Reusing agent {AGENT_NAME!r} ({agent.id})")
         return agent.id
-    model = os.environ.get("LETTA_DEMO_MODEL", "openai-proxy/fake-llm")
+    model = os.environ.get("LETTA_DEMO_MODEL") or ("openai/gpt-4o-mini" if cloud else FAKE_MODEL)
     created = letta.agents.create(
         name=AGENT_NAME,
         model=model,
         embedding=os.environ.get("LETTA_DEMO_EMBEDDING", "openai/text-embedding-3-small"),
         memory_blocks=[
-            {"label": "human", "value": "Users of the demo."},
+            {"label": "human", "value": "The users of this demo."},
             {"label": "persona", "value": "A friendly, concise assistant."},
         ],
     )
+    print(f"Created agent {AGENT_NAME!r} ({created.id}) on model {model}")
     return created.id
 
 
+def chain_for(agent_id: str, base_url: str, api_key: str | None) -> RunnableWithMessageHistory:
+    """The app's chain: ChatLetta, with one LettaChatMessageHistory per session key."""
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key)
+    return RunnableWithMessageHistory(
+        model,
+        lambda session_id: LettaChatMessageHistory(
+            session_id=session_id, agent_id=agent_id, base_url=base_url, api_key=api_key
+        ),
+    )
+
+
+def history(user: str, agent_id: str, base_url: str, api_key: str | None) -> Any:
+    return LettaChatMessageHistory(
+        session_id=user, agent_id=agent_id, base_url=base_url, api_key=api_key
+    )
+
+
+def session(user: str) -> dict[str, Any]:
+    return {"configurable": {"session_id": user}}
+
+
+def count(texts: list[str], text: str) -> int:
+    return sum(1 for t in texts if t == text)
+
+
+# --------------------------------------------------------------------------- the story
+
+
 def main() -> int:
-    base_url = server_url()
-    letta = Letta(base_url=base_url)
-    agent_id = demo_agent(letta)
-    print(f"Letta server {base_url}, agent {agent_id}")
+    base_url, api_key = connect()
+    letta = Letta(base_url=base_url, api_key=api_key)
+    agent_id = demo_agent(letta, cloud="letta.com" in base_url)
+    agent = letta.agents.retrieve(agent_id)
+    fake_llm = FAKE_MODEL in (agent.model, getattr(agent.llm_config, "handle", None))
+    run = uuid.uuid4().hex[:6]  # marks this run's messages: the demo agent is reused
+    print(f"Letta server {base_url}, agent {agent_id}, run {run}")
+    check = Checks()
 
-    model = ChatLetta(agent_id=agent_id, base_url=base_url)
-    for user in ("alice", "bob"):
-        reply = model.invoke(f"Hi, I am {user}.", config={"configurable": {"session_id": user}})
-        print(f"[{user}] {reply.text}")
+    step("1. Two users, one agent: each session key is its own Letta conversation")
+    chain = chain_for(agent_id, base_url, api_key)
+    before = {user: len(history(user, agent_id, base_url, api_key).messages) for user in USERS}
+    conversation: dict[str, str] = {}
+    for user in USERS:
+        for text in (f"Hi, I am {user.title()} (run {run}).", f"{user.title()} likes tea."):
+            reply = chain.invoke(text, config=session(user))
+            say(user, text, reply.text)
+            conversation[user] = reply.response_metadata["conversation_id"]
+    for user in USERS:
+        print(f"  {user}'s thread: {conversation[user]}")
+    check(conversation["alice"] != conversation["bob"], "alice and bob have different threads")
 
-    threads = {
-        user: LettaChatMessageHistory(session_id=user, agent_id=agent_id, base_url=base_url)
-        for user in ("alice", "bob")
-    }
-    ok = threads["alice"].conversation_id != threads["bob"].conversation_id
-    for user, history in threads.items():
-        texts = [message.text for message in history.messages]
-        print(f"[{user}] thread {history.conversation_id}: {len(texts)} messages")
-        ok = ok and f"Hi, I am {user}." in texts
+    step("2. The threads are isolated, and nothing is stored twice")
+    threads = {user: history(user, agent_id, base_url, api_key) for user in USERS}
+    for user, thread in threads.items():
         other = "bob" if user == "alice" else "alice"
-        ok = ok and not any(other in text for text in texts)
-    print("isolated threads: " + ("yes" if ok else "NO"))
-    return 0 if ok else 1
+        texts = [message.text for message in thread.messages]
+        print(f"  {user}'s thread holds {len(texts)} messages ({len(texts) - before[user]} new)")
+        check(
+            thread.conversation_id == conversation[user],
+            f"{user}: the history resolves the session to the same conversation",
+        )
+        check(
+            count(texts, f"Hi, I am {user.title()} (run {run}).") == 1,
+            f"{user}: each of this run's messages is stored exactly once",
+        )
+        check(len(texts) - before[user] == 4, f"{user}: 2 turns stored as 4 messages")
+        theirs = {f"Hi, I am {other.title()} (run {run}).", f"{other.title()} likes tea."}
+        check(not theirs & set(texts), f"{user}: none of {other}'s messages in the thread")
+
+    step("3. Shared memory: a block changed through the Letta API reaches both sessions")
+    value = f"Alice and Bob are trying the demo (run {run})."
+    letta.agents.blocks.update("human", agent_id=agent_id, value=value)
+    print(f"  letta.agents.blocks.update('human', value={value!r})")
+    for user in USERS:
+        text = "[memory:human] What does your memory say about your users?"
+        reply = chain.invoke(text, config=session(user))
+        say(user, text, reply.text)
+        if fake_llm:  # the fake LLM reads the block back from the prompt it was given
+            check(value in reply.text, f"{user}: the reply quotes the new memory value")
+        system = LettaChatMessageHistory(
+            conversation_id=conversation[user],
+            agent_id=agent_id,
+            base_url=base_url,
+            api_key=api_key,
+            include_system=True,
+        )
+        prompt = next(system.iter_messages(order="asc", page_size=1))
+        check(value in prompt.text, f"{user}: the thread's system prompt holds the new value")
+
+    step("4. Restart: a new process, new objects, the same threads")
+    sys.stdout.flush()
+    resumed = subprocess.run(
+        [sys.executable, __file__, "resume", "--run", run, "--agent-id", agent_id],
+        env={**os.environ, "LETTA_BASE_URL": base_url, "DEMO_EXPECT": json.dumps(conversation)},
+        check=False,
+    )
+    check(resumed.returncode == 0, "the new process resumed both threads")
+
+    step("5. Paging: Alice's thread, newest first, two stored messages per request")
+    alice = history("alice", agent_id, base_url, api_key)
+    newest = list(itertools.islice(alice.iter_messages(order="desc", page_size=2), 4))
+    for message in newest:
+        print(f"  {message.type:>5}  {message.id}  {shorten(message.text, 70)}")
+    every = list(alice.iter_messages(order="desc", page_size=2))
+    oldest_first = alice.messages
+    check(
+        [m.id for m in every] == [m.id for m in reversed(oldest_first)],
+        f"paging newest first yields the whole thread ({len(every)} messages), "
+        "none skipped or repeated",
+    )
+    later = list(alice.iter_messages(after=newest[-1].id))
+    check(
+        [m.id for m in later] == [m.id for m in reversed(newest[:-1])],
+        "iter_messages(after=<id>) yields what came later in the thread",
+    )
+
+    print()
+    if check.failed:
+        print(f"FAILED: {len(check.failed)} check(s): " + "; ".join(check.failed))
+        return 1
+    print("All checks passed.")
+    return 0
+
+
+def resume(run: str, agent_id: str) -> int:
+    """Step 4, in a fresh process: no cache, no state but the Letta server's."""
+    base_url = os.environ["LETTA_BASE_URL"]
+    api_key = os.environ.get("LETTA_API_KEY") or None
+    expected = json.loads(os.environ["DEMO_EXPECT"])
+    check = Checks(indent="  ")
+    print(f"    (process {os.getpid()}: new ChatLetta, new histories, nothing cached)")
+    chain = chain_for(agent_id, base_url, api_key)
+    for user in USERS:
+        text = f"{user.title()} is back after a restart (run {run})."
+        reply = chain.invoke(text, config=session(user))
+        say(user, text, reply.text, indent="  ")
+        check(
+            reply.response_metadata["conversation_id"] == expected[user],
+            f"{user}: resumed thread {expected[user]}",
+        )
+        texts = [m.text for m in history(user, agent_id, base_url, api_key).messages]
+        check(
+            f"Hi, I am {user.title()} (run {run})." in texts and texts.count(text) == 1,
+            f"{user}: the thread holds the earlier turns and the new one, once",
+        )
+    return 1 if check.failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command")
+    resume_args = sub.add_parser("resume", help="step 4 (run by the demo in a new process)")
+    resume_args.add_argument("--run", required=True)
+    resume_args.add_argument("--agent-id", required=True)
+    args = parser.parse_args()
+    sys.exit(resume(args.run, args.agent_id) if args.command == "resume" else main())

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
@@ -23,22 +23,50 @@ from langchain_letta.sessions import SessionResolver, SessionStore, check_sessio
 
 __all__ = ["LettaChatMessageHistory"]
 
-_CACHED_CONVERSATIONS = 256
+_CACHED_ITEMS = 200_000
 
 
 @dataclass
 class _Thread:
-    """What this process has read of one conversation, oldest first."""
+    """What this process has read of one conversation, already folded.
 
-    items: list[Any] = field(default_factory=list)
+    ``settled`` holds the messages of every item before the newest user (or system,
+    or tool-result) item; ``tail`` holds the items from there on, since the agent's turn
+    after it may still grow. A read folds only the tail and what is new.
+    """
+
+    settled: list[BaseMessage] = field(default_factory=list)
+    tail: list[Any] = field(default_factory=list)
+    last_id: str | None = None
+    size: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def extend(
+        self, new_items: list[Any], fold: Callable[[list[Any]], list[BaseMessage]]
+    ) -> list[BaseMessage]:
+        """Add newly read items; return the whole thread as messages."""
+        items = self.tail + new_items
+        cut = max(
+            (i for i, item in enumerate(items) if item.message_type not in AGENT_SIDE), default=0
+        )
+        if cut > 0:
+            self.settled += fold(items[:cut])
+        self.tail = items[cut:]
+        self.size += len(new_items)
+        if new_items:
+            self.last_id = new_items[-1].id
+        return self.settled + fold(self.tail)
 
 
 class _ThreadCache:
-    """Stored items per conversation, shared by every history of the process (LRU)."""
+    """Read threads per conversation, shared by every history of the process.
 
-    def __init__(self, size: int) -> None:
-        self._size = size
+    Least recently used threads are dropped once the cache holds more than
+    ``max_items`` stored items in all.
+    """
+
+    def __init__(self, max_items: int) -> None:
+        self._max_items = max_items
         self._guard = threading.Lock()
         self._threads: OrderedDict[tuple[str, str], _Thread] = OrderedDict()
 
@@ -47,7 +75,9 @@ class _ThreadCache:
         with self._guard:
             thread = self._threads.pop(key, None) or _Thread()
             self._threads[key] = thread
-            while len(self._threads) > self._size:
+            while len(self._threads) > 1 and (
+                sum(cached.size for cached in self._threads.values()) > self._max_items
+            ):
                 self._threads.popitem(last=False)
             return thread
 
@@ -56,7 +86,7 @@ class _ThreadCache:
             self._threads.pop((base_url, conversation_id), None)
 
 
-_THREADS = _ThreadCache(_CACHED_CONVERSATIONS)
+_THREADS = _ThreadCache(_CACHED_ITEMS)
 
 
 async def _acquire(lock: threading.Lock) -> None:
@@ -181,6 +211,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             )
             client, async_client = client or built, async_client or abuilt
         self._conversations = Conversations(client, async_client, busy_timeout=0)
+        self._cache_key = str(client.base_url)
         self._resolver = SessionResolver(client, agent_id, session_store)
         self._conversation_id = conversation_id
         self._snapshot: list[BaseMessage] | None = None
@@ -223,14 +254,15 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         conversation_id = self.conversation_id
         if conversation_id is None:
             return []
-        thread = _THREADS.get(self.base_url, conversation_id)
+        thread = _THREADS.get(self._cache_key, conversation_id)
         with thread.lock:
-            after = thread.items[-1].id if thread.items else None
-            thread.items.extend(
-                iter_items(self._conversations, conversation_id, "asc", self.page_size, after)
+            new_items = list(
+                iter_items(
+                    self._conversations, conversation_id, "asc", self.page_size, thread.last_id
+                )
             )
-            items = list(thread.items)
-        return self._fold(items, conversation_id)
+            folded = thread.extend(new_items, self._cached_folder(conversation_id))
+        return self._keep(folded)
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
@@ -240,27 +272,36 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         conversation_id = await self._aconversation_id()
         if conversation_id is None:
             return []
-        thread = _THREADS.get(self.base_url, conversation_id)
+        thread = _THREADS.get(self._cache_key, conversation_id)
         await _acquire(thread.lock)
         try:
-            after = thread.items[-1].id if thread.items else None
-            async for item in aiter_items(
-                self._conversations, conversation_id, "asc", self.page_size, after
-            ):
-                thread.items.append(item)
-            items = list(thread.items)
+            new_items = [
+                item
+                async for item in aiter_items(
+                    self._conversations, conversation_id, "asc", self.page_size, thread.last_id
+                )
+            ]
+            folded = thread.extend(new_items, self._cached_folder(conversation_id))
         finally:
             thread.lock.release()
-        return self._fold(items, conversation_id)
+        return self._keep(folded)
 
-    def _fold(self, items: list[Any], conversation_id: str) -> list[BaseMessage]:
-        self._snapshot = fold_messages(
-            items,
-            conversation_id=conversation_id,
-            agent_id=self.agent_id,
-            include_system=self.include_system,
-        )
-        return self._snapshot
+    def _cached_folder(self, conversation_id: str) -> Callable[[list[Any]], list[BaseMessage]]:
+        """How the shared cache folds items: system messages kept, filtered per history."""
+
+        def fold(items: list[Any]) -> list[BaseMessage]:
+            return fold_messages(
+                items, conversation_id=conversation_id, agent_id=self.agent_id, include_system=True
+            )
+
+        return fold
+
+    def _keep(self, folded: list[BaseMessage]) -> list[BaseMessage]:
+        """Remember this read as the snapshot (see :meth:`hold_snapshot`) and return it."""
+        if not self.include_system:
+            folded = [message for message in folded if not isinstance(message, SystemMessage)]
+        self._snapshot = folded
+        return folded
 
     def hold_snapshot(self) -> None:
         """Serve the last read once more on the next read.

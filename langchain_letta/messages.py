@@ -105,7 +105,9 @@ def to_letta_messages(
     """Letta message payloads for ``messages`` (without ``otid``; see :func:`with_otids`).
 
     ``anchor`` is the stored message they follow: tool results answering its tool calls
-    go back as Letta tool returns.
+    go back as Letta tool returns. Without an anchor, tool results that open the input
+    answer the conversation's pending tool calls (a session's next turn after
+    ``tool_calls``), so they go back as tool returns too.
 
     Raises:
         LettaInputError: when there is nothing to send or a message cannot be sent.
@@ -116,8 +118,10 @@ def to_letta_messages(
     pending_calls = {call["id"] for call in getattr(anchor, "tool_calls", None) or []}
     payloads: list[dict[str, Any]] = []
     returns: list[dict[str, Any]] = []
+    leading = anchor is None
     for message in messages:
-        if isinstance(message, ToolMessage) and message.tool_call_id in pending_calls:
+        leading = leading and isinstance(message, ToolMessage)
+        if isinstance(message, ToolMessage) and (leading or message.tool_call_id in pending_calls):
             returns.append(_tool_return(message))
             continue
         if returns:

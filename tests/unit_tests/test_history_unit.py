@@ -286,7 +286,7 @@ def test_a_cancelled_async_read_does_not_leak_the_thread_lock() -> None:
     server = FakeServer()
     server.turn(1)
     history = server.history()
-    thread = chat_history_module._THREADS.get(history.base_url, CONV)
+    thread = chat_history_module._THREADS.get(history._cache_key, CONV)
 
     async def cancel_a_waiting_read() -> list[BaseMessage]:
         thread.lock.acquire()

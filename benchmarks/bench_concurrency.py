@@ -1,0 +1,99 @@
+"""5. 32 sessions in parallel: ChatLetta.ainvoke vs raw AsyncLetta, turns per second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from letta_client import AsyncLetta, Letta
+
+from benchmarks.bench_latency import lean_options
+from benchmarks.common import Row, Section, Stat, log, ratio, tagged_conversation
+from langchain_letta import ChatLetta
+
+GOAL = 1 / 1.03  # ours must keep at least ~97% of the raw throughput
+PROMPT = "hello from a parallel session"
+ARMS = {"ours": "default", "lean": "sync_memory=False"}
+
+
+async def _wave(turn: Callable[[int], Awaitable[None]], sessions: int) -> tuple[float, int]:
+    """One turn in each session at once; (turns per second, errors)."""
+    start = time.perf_counter()
+    results = await asyncio.gather(*(turn(i) for i in range(sessions)), return_exceptions=True)
+    elapsed = time.perf_counter() - start
+    errors = [r for r in results if isinstance(r, BaseException)]
+    for error in errors[:3]:
+        log(f"concurrency error: {error!r}")
+    return (sessions - len(errors)) / elapsed, len(errors)
+
+
+async def _run(url: str, agent_id: str, sessions: int, waves: int) -> Section:
+    plain = Letta(base_url=url, timeout=300)
+    stamp = time.monotonic_ns()
+    keys = {arm: [f"bench-par-{arm}-{stamp}-{i}" for i in range(sessions)] for arm in ARMS}
+    for arm_keys in keys.values():
+        for key in arm_keys:
+            tagged_conversation(plain, agent_id, key)
+    raw_convs = [
+        tagged_conversation(plain, agent_id, f"bench-par-raw-{stamp}-{i}") for i in range(sessions)
+    ]
+    models = {
+        "ours": ChatLetta(agent_id=agent_id, base_url=url, timeout=300),
+        "lean": ChatLetta(agent_id=agent_id, base_url=url, timeout=300, **lean_options()),  # type: ignore[arg-type]
+    }
+    raw = AsyncLetta(base_url=url, timeout=300, max_retries=0)
+
+    def ours_turn(arm: str) -> Callable[[int], Awaitable[None]]:
+        async def turn(i: int) -> None:
+            config: Any = {"configurable": {"session_id": keys[arm][i]}}
+            await models[arm].ainvoke(PROMPT, config=config)
+
+        return turn
+
+    async def raw_turn(i: int) -> None:
+        stream = await raw.conversations.messages.create(
+            raw_convs[i], messages=[{"role": "user", "content": PROMPT}]
+        )
+        async for _ in stream:
+            pass
+
+    turns = {"ours": ours_turn("ours"), "lean": ours_turn("lean"), "raw": raw_turn}
+    for turn in turns.values():  # warm: sessions resolved, connections open
+        await _wave(turn, sessions)
+    rates: dict[str, list[float]] = {name: [] for name in turns}
+    errors = dict.fromkeys(turns, 0)
+    for i in range(waves):
+        names = list(turns)
+        for name in names[i % 3 :] + names[: i % 3]:
+            rate, failed = await _wave(turns[name], sessions)
+            rates[name].append(rate)
+            errors[name] += failed
+    log(f"concurrency: turns/s {rates}")
+    section = Section()
+    for arm, variant in ARMS.items():
+        r = ratio(rates[arm], rates["raw"])
+        ok = r.median >= GOAL and errors[arm] == 0
+        section.rows.append(
+            Row(
+                "5 concurrency",
+                f"turns/s, {sessions} sessions in parallel (ainvoke), {variant}",
+                Stat(rates[arm]).fmt(digits=1, unit=" /s"),
+                Stat(rates["raw"]).fmt(digits=1, unit=" /s"),
+                r.fmt(digits=3),
+                ">= 0.97, 0 errors",
+                "met" if ok else f"MISSED by {100 * (1 - r.median / GOAL):.0f}%",
+                f"errors: ours {errors[arm]}, raw {errors['raw']}",
+            )
+        )
+    section.notes.append(
+        "5 concurrency: the default arm sends one more request per turn (the recompile of "
+        "sync_memory=True), which the 2-core server has to serve too; compare the "
+        "sync_memory=False arm for the cost of the glue alone."
+    )
+    return section
+
+
+def run(url: str, agent_id: str, sessions: int, waves: int) -> Section:
+    return asyncio.run(_run(url, agent_id, sessions, waves))

@@ -1,0 +1,151 @@
+"""2. Round trips per turn of a RunnableWithMessageHistory session vs a naive re-read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.runnables.history import RunnableWithMessageHistory
+from letta_client import AsyncLetta, Letta
+
+from benchmarks.bench_latency import lean_options
+from benchmarks.common import (
+    Counter,
+    Row,
+    Section,
+    Stat,
+    counted_clients,
+    log,
+    seed,
+    tagged_conversation,
+    verdict,
+)
+from langchain_letta import ChatLetta, LettaChatMessageHistory
+
+GOAL = 2
+PAGE = 100
+ARMS = {"ours": "default", "lean": "sync_memory=False"}
+
+
+def _naive_turn(client: Letta, conversation_id: str) -> None:
+    """What an app without langchain-letta does: read the whole thread, then send."""
+    for _ in client.conversations.messages.list(conversation_id, order="asc", limit=PAGE):
+        pass  # the SDK pages on by itself (after = last id), one request per page
+    for _ in client.conversations.messages.create(
+        conversation_id, messages=[{"role": "user", "content": "next turn"}]
+    ):
+        pass
+
+
+def _chain(
+    agent_id: str, client: Letta, async_client: AsyncLetta, **options: Any
+) -> RunnableWithMessageHistory:
+    model = ChatLetta(agent_id=agent_id, client=client, async_client=async_client, **options)
+    return RunnableWithMessageHistory(
+        model,
+        lambda sid: LettaChatMessageHistory(
+            session_id=sid, agent_id=agent_id, client=client, async_client=async_client
+        ),
+    )
+
+
+def _one_size(url: str, agent_id: str, stored: int, turns: int) -> Section:
+    plain = Letta(base_url=url, timeout=300)
+    session = f"bench-rt-{stored}-{time.monotonic_ns()}"
+    ours_conv = tagged_conversation(plain, agent_id, session)
+    naive_conv = tagged_conversation(plain, agent_id, session + "-naive")
+    seconds = seed(plain, ours_conv, stored) + seed(plain, naive_conv, stored)
+
+    counter = Counter()
+    client, async_client = counted_clients(url, counter)
+    config: Any = {"configurable": {"session_id": session}}
+    chains = {
+        "ours": _chain(agent_id, client, async_client),
+        "lean": _chain(agent_id, client, async_client, **lean_options()),
+    }
+    with counter.measure() as cold:
+        chains["ours"].invoke("first turn in this process", config=config)
+    chains["lean"].invoke("warm the second model (reads the agent's model name)", config=config)
+    steps: dict[str, Callable[[], object]] = {
+        "ours": lambda: chains["ours"].invoke("next turn", config=config),
+        "lean": lambda: chains["lean"].invoke("next turn", config=config),
+        "naive": lambda: _naive_turn(client, naive_conv),
+    }
+    requests: dict[str, list[float]] = {name: [] for name in steps}
+    wall: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    paths: dict[str, list[str]] = {}
+    for _ in range(turns):
+        for name, step in steps.items():
+            start, cpu_start, before = time.perf_counter(), time.process_time(), counter.count
+            step()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - cpu_start)
+            requests[name].append(counter.count - before)
+            paths[name] = [
+                path.split(" ")[0] + " " + _short(path) for path in counter.paths[before:]
+            ]
+    log(f"round trips at {stored}: seeding {seconds:.1f} s; requests {requests}")
+    label = f"{stored:,} stored"
+    naive = Stat(requests["naive"]).median
+    section = Section()
+    for arm, variant in ARMS.items():
+        mine = Stat(requests[arm]).median
+        section.rows.append(
+            Row(
+                "2 round trips",
+                f"requests/turn, warm, {label}, {variant}",
+                Stat(requests[arm]).fmt(digits=0),
+                Stat(requests["naive"]).fmt(digits=0),
+                f"{mine / naive:.2f}",
+                f"<= {GOAL}, flat",
+                verdict(mine, GOAL),
+                f"requests: {', '.join(paths[arm])}",
+            )
+        )
+    for arm, variant in ARMS.items():
+        for what, data in (("time", wall), ("client CPU", cpu)):
+            pair = Stat([a / b for a, b in zip(data[arm], data["naive"], strict=True)])
+            section.rows.append(
+                Row(
+                    "2 round trips",
+                    f"{what}/turn, warm, {label}, {variant}",
+                    Stat(data[arm]).fmt(1000, " ms"),
+                    Stat(data["naive"]).fmt(1000, " ms"),
+                    pair.fmt(digits=2),
+                    "-",
+                    "info",
+                )
+            )
+    section.notes.append(
+        f"{label}: first turn in a fresh process (session lookup, model name, full read, "
+        f"recompile, send): {cold[0]} requests; naive baseline = SDK auto-paging "
+        f"(page {PAGE}, ends on an empty page) + send"
+    )
+    return section
+
+
+def _short(path: str) -> str:
+    """``/v1/conversations/conv-.../messages`` -> ``/v1/conversations/{id}/messages``."""
+    parts = path.split(" ", 1)[-1].split("/")
+    return "/".join("{id}" if part.startswith(("conv-", "agent-")) else part for part in parts)
+
+
+def run(url: str, agent_id: str, sizes: list[int], turns: int) -> Section:
+    section = Section(
+        notes=[
+            "2 round trips: the default turn makes 3 requests (read new messages, recompile, "
+            "send) instead of 2 because sync_memory=True recompiles before every turn; with "
+            "sync_memory=False it is 2 at every size. Client CPU per warm turn still grows "
+            "with the stored history: LettaChatMessageHistory.messages re-folds every cached "
+            "item into LangChain messages on each read (about 22 ms per 1,000 messages), and "
+            "RunnableWithMessageHistory's own listener serializes the whole input on every "
+            "run (LangChain core, not ours)."
+        ]
+    )
+    for stored in sizes:
+        part = _one_size(url, agent_id, stored, turns)
+        section.rows.extend(part.rows)
+        section.notes.extend(part.notes)
+    return section

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Run the langchain-letta benchmarks live against a Letta server.
+
+    python benchmarks/run.py            # full run
+    python benchmarks/run.py --quick    # a short run (fewer repeats, smaller histories)
+    python benchmarks/run.py --only 1,4 # some sections
+
+The server is ``$LETTA_BASE_URL``, else the local stack of ``scripts/letta_stack.py``
+(started when needed). Prints a table and writes it to ``benchmarks/RESULTS.md``.
+Every figure is a median over repeats with its interquartile range ``[q1-q3]``; every
+ratio is ours / raw, taken pair by pair from interleaved runs in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import (
+    bench_concurrency,
+    bench_history_read,
+    bench_latency,
+    bench_memory,
+    bench_roundtrips,
+    bench_stream_cost,
+)
+from benchmarks.common import Row, Section, base_url, log, new_agent
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    latency_repeats: int
+    rt_sizes: tuple[int, ...]
+    rt_turns: int
+    read_stored: int
+    read_repeats: int
+    stream_repeats: int
+    sessions: int
+    waves: int
+    memory_stored: int
+
+
+FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 6, 10_000)
+QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,4")
+    parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    # RunnableWithMessageHistory is deprecated toward LangGraph; we measure it on purpose.
+    warnings.filterwarnings("ignore", message=".*RunnableWithMessageHistory.*")
+    only = {int(part) for part in args.only.split(",") if part.strip()}
+    started = time.perf_counter()
+    url = base_url()
+    from letta_client import Letta
+
+    admin = Letta(base_url=url, timeout=300)
+    agent_id = new_agent(admin, "suite")
+    sections: list[Section] = []
+    try:
+        steps: dict[int, Callable[[], Section]] = {
+            1: lambda: bench_latency.run(url, agent_id, plan.latency_repeats),
+            2: lambda: bench_roundtrips.run(url, agent_id, list(plan.rt_sizes), plan.rt_turns),
+            3: lambda: bench_history_read.run(url, agent_id, plan.read_stored, plan.read_repeats),
+            4: lambda: bench_stream_cost.run(url, plan.stream_repeats),
+            5: lambda: bench_concurrency.run(url, agent_id, plan.sessions, plan.waves),
+            6: lambda: bench_memory.run(url, agent_id, plan.memory_stored),
+        }
+        for number, step in steps.items():
+            if number in only:
+                log(f"section {number} ...")
+                sections.append(step())
+    finally:
+        admin.agents.delete(agent_id)
+    elapsed = time.perf_counter() - started
+    report = render(sections, args, elapsed)
+    print(report)
+    if not args.no_write:
+        RESULTS.write_text(report, encoding="utf-8")
+        log(f"wrote {RESULTS}")
+
+
+def render(sections: list[Section], args: argparse.Namespace, elapsed: float) -> str:
+    rows: list[Row] = [row for section in sections for row in section.rows]
+    head = ["§", "metric", "langchain-letta", "raw letta-client", "ratio", "goal", "verdict"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Command: `python benchmarks/run.py{' --quick' if args.quick else ''}` "
+        f"({elapsed:.0f} s), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"Python {platform.python_version()}, letta-client {version('letta-client')}, "
+        f"langchain-core {version('langchain-core')}, local Letta 0.16.8 with the fake LLM.",
+        "",
+        "Figures: median [q1-q3] (n = repeats). Ratios: ours / raw per interleaved pair.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for row in rows:
+        cells = [row.section, row.metric, row.ours, row.raw, row.ratio, row.goal, row.verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    missed = [row for row in rows if row.verdict.startswith("MISSED")]
+    if missed:
+        lines += ["", "## Goals missed (why: see the notes)", ""]
+        lines += [f"- {row.section}, {row.metric}: {row.verdict} ({row.ratio})" for row in missed]
+    notes = [f"- {row.section}, {row.metric}: {row.note}" for row in rows if row.note]
+    notes += [f"- {note}" for section in sections for note in section.notes]
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
