@@ -174,9 +174,11 @@ class ChatLetta(BaseChatModel):
     max_steps: int | None = None
     """Upper bound on the agent's steps per turn."""
     sync_memory: bool = True
-    """Rebuild the conversation's system prompt from the agent's memory blocks before
-    each turn (one extra request), so a block changed by another session or the API is
-    seen at once. Turn off to save the request when blocks never change."""
+    """Before each turn, read the agent's memory blocks (one light request) and rebuild
+    the conversation's system prompt when they changed since this process last built it,
+    so a block changed by another session or the API is seen at once. Turn off to save
+    the request when blocks never change (each conversation keeps the blocks it was
+    created with)."""
     background: bool = False
     """Run turns as Letta background runs: a dropped stream resumes where it stopped
     (needs Redis on the server; Letta Cloud has it)."""
@@ -434,7 +436,7 @@ class ChatLetta(BaseChatModel):
         if kwargs.get("background", self.background):
             options["background"] = True
         if kwargs.get("sync_memory", self.sync_memory):
-            options["recompile"] = True
+            options["sync_memory_of"] = self.agent_id
         return options
 
     # ------------------------------------------------------------------ which conversation

@@ -90,6 +90,30 @@ class _Progress:
         return found
 
 
+class _MemorySync:
+    """Which memory-block values each conversation's system prompt was last built from."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._compiled: dict[str, int] = {}
+
+    @staticmethod
+    def _fingerprint(blocks: Any) -> int:
+        items = getattr(blocks, "items", blocks)
+        return hash(tuple(sorted((block.label, block.value) for block in items)))
+
+    def stale(self, conversation_id: str, blocks: Any) -> bool:
+        with self._guard:
+            return self._compiled.get(conversation_id) != self._fingerprint(blocks)
+
+    def synced(self, conversation_id: str, blocks: Any) -> None:
+        with self._guard:
+            self._compiled[conversation_id] = self._fingerprint(blocks)
+
+
+_MEMORY = _MemorySync()
+
+
 class _Locks:
     """One lock per conversation, for threads and for each event loop."""
 
@@ -151,9 +175,10 @@ class Conversations:
     ) -> Iterator[Any]:
         """Send one turn and yield Letta's stream events as they arrive.
 
-        With ``recompile=True`` the conversation's system prompt is first rebuilt from
-        the agent's current memory blocks (one request), so a block changed elsewhere is
-        seen by this turn. With ``background=True`` a dropped connection is resumed from the last
+        With ``sync_memory_of=<agent id>`` the agent's memory blocks are read first (one
+        request) and, when they differ from what this process last compiled into the
+        conversation, its system prompt is rebuilt, so a block changed elsewhere is seen
+        by this turn. With ``background=True`` a dropped connection is resumed from the last
         ``seq_id`` (the run goes on on the server), so the caller gets every event once.
         Without it a drop raises at once: the turn is never re-sent.
         """
@@ -246,8 +271,12 @@ class Conversations:
         self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
     ) -> Any:
         options = dict(options)
-        if options.pop("recompile", False):
-            self.client.conversations.recompile(conversation_id)
+        agent_id = options.pop("sync_memory_of", None)
+        if agent_id:
+            blocks = self.client.agents.blocks.list(agent_id)
+            if _MEMORY.stale(conversation_id, blocks):
+                self.client.conversations.recompile(conversation_id)
+                _MEMORY.synced(conversation_id, blocks)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
@@ -268,8 +297,12 @@ class Conversations:
         self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
     ) -> Any:
         options = dict(options)
-        if options.pop("recompile", False):
-            await self.async_client.conversations.recompile(conversation_id)
+        agent_id = options.pop("sync_memory_of", None)
+        if agent_id:
+            blocks = await self.async_client.agents.blocks.list(agent_id)
+            if _MEMORY.stale(conversation_id, blocks):
+                await self.async_client.conversations.recompile(conversation_id)
+                _MEMORY.synced(conversation_id, blocks)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
