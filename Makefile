@@ -4,25 +4,31 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-live record lint format typecheck stack-up stack-down stack-status clean
+.PHONY: demo test test-live tmux record bench lint format typecheck stack-up stack-down stack-status clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,examples]'
 	touch $@
 
 demo: $(INSTALLED)  ## the main job: two users' sessions on one agent
 	$(PY) examples/demo.py
 
-test: $(INSTALLED)  ## the whole suite: unit, cassette replays, live tests on the local stack
+test: $(INSTALLED) tmux  ## the whole suite: unit, cassette replays, live tests on the local stack
 	$(PY) -m pytest
 
-test-live: $(INSTALLED)  ## integration tests live against the server (no cassettes)
+test-live: $(INSTALLED) tmux  ## integration tests live against the server (no cassettes)
 	LETTA_TEST_MODE=live $(PY) -m pytest tests/integration_tests
 
-record: $(INSTALLED)  ## re-record cassettes from the real server
+record: $(INSTALLED) tmux  ## re-record cassettes from the real server
 	LETTA_TEST_MODE=record $(PY) -m pytest tests/integration_tests
+
+bench: $(INSTALLED)  ## benchmarks live against the local stack (BENCH_ARGS=--quick for a short run)
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+tmux:  ## the terminal the example CLI's test drives
+	command -v tmux >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux)
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
