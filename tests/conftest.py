@@ -6,6 +6,8 @@
 * ``live``: against a real server (``LETTA_BASE_URL``, else the local stack, started);
 * ``record``: like ``live``, and rewrites the cassettes.
 
+``LETTA_CASSETTE_DIR`` puts the cassettes elsewhere (say, to diff a re-recording).
+
 Tests marked ``live`` always run against the real server.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
-from langchain_letta.testing import letta_vcr_config, register_letta_matchers
+from langchain_letta.testing import letta_vcr_config, register_letta
 
 ROOT = Path(__file__).resolve().parent.parent
 MODE = os.environ.get("LETTA_TEST_MODE", "replay")
@@ -37,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_recording_configure(config: pytest.Config, vcr: object) -> None:
-    register_letta_matchers(vcr)
+    register_letta(vcr)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,8 @@ def vcr_config() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
-    return str(ROOT / "cassettes" / request.module.__name__.rsplit(".", 1)[-1])
+    root = Path(os.environ.get("LETTA_CASSETTE_DIR") or ROOT / "cassettes")
+    return str(root / request.module.__name__.rsplit(".", 1)[-1])
 
 
 @pytest.fixture
