@@ -68,6 +68,42 @@ def test_cut_streams_resume_and_store_each_turn_once(
     assert held(letta, conversation) == expected
 
 
+async def test_async_cut_streams_resume_with_no_duplicate_chunk(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    proxy.mode = "cut_streams"
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, background=True)
+    config = {"configurable": {"session_id": "acut"}}
+
+    chunks = [chunk async for chunk in model.astream("[long:5] go", config=config)]
+
+    texts = [chunk.text for chunk in chunks if chunk.text]
+    assert "".join(texts) == "word1 word2 word3 word4 word5"
+    assert proxy.cuts >= 2
+    conversation = chunks[-1].response_metadata["conversation_id"]
+    assert held(letta, conversation) == [
+        ("user_message", "[long:5] go"),
+        ("assistant_message", "word1 word2 word3 word4 word5"),
+    ]
+
+
+def test_slow_network_delays_but_stores_each_turn_once(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    proxy.mode, proxy.delay = "delay", 0.2
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, stream_tokens=True)
+    config = {"configurable": {"session_id": "slow-net"}}
+
+    replies = [model.invoke(f"d{i}", config=config).text for i in range(3)]
+
+    assert replies == ["Echo: d0", "Echo: d1", "Echo: d2"]
+    conversation = LettaChatMessageHistory(
+        session_id="slow-net", agent_id=agent_id, base_url=proxy.base_url
+    ).conversation_id
+    assert conversation is not None
+    assert [t for k, t in held(letta, conversation) if k == "user_message"] == ["d0", "d1", "d2"]
+
+
 def test_cut_stream_in_foreground_raises_and_never_resends(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
