@@ -33,29 +33,22 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import letta_client
+from example_setup import FAKE_MODEL, Checks, connect, named_agent
 from langchain_core.exceptions import ModelNotFoundError
 from langchain_core.messages import BaseMessage
 from letta_client import Letta
+from letta_client.types import CreateBlockParam
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaNotFoundError
 
-ROOT = Path(__file__).resolve().parent.parent
 AGENT_NAME = os.environ.get("LETTA_TOUR_AGENT", "langchain-letta-conversations-tour")
-FAKE_MODEL = "openai-proxy/fake-llm"
-
-failed: list[str] = []
-
-
-def check(ok: bool, what: str) -> bool:
-    print(f"  [{'ok' if ok else 'FAIL'}] {what}", flush=True)
-    if not ok:
-        failed.append(what)
-    return ok
-
+MEMORY: list[CreateBlockParam] = [
+    {"label": "human", "value": "Someone taking the tour."},
+    {"label": "persona", "value": "A concise guide."},
+]
 
 _T0 = time.monotonic()
 
@@ -74,32 +67,6 @@ def show(messages: list[BaseMessage], indent: str = "    ") -> None:
         print(f"{indent}{message.type:>5}  {shorten(message.text, 80)}")
 
 
-def connect() -> tuple[str, str | None]:
-    api_key = os.environ.get("LETTA_API_KEY") or None
-    if os.environ.get("LETTA_BASE_URL"):
-        return os.environ["LETTA_BASE_URL"].rstrip("/"), api_key
-    if api_key:
-        return "https://api.letta.com", api_key
-    sys.path.insert(0, str(ROOT))
-    from scripts.letta_stack import ensure_up
-
-    return ensure_up(), None
-
-
-def tour_agent(letta: Letta, cloud: bool) -> Any:
-    for agent in letta.agents.list(name=AGENT_NAME):
-        return agent
-    return letta.agents.create(
-        name=AGENT_NAME,
-        model=os.environ.get("LETTA_DEMO_MODEL") or ("openai/gpt-4o-mini" if cloud else FAKE_MODEL),
-        embedding=os.environ.get("LETTA_DEMO_EMBEDDING", "openai/text-embedding-3-small"),
-        memory_blocks=[
-            {"label": "human", "value": "Someone taking the tour."},
-            {"label": "persona", "value": "A concise guide."},
-        ],
-    )
-
-
 def model_handle(agent: Any) -> str:
     return str(agent.model or agent.llm_config.handle)
 
@@ -107,11 +74,12 @@ def model_handle(agent: Any) -> str:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent = tour_agent(letta, cloud="letta.com" in base_url)
+    agent = named_agent(letta, AGENT_NAME, cloud="letta.com" in base_url, memory_blocks=MEMORY)
     agent_id, handle = agent.id, model_handle(agent)
     fake = handle == FAKE_MODEL
     run = uuid.uuid4().hex[:6]
     print(f"Letta server {base_url}, agent {agent_id} ({handle}), run {run}")
+    check = Checks()
     model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key)
     created: list[str] = []
 
@@ -302,12 +270,7 @@ def main() -> int:
     except letta_client.NotFoundError:
         check(True, "retrieve answers 404 after delete")
 
-    print()
-    if failed:
-        print(f"FAILED: {len(failed)} check(s): " + "; ".join(failed))
-        return 1
-    print("Tour complete: all checks passed.")
-    return 0
+    return check.report("Tour complete: all checks passed.")
 
 
 if __name__ == "__main__":

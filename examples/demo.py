@@ -32,39 +32,22 @@ import subprocess
 import sys
 import uuid
 import warnings
-from pathlib import Path
 from typing import Any
 
+from example_setup import DEMO_AGENT, DEMO_MEMORY, FAKE_MODEL, Checks, connect, named_agent
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 
-ROOT = Path(__file__).resolve().parent.parent
-AGENT_NAME = os.environ.get("LETTA_DEMO_AGENT", "langchain-letta-demo")
 USERS = ("alice", "bob")
-FAKE_MODEL = "openai-proxy/fake-llm"
 
 # langchain-core 1.x deprecates RunnableWithMessageHistory in favour of LangGraph
 # persistence (see examples/langgraph_example.py); many apps still use it, and it works.
 warnings.filterwarnings("ignore", message="RunnableWithMessageHistory is deprecated")
 
 
-# --------------------------------------------------------------------------- output and checks
-
-
-class Checks:
-    """Prints each check as it happens and remembers whether all passed."""
-
-    def __init__(self, indent: str = "") -> None:
-        self.indent = indent
-        self.failed: list[str] = []
-
-    def __call__(self, ok: bool, what: str) -> bool:
-        print(f"{self.indent}  [{'ok' if ok else 'FAIL'}] {what}", flush=True)
-        if not ok:
-            self.failed.append(what)
-        return ok
+# --------------------------------------------------------------------------- output
 
 
 def step(title: str) -> None:
@@ -82,39 +65,6 @@ def shorten(text: str, width: int = 110) -> str:
 
 
 # --------------------------------------------------------------------------- setup
-
-
-def connect() -> tuple[str, str | None]:
-    """The server URL and API key: env, Letta Cloud, or the local stack (started here)."""
-    api_key = os.environ.get("LETTA_API_KEY") or None
-    if os.environ.get("LETTA_BASE_URL"):
-        return os.environ["LETTA_BASE_URL"].rstrip("/"), api_key
-    if api_key:
-        return "https://api.letta.com", api_key
-    sys.path.insert(0, str(ROOT))
-    from scripts.letta_stack import ensure_up
-
-    print("LETTA_BASE_URL is not set: starting (or reusing) the local Letta stack ...", flush=True)
-    return ensure_up(), None
-
-
-def demo_agent(letta: Letta, cloud: bool) -> str:
-    """The demo agent's id: found by name, else created with two memory blocks."""
-    for agent in letta.agents.list(name=AGENT_NAME):
-        print(f"Reusing agent {AGENT_NAME!r} ({agent.id})")
-        return agent.id
-    model = os.environ.get("LETTA_DEMO_MODEL") or ("openai/gpt-4o-mini" if cloud else FAKE_MODEL)
-    created = letta.agents.create(
-        name=AGENT_NAME,
-        model=model,
-        embedding=os.environ.get("LETTA_DEMO_EMBEDDING", "openai/text-embedding-3-small"),
-        memory_blocks=[
-            {"label": "human", "value": "The users of this demo."},
-            {"label": "persona", "value": "A friendly, concise assistant."},
-        ],
-    )
-    print(f"Created agent {AGENT_NAME!r} ({created.id}) on model {model}")
-    return created.id
 
 
 def chain_for(agent_id: str, base_url: str, api_key: str | None) -> RunnableWithMessageHistory:
@@ -148,8 +98,8 @@ def count(texts: list[str], text: str) -> int:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent_id = demo_agent(letta, cloud="letta.com" in base_url)
-    agent = letta.agents.retrieve(agent_id)
+    agent = named_agent(letta, DEMO_AGENT, cloud="letta.com" in base_url, memory_blocks=DEMO_MEMORY)
+    agent_id = agent.id
     fake_llm = FAKE_MODEL in (agent.model, getattr(agent.llm_config, "handle", None))
     run = uuid.uuid4().hex[:6]  # marks this run's messages: the demo agent is reused
     print(f"Letta server {base_url}, agent {agent_id}, run {run}")
@@ -233,12 +183,7 @@ def main() -> int:
         "iter_messages(after=<id>) yields what came later in the thread",
     )
 
-    print()
-    if check.failed:
-        print(f"FAILED: {len(check.failed)} check(s): " + "; ".join(check.failed))
-        return 1
-    print("All checks passed.")
-    return 0
+    return check.report()
 
 
 def resume(run: str, agent_id: str) -> int:

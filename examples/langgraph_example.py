@@ -15,12 +15,11 @@ Where it runs: ``LETTA_BASE_URL`` (+ ``LETTA_API_KEY``), else Letta Cloud when o
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
+from example_setup import DEMO_AGENT, DEMO_MEMORY, Checks, connect, named_agent
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
@@ -28,44 +27,6 @@ from langgraph.graph import START, MessagesState, StateGraph
 from letta_client import Letta
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
-
-ROOT = Path(__file__).resolve().parent.parent
-AGENT_NAME = os.environ.get("LETTA_DEMO_AGENT", "langchain-letta-demo")
-FAKE_MODEL = "openai-proxy/fake-llm"
-
-failed: list[str] = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(f"  [{'ok' if ok else 'FAIL'}] {what}", flush=True)
-    if not ok:
-        failed.append(what)
-
-
-def connect() -> tuple[str, str | None]:
-    api_key = os.environ.get("LETTA_API_KEY") or None
-    if os.environ.get("LETTA_BASE_URL"):
-        return os.environ["LETTA_BASE_URL"].rstrip("/"), api_key
-    if api_key:
-        return "https://api.letta.com", api_key
-    sys.path.insert(0, str(ROOT))
-    from scripts.letta_stack import ensure_up
-
-    return ensure_up(), None
-
-
-def agent_id_for(letta: Letta, cloud: bool) -> str:
-    for agent in letta.agents.list(name=AGENT_NAME):
-        return agent.id
-    return letta.agents.create(
-        name=AGENT_NAME,
-        model=os.environ.get("LETTA_DEMO_MODEL") or ("openai/gpt-4o-mini" if cloud else FAKE_MODEL),
-        embedding=os.environ.get("LETTA_DEMO_EMBEDDING", "openai/text-embedding-3-small"),
-        memory_blocks=[
-            {"label": "human", "value": "The users of this demo."},
-            {"label": "persona", "value": "A friendly, concise assistant."},
-        ],
-    ).id
 
 
 def build_graph(model: ChatLetta, checkpointer: Any = None) -> Any:
@@ -88,10 +49,13 @@ def thread(thread_id: str) -> RunnableConfig:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent_id = agent_id_for(letta, cloud="letta.com" in base_url)
+    agent_id = named_agent(
+        letta, DEMO_AGENT, cloud="letta.com" in base_url, memory_blocks=DEMO_MEMORY
+    ).id
     run = uuid.uuid4().hex[:6]
     threads = {"alice": f"alice-graph-{run}", "bob": f"bob-graph-{run}"}
     print(f"Letta server {base_url}, agent {agent_id}")
+    check = Checks()
     model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key)
 
     print("\n== Two LangGraph threads, one Letta agent")
@@ -151,12 +115,7 @@ def main() -> int:
     ).messages
     check(len(stored) == 8, f"Letta holds all 4 of alice's turns ({len(stored)} messages)")
 
-    print()
-    if failed:
-        print(f"FAILED: {len(failed)} check(s): " + "; ".join(failed))
-        return 1
-    print("All checks passed.")
-    return 0
+    return check.report()
 
 
 if __name__ == "__main__":
