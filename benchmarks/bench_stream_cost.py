@@ -69,6 +69,10 @@ def load_or_record(url: str | None) -> bytes:
 
 def _mock_client(body: bytes) -> Letta:
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # ChatLetta reads the agent (model, context window) once
+            return httpx.Response(
+                200, json={"id": "agent-bench", "llm_config": {"context_window": 128000}}
+            )
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
 
     return Letta(
@@ -126,7 +130,12 @@ def run(url: str | None, repeats: int) -> Section:
     body = load_or_record(url)
     client = _mock_client(body)
     model = ChatLetta(
-        agent_id="agent-bench", model="fake", base_url=MOCK_URL, client=client, async_client=None
+        agent_id="agent-bench",
+        model="fake",
+        base_url=MOCK_URL,
+        client=client,
+        async_client=None,
+        sync_memory=False,  # CPU only: the memory check is a request, measured in section 1
     )
     config = {"configurable": {"conversation_id": CONVERSATION}}
 
