@@ -79,6 +79,12 @@ class ChatLetta(BaseChatModel):
             Upper bound on agent steps per turn.
         busy_timeout: float
             Seconds to wait for a conversation another run holds (default 60).
+        sync_memory: bool
+            Check the agent's memory blocks before each turn (one light request) and
+            rebuild the conversation's prompt when they changed (default ``True``).
+        background: bool
+            Run turns as Letta background runs, so a dropped stream resumes where it
+            stopped instead of failing (needs Redis on the server; default ``False``).
 
     Client args:
         base_url: str | None
