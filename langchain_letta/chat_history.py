@@ -81,10 +81,6 @@ class _ThreadCache:
                 self._threads.popitem(last=False)
             return thread
 
-    def drop(self, base_url: str, conversation_id: str) -> None:
-        with self._guard:
-            self._threads.pop((base_url, conversation_id), None)
-
 
 _THREADS = _ThreadCache(_CACHED_ITEMS)
 
@@ -261,7 +257,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                     self._conversations, conversation_id, "asc", self.page_size, thread.last_id
                 )
             )
-            folded = thread.extend(new_items, self._cached_folder(conversation_id))
+            folded = thread.extend(new_items, self._folder(conversation_id, include_system=True))
         return self._keep(folded)
 
     async def aget_messages(self) -> list[BaseMessage]:
@@ -281,20 +277,10 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                     self._conversations, conversation_id, "asc", self.page_size, thread.last_id
                 )
             ]
-            folded = thread.extend(new_items, self._cached_folder(conversation_id))
+            folded = thread.extend(new_items, self._folder(conversation_id, include_system=True))
         finally:
             thread.lock.release()
         return self._keep(folded)
-
-    def _cached_folder(self, conversation_id: str) -> Callable[[list[Any]], list[BaseMessage]]:
-        """How the shared cache folds items: system messages kept, filtered per history."""
-
-        def fold(items: list[Any]) -> list[BaseMessage]:
-            return fold_messages(
-                items, conversation_id=conversation_id, agent_id=self.agent_id, include_system=True
-            )
-
-        return fold
 
     def _keep(self, folded: list[BaseMessage]) -> list[BaseMessage]:
         """Remember this read as the snapshot (see :meth:`hold_snapshot`) and return it."""
@@ -340,7 +326,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             before,
             semantics=self.cursor_semantics,
         )
-        yield from _fold_lazily(items, order, self._folder(conversation_id))
+        yield from _fold_lazily(
+            items, order, self._folder(conversation_id, include_system=self.include_system)
+        )
 
     async def aiter_messages(
         self,
@@ -362,7 +350,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             before,
             semantics=self.cursor_semantics,
         )
-        fold = self._folder(conversation_id)
+        fold = self._folder(conversation_id, include_system=self.include_system)
         group: list[Any] = []
         async for item in items:
             for message in _feed(group, item, order, fold):
@@ -370,13 +358,17 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         for message in _flush(group, order, fold):
             yield message
 
-    def _folder(self, conversation_id: str) -> Any:
+    def _folder(
+        self, conversation_id: str, *, include_system: bool
+    ) -> Callable[[list[Any]], list[BaseMessage]]:
+        """Fold items of this conversation into LangChain messages."""
+
         def fold(items: list[Any]) -> list[BaseMessage]:
             return fold_messages(
                 items,
                 conversation_id=conversation_id,
                 agent_id=self.agent_id,
-                include_system=self.include_system,
+                include_system=include_system,
             )
 
         return fold

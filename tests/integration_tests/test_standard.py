@@ -14,8 +14,8 @@ import pytest_socket
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_letta import ChatLetta
 from tests.conftest import REPLAY_BASE_URL, _replaying, live_base_url
+from tests.letta_capabilities import LettaCapabilities
 
 pytestmark = pytest.mark.vcr
 
@@ -28,7 +28,7 @@ def _live_only(request: pytest.FixtureRequest) -> bool:
     return request.node.originalname in LIVE_ONLY
 
 
-class TestChatLettaStandard(ChatModelIntegrationTests):
+class TestChatLettaStandard(LettaCapabilities, ChatModelIntegrationTests):
     _letta_params: dict[str, Any]
 
     @pytest.fixture(autouse=True)
@@ -47,24 +47,8 @@ class TestChatLettaStandard(ChatModelIntegrationTests):
         return [] if _live_only(request) else list(request.node.iter_markers(name="vcr"))
 
     @property
-    def chat_model_class(self) -> type[ChatLetta]:
-        return ChatLetta
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return dict(self._letta_params)
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return False  # Letta's send API has no tool_choice: the agent decides
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def supports_model_override(self) -> bool:

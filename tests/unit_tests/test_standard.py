@@ -11,30 +11,15 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from syrupy.assertion import SnapshotAssertion
 
 from langchain_letta import ChatLetta
+from tests.letta_capabilities import LettaCapabilities
 
 AGENT_ID = "agent-00000000-0000-4000-8000-000000000001"
 
 
-class TestChatLettaStandard(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[ChatLetta]:
-        return ChatLetta
-
+class TestChatLettaStandard(LettaCapabilities, ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"agent_id": AGENT_ID, "base_url": "http://letta.invalid:8283"}
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return False  # a Letta agent decides itself whether to call a tool
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
