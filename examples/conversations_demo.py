@@ -13,7 +13,7 @@ send, streaming             ``ChatLetta(stream_tokens=True).stream(...)``
 page history with cursors   ``LettaChatMessageHistory.iter_messages(order, before, after)``
 fork                        ``letta.conversations.fork``, then ``ChatLetta`` on the fork
 recompile                   ``letta.conversations.recompile`` (``ChatLetta`` does it
-                            before each turn unless ``sync_memory=False``)
+                            when the blocks changed; ``sync_memory`` says when it checks)
 compact                     ``letta.conversations.messages.compact``
 cancel                      a background ``ChatLetta`` turn, ``letta.conversations.cancel``
 delete                      ``letta.conversations.delete``; ``ChatLetta`` then raises
@@ -186,9 +186,9 @@ def main() -> int:
     value = f"Someone taking the tour (run {run})."
     letta.agents.blocks.update("human", agent_id=agent_id, value=value)
     print(f"  letta.agents.blocks.update('human', value={value!r})")
-    frozen = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key, sync_memory=False)
+    frozen = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key, sync_memory="never")
     stale = frozen.invoke("[memory:human] Who am I?", config=chosen)
-    print(f"  sync_memory=False: agent < {shorten(stale.text)}")
+    print(f"  sync_memory='never': agent < {shorten(stale.text)}")
     if fake:
         check(value not in stale.text, "without recompiling, the thread still sees the old block")
     prompt = json.loads(letta.conversations.recompile(explicit.id))
@@ -198,7 +198,7 @@ def main() -> int:
     print(f"  after recompile:   agent < {shorten(fresh.text)}")
     if fake:
         check(value in fresh.text, "the next turn sees the new value")
-    print("  (ChatLetta's default sync_memory=True recompiles before every turn)")
+    print("  (sync_memory='always' checks the blocks before every turn and recompiles)")
 
     # ------------------------------------------------------------------ compact
     step("compact: summarise the fork's context into fewer messages")

@@ -7,8 +7,8 @@ if any check fails):
 2. Alice and Bob chat through ``RunnableWithMessageHistory(ChatLetta, history factory)``:
    each session key gets its own Letta conversation, nothing is stored twice;
 3. their threads are isolated: neither sees the other's messages;
-4. the agent's ``human`` memory block changes through the Letta API, and the very next
-   turn of BOTH existing sessions sees the new value (memory is shared);
+4. in Alice's session the agent rewrites its ``human`` memory block with its own memory
+   tool, and the very next turn of BOTH sessions sees the new value (memory is shared);
 5. "restart": a new process with new objects resumes the same two threads;
 6. page Alice's thread lazily, newest first.
 
@@ -136,10 +136,21 @@ def main() -> int:
         theirs = {f"Hi, I am {other.title()} (run {run}).", f"{other.title()} likes tea."}
         check(not theirs & set(texts), f"{user}: none of {other}'s messages in the thread")
 
-    step("3. Shared memory: a block changed through the Letta API reaches both sessions")
-    value = f"Alice and Bob are trying the demo (run {run})."
-    letta.agents.blocks.update("human", agent_id=agent_id, value=value)
-    print(f"  letta.agents.blocks.update('human', value={value!r})")
+    step("3. Shared memory: what the agent writes to memory in one session reaches the other")
+    value = f"Alice and Bob like tea (run {run})."
+    old = letta.agents.blocks.retrieve("human", agent_id=agent_id).value
+    edit = json.dumps({"label": "human", "old_string": old, "new_string": value})
+    text = (  # the fake LLM runs the memory tool it is told to; a real one is asked
+        f"[tool:memory_replace {edit}] Remember this about my friends and me: {value}"
+        if fake_llm
+        else f"Please store this in your memory about your users: {value}"
+    )
+    reply = chain.invoke(text, config=session("alice"))
+    say("alice", shorten(text, 70), reply.text)
+    stored = letta.agents.blocks.retrieve("human", agent_id=agent_id).value
+    print(f"  the agent's human block now: {stored!r}")
+    if fake_llm:
+        check(value in stored, "the agent wrote to its human block from alice's session")
     for user in USERS:
         text = "[memory:human] What does your memory say about your users?"
         reply = chain.invoke(text, config=session(user))
@@ -154,7 +165,7 @@ def main() -> int:
             include_system=True,
         )
         prompt = next(system.iter_messages(order="asc", page_size=1))
-        check(value in prompt.text, f"{user}: the thread's system prompt holds the new value")
+        check(stored in prompt.text, f"{user}: the thread's system prompt holds the block's value")
 
     step("4. Restart: a new process, new objects, the same threads")
     sys.stdout.flush()

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.conversation import Conversations, Order
 from langchain_letta.errors import LettaHistoryWriteError, LettaInputError, translate_error
+from langchain_letta.memory import LEDGER
 from langchain_letta.messages import AGENT_SIDE, fold_messages, is_stored_in
 from langchain_letta.paging import CursorSemantics, aiter_items, iter_items
 from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
@@ -415,6 +416,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             created = self._conversations.client.conversations.create(agent_id=self.agent_id)
         except Exception as error:
             raise translate_error(error) from error
+        LEDGER.created(self.agent_id, created.id)
         return str(created.id)
 
     def _switch(self, conversation_id: str) -> None:

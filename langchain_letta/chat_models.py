@@ -33,6 +33,7 @@ from langchain_letta.errors import (
     LettaNotFoundError,
     translate_error,
 )
+from langchain_letta.memory import LEDGER, SyncMemory, check_mode
 from langchain_letta.messages import (
     TurnChunker,
     anchor_conversation,
@@ -79,9 +80,12 @@ class ChatLetta(BaseChatModel):
             Upper bound on agent steps per turn.
         busy_timeout: float
             Seconds to wait for a conversation another run holds (default 60).
-        sync_memory: bool
-            Check the agent's memory blocks before each turn (one light request) and
-            rebuild the conversation's prompt when they changed (default ``True``).
+        sync_memory: "auto" | "always" | "never"
+            When to check the agent's shared memory blocks and rebuild a session's
+            prompt if they changed: ``"auto"`` (default) at a session's first turn in
+            this process and after any turn that ran a server-side tool (how the agent
+            edits memory), ``"always"`` before every turn (also sees edits made by
+            other processes or the API; one light request), ``"never"``.
         background: bool
             Run turns as Letta background runs, so a dropped stream resumes where it
             stopped instead of failing (needs Redis on the server; default ``False``).
@@ -179,12 +183,14 @@ class ChatLetta(BaseChatModel):
     """Ask Letta for token-level deltas instead of one chunk per step."""
     max_steps: int | None = None
     """Upper bound on the agent's steps per turn."""
-    sync_memory: bool = True
-    """Before each turn, read the agent's memory blocks (one light request) and rebuild
-    the conversation's system prompt when they changed since this process last built it,
-    so a block changed by another session or the API is seen at once. Turn off to save
-    the request when blocks never change (each conversation keeps the blocks it was
-    created with)."""
+    sync_memory: SyncMemory = "auto"
+    """When to bring a session's system prompt in step with the agent's memory blocks
+    (Letta keeps the blocks a conversation was created with until it is recompiled).
+    ``"auto"``: at the session's first turn in this process and after any turn of the
+    agent here that ran a server-side tool, so what the agent writes to memory in one
+    session reaches every other session's next turn at no cost in between. ``"always"``:
+    before every turn (one light request), for blocks edited by other processes, the
+    ADE or the API. ``"never"``: each conversation keeps the blocks it started with."""
     background: bool = False
     """Run turns as Letta background runs: a dropped stream resumes where it stopped
     (needs Redis on the server; Letta Cloud has it)."""
@@ -384,12 +390,11 @@ class ChatLetta(BaseChatModel):
         route = kwargs.pop("letta_route", None)
         history = kwargs.pop("letta_history", None)
         _check_input(messages)
+        options = self._send_options(kwargs)
         model_name = kwargs.get("model") or self._model_name()
         self._check_size(messages)
         turn = _Turn.plan(messages, *self._conversation(route, messages), self.agent_id, model_name)
-        events = self._conversations.stream_turn(
-            turn.conversation_id, turn.payloads, **self._send_options(kwargs)
-        )
+        events = self._conversations.stream_turn(turn.conversation_id, turn.payloads, **options)
         try:
             for event in events:
                 for chunk in turn.chunker.feed(event):
@@ -409,13 +414,12 @@ class ChatLetta(BaseChatModel):
         route = kwargs.pop("letta_route", None)
         history = kwargs.pop("letta_history", None)
         _check_input(messages)
+        options = self._send_options(kwargs)
         model_name = kwargs.get("model") or await self._amodel_name()
         self._check_size(messages)
         conversation_id, session_id = await self._aconversation(route, messages)
         turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
-        events = self._conversations.astream_turn(
-            turn.conversation_id, turn.payloads, **self._send_options(kwargs)
-        )
+        events = self._conversations.astream_turn(turn.conversation_id, turn.payloads, **options)
         try:
             async for event in events:
                 for chunk in turn.chunker.feed(event):
@@ -441,8 +445,8 @@ class ChatLetta(BaseChatModel):
             options["override_model"] = kwargs["model"]
         if kwargs.get("background", self.background):
             options["background"] = True
-        if kwargs.get("sync_memory", self.sync_memory):
-            options["sync_memory_of"] = self.agent_id
+        options["agent_id"] = self.agent_id
+        options["memory"] = check_mode(kwargs.get("sync_memory", self.sync_memory))
         return options
 
     # ------------------------------------------------------------------ which conversation
@@ -471,9 +475,11 @@ class ChatLetta(BaseChatModel):
         if session_id:
             return str(self._resolver.resolve(session_id)), session_id
         try:
-            return str(self.client.conversations.create(agent_id=self.agent_id).id), None  # type: ignore[union-attr]
+            created = self.client.conversations.create(agent_id=self.agent_id)  # type: ignore[union-attr]
         except Exception as error:
             raise translate_error(error) from error
+        LEDGER.created(self.agent_id, created.id)
+        return str(created.id), None
 
     async def _aconversation(
         self, route: tuple[str, str] | None, messages: Sequence[BaseMessage]
@@ -489,6 +495,7 @@ class ChatLetta(BaseChatModel):
             created = await self.async_client.conversations.create(agent_id=self.agent_id)  # type: ignore[union-attr]
         except Exception as error:
             raise translate_error(error) from error
+        LEDGER.created(self.agent_id, created.id)
         return str(created.id), None
 
     def _model_name(self) -> str:

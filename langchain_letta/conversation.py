@@ -25,6 +25,7 @@ from langchain_letta.errors import (
     LettaPendingApprovalError,
     translate_error,
 )
+from langchain_letta.memory import SyncMemory, async_sync_memory, observe_tools, sync_memory
 
 __all__ = ["Conversations", "Order"]
 
@@ -46,7 +47,8 @@ _STORED_CHECK_PAUSE = 0.5
 class _Progress:
     """How far a turn's stream got, so a resumed stream yields no event twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, agent_id: str) -> None:
+        self.agent_id = agent_id
         self.run_id: str | None = None
         self.seq_id = 0
         self.closing_seen: set[str] = set()
@@ -65,6 +67,7 @@ class _Progress:
                 return False
             self.closing_seen.add(kind)
         self.events += 1
+        observe_tools(self.agent_id, event)
         return True
 
     @property
@@ -88,30 +91,6 @@ class _Progress:
         elif messages and messages[0].get("otid"):
             found["otid"] = messages[0]["otid"]
         return found
-
-
-class _MemorySync:
-    """Which memory-block values each conversation's system prompt was last built from."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._compiled: dict[str, int] = {}
-
-    @staticmethod
-    def _fingerprint(blocks: Any) -> int:
-        items = getattr(blocks, "items", blocks)
-        return hash(tuple(sorted((block.label, block.value) for block in items)))
-
-    def stale(self, conversation_id: str, blocks: Any) -> bool:
-        with self._guard:
-            return self._compiled.get(conversation_id) != self._fingerprint(blocks)
-
-    def synced(self, conversation_id: str, blocks: Any) -> None:
-        with self._guard:
-            self._compiled[conversation_id] = self._fingerprint(blocks)
-
-
-_MEMORY = _MemorySync()
 
 
 class _Locks:
@@ -171,21 +150,26 @@ class Conversations:
     # ------------------------------------------------------------------------ turns
 
     def stream_turn(
-        self, conversation_id: str, messages: list[dict[str, Any]], **options: Any
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        *,
+        agent_id: str,
+        memory: SyncMemory = "never",
+        **options: Any,
     ) -> Iterator[Any]:
         """Send one turn and yield Letta's stream events as they arrive.
 
-        With ``sync_memory_of=<agent id>`` the agent's memory blocks are read first (one
-        request) and, when they differ from what this process last compiled into the
-        conversation, its system prompt is rebuilt, so a block changed elsewhere is seen
-        by this turn. With ``background=True`` a dropped connection is resumed from the last
-        ``seq_id`` (the run goes on on the server), so the caller gets every event once.
-        Without it a drop raises at once: the turn is never re-sent.
+        First the conversation's prompt is brought in step with the agent's memory blocks
+        as ``memory`` says (see :mod:`langchain_letta.memory`). With ``background=True`` a
+        dropped connection is resumed from the last ``seq_id`` (the run goes on on the
+        server), so the caller gets every event once. Without it a drop raises at once:
+        the turn is never re-sent.
         """
-        progress = _Progress()
+        progress = _Progress(agent_id)
         with _LOCKS.for_thread(conversation_id):
             try:
-                with self._send(conversation_id, messages, options) as stream:
+                with self._send(conversation_id, messages, (agent_id, memory), options) as stream:
                     yield from progress.track(stream)
                 return
             except _DROPS as drop:
@@ -214,13 +198,21 @@ class Conversations:
                 raise translate_error(dropped) from dropped
 
     async def astream_turn(
-        self, conversation_id: str, messages: list[dict[str, Any]], **options: Any
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        *,
+        agent_id: str,
+        memory: SyncMemory = "never",
+        **options: Any,
     ) -> AsyncIterator[Any]:
         """Async twin of :meth:`stream_turn`."""
-        progress = _Progress()
+        progress = _Progress(agent_id)
         async with _LOCKS.for_loop(conversation_id):
             try:
-                async with await self._asend(conversation_id, messages, options) as stream:
+                async with await self._asend(
+                    conversation_id, messages, (agent_id, memory), options
+                ) as stream:
                     async for event in progress.atrack(stream):
                         yield event
                 return
@@ -268,15 +260,14 @@ class Conversations:
         return None
 
     def _send(
-        self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        memory: tuple[str, SyncMemory],
+        options: dict[str, Any],
     ) -> Any:
-        options = dict(options)
-        agent_id = options.pop("sync_memory_of", None)
-        if agent_id:
-            blocks = self.client.agents.blocks.list(agent_id)
-            if _MEMORY.stale(conversation_id, blocks):
-                self.client.conversations.recompile(conversation_id)
-                _MEMORY.synced(conversation_id, blocks)
+        agent_id, mode = memory
+        sync_memory(self.client, mode, agent_id, conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
@@ -294,15 +285,14 @@ class Conversations:
                 pause = min(pause * 2, _BUSY_POLL_MAX)
 
     async def _asend(
-        self, conversation_id: str, messages: list[dict[str, Any]], options: dict[str, Any]
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        memory: tuple[str, SyncMemory],
+        options: dict[str, Any],
     ) -> Any:
-        options = dict(options)
-        agent_id = options.pop("sync_memory_of", None)
-        if agent_id:
-            blocks = await self.async_client.agents.blocks.list(agent_id)
-            if _MEMORY.stale(conversation_id, blocks):
-                await self.async_client.conversations.recompile(conversation_id)
-                _MEMORY.synced(conversation_id, blocks)
+        agent_id, mode = memory
+        await async_sync_memory(self.async_client, mode, agent_id, conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:

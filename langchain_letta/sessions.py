@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from letta_client import Letta
 
 from langchain_letta.errors import LettaInputError, translate_error
+from langchain_letta.memory import LEDGER
 
 __all__ = [
     "InMemorySessionStore",
@@ -224,6 +225,7 @@ class SessionResolver:
         mine = self.client.conversations.create(
             agent_id=self.agent_id, summary=session_tag(session_id)
         )
+        LEDGER.created(self.agent_id, mine.id)
         if self.store is not None:
             self.store.set(self.agent_id, session_id, mine.id)
             return str(mine.id)

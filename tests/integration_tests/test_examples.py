@@ -38,6 +38,7 @@ def test_demo() -> None:
         "[ok] alice and bob have different threads",
         "[ok] alice: each of this run's messages is stored exactly once",
         "[ok] bob: none of alice's messages in the thread",
+        "[ok] the agent wrote to its human block from alice's session",
         "[ok] alice: the reply quotes the new memory value",
         "[ok] bob: the reply quotes the new memory value",
         "[ok] alice: resumed thread conv-",
@@ -47,7 +48,7 @@ def test_demo() -> None:
         "All checks passed.",
     ):
         assert line in output, f"missing {line!r} in:\n{output}"
-    assert "agent < Memory human=Alice and Bob are trying the demo" in output
+    assert "Alice and Bob like tea (run" in output
 
 
 def test_conversations_demo() -> None:

@@ -134,7 +134,7 @@ def test_server_errors_on_send_are_not_retried(
     proxy.mode, proxy.budget = "fail_posts", 1
 
     with pytest.raises(LettaAPIError) as raised:
-        model.invoke("refused", config=config, sync_memory=False)
+        model.invoke("refused", config=config, sync_memory="never")
 
     assert getattr(raised.value, "status_code", None) == 503
     proxy.mode = "pass"
@@ -204,7 +204,7 @@ async def test_busy_conversation_is_waited_for_then_raised_with_its_run(
         await asyncio.sleep(0.7)
         conversation_module._LOCKS = conversation_module._Locks()  # as if another process
         with pytest.raises(LettaConversationBusyError) as raised:
-            await impatient.ainvoke("let me in", config=config, sync_memory=False)
+            await impatient.ainvoke("let me in", config=config, sync_memory="never")
         await slow
     finally:
         conversation_module._LOCKS = locks
@@ -229,18 +229,6 @@ def test_input_larger_than_the_context_window_is_refused(
         model.invoke("x" * 4_000_000, config=config)
 
     assert held(letta, conversation) == before
-
-
-def test_memory_change_reaches_an_existing_session(
-    base_url: str, agent_id: str, letta: Letta
-) -> None:
-    model = ChatLetta(agent_id=agent_id, base_url=base_url)
-    config = {"configurable": {"session_id": "memory"}}
-    assert model.invoke("[memory:human]", config=config).text == "Memory human=Name: Ada"
-
-    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
-
-    assert model.invoke("[memory:human]", config=config).text == "Memory human=Name: Grace"
 
 
 def test_bad_inputs_raise_typed_errors_and_store_nothing(

@@ -1,0 +1,138 @@
+"""Shared memory blocks reaching every session's prompt, live against the real server.
+
+The fake LLM answers ``[memory:human]`` with the ``human`` block of the system prompt
+it was shown, so each reply says which blocks the conversation's prompt holds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from letta_client import Letta
+
+from langchain_letta import ChatLetta, LettaInputError, memory
+
+pytestmark = pytest.mark.live
+
+
+def session(key: str) -> dict[str, dict[str, str]]:
+    return {"configurable": {"session_id": key}}
+
+
+def counted_model(base_url: str, agent_id: str, **kwargs: object) -> tuple[ChatLetta, list[str]]:
+    """A ``ChatLetta`` and the list of requests it makes (method and path)."""
+    seen: list[str] = []
+
+    def count(request: httpx.Request) -> None:
+        seen.append(f"{request.method} {request.url.path}")
+
+    client = Letta(
+        base_url=base_url, max_retries=0, http_client=httpx.Client(event_hooks={"request": [count]})
+    )
+    return ChatLetta(agent_id=agent_id, base_url=base_url, client=client, **kwargs), seen
+
+
+def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what this process knows of memory, as a new process would."""
+    monkeypatch.setattr(memory.LEDGER, "_checked", {})
+    monkeypatch.setattr(memory.LEDGER, "_generation", {})
+
+
+def human(model: ChatLetta, key: str) -> str:
+    return model.invoke("[memory:human]", config=session(key)).text
+
+
+def test_what_the_agent_writes_in_one_session_reaches_the_others(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    assert human(model, "bob") == "Memory human=Name: Ada"
+    edit = {"label": "human", "old_string": "Name: Ada", "new_string": "Name: Ada Lovelace"}
+
+    model.invoke(f"[tool:memory_replace {json.dumps(edit)}]", config=session("alice"))
+
+    assert letta.agents.blocks.retrieve("human", agent_id=agent_id).value == "Name: Ada Lovelace"
+    assert human(model, "bob") == "Memory human=Name: Ada Lovelace"
+    assert human(model, "alice") == "Memory human=Name: Ada Lovelace"
+
+
+def test_auto_checks_memory_only_when_it_may_have_changed(base_url: str, agent_id: str) -> None:
+    model, seen = counted_model(base_url, agent_id)
+    model.invoke("first", config=session("carol"))  # created here: holds the current blocks
+    seen.clear()
+
+    model.invoke("warm", config=session("carol"))
+    assert seen == [f"POST /v1/conversations/{conversation(model, 'carol')}/messages"]
+
+    seen.clear()
+    model.invoke('[tool:conversation_search {"query": "warm"}]', config=session("carol"))
+    model.invoke("after a tool", config=session("carol"))
+    conv = conversation(model, "carol")
+    assert seen == [
+        f"POST /v1/conversations/{conv}/messages",
+        f"GET /v1/agents/{agent_id}",  # the blocks: unchanged, so no recompile
+        f"GET /v1/conversations/{conv}/messages",  # its prompt, compiled at creation
+        f"POST /v1/conversations/{conv}/messages",
+    ]
+
+
+def test_a_resumed_session_sees_blocks_edited_while_it_was_away(
+    base_url: str, agent_id: str, letta: Letta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    assert human(model, "dave") == "Memory human=Name: Ada"
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+
+    # "auto" does not see an edit made outside this process's turns until ...
+    assert human(model, "dave") == "Memory human=Name: Ada"
+    # ... the session's first turn in a new process.
+    new_process(monkeypatch)
+    restarted, seen = counted_model(base_url, agent_id)
+    assert human(restarted, "dave") == "Memory human=Name: Grace"
+    assert f"POST /v1/conversations/{conversation(restarted, 'dave')}/recompile" in seen
+
+    seen.clear()  # unchanged blocks are not recompiled again
+    new_process(monkeypatch)
+    assert human(ChatLetta(agent_id=agent_id, base_url=base_url, client=restarted.client), "dave")
+    assert not [request for request in seen if request.endswith("/recompile")]
+
+
+def test_always_sees_an_edit_made_anywhere_at_the_next_turn(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, sync_memory="always")
+    assert human(model, "erin") == "Memory human=Name: Ada"
+
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+
+    assert human(model, "erin") == "Memory human=Name: Grace"
+
+
+def test_never_keeps_the_blocks_a_conversation_started_with(
+    base_url: str, agent_id: str, letta: Letta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, sync_memory="never")
+    assert human(model, "frank") == "Memory human=Name: Ada"
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+    new_process(monkeypatch)
+
+    assert human(model, "frank") == "Memory human=Name: Ada"
+    assert human(model, "grace") == "Memory human=Name: Grace"  # a new session: current blocks
+
+
+def test_an_unknown_mode_is_refused_before_anything_is_sent(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model, seen = counted_model(base_url, agent_id)
+
+    with pytest.raises(LettaInputError, match="sync_memory must be one of auto, always, never"):
+        model.invoke("hi", config=session("heidi"), sync_memory=True)
+
+    assert seen == []
+    assert not list(letta.conversations.list(agent_id=agent_id, limit=10))
+
+
+def conversation(model: ChatLetta, key: str) -> str:
+    return str(model._resolver.resolve(key))

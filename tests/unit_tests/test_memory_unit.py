@@ -1,0 +1,87 @@
+"""When a session's prompt is checked against the agent's memory blocks (pure logic)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from langchain_letta.errors import LettaInputError
+from langchain_letta.memory import _Ledger, check_mode, observe_tools
+
+
+def blocks(**values: str) -> list[SimpleNamespace]:
+    return [SimpleNamespace(label=label, value=value) for label, value in values.items()]
+
+
+def test_auto_checks_a_conversation_met_for_the_first_time_then_only_after_a_tool_ran() -> None:
+    ledger = _Ledger()
+    assert ledger.due("auto", "agent-1", "conv-a") == 0
+
+    ledger.checked("conv-a", 0, blocks(human="Ada"))
+    assert ledger.due("auto", "agent-1", "conv-a") is None
+
+    ledger.touched("agent-1")
+    assert ledger.due("auto", "agent-1", "conv-a") == 1
+    ledger.touched("agent-2")  # another agent's tools do not concern this conversation
+    ledger.checked("conv-a", 1, blocks(human="Ada"))
+    assert ledger.due("auto", "agent-1", "conv-a") is None
+
+
+def test_a_conversation_created_here_needs_no_check_until_a_tool_ran() -> None:
+    ledger = _Ledger()
+    ledger.created("agent-1", "conv-new")
+
+    assert ledger.due("auto", "agent-1", "conv-new") is None
+    ledger.touched("agent-1")
+    assert ledger.due("auto", "agent-1", "conv-new") == 1
+    assert ledger.compiled_from_unknown("conv-new")  # its blocks are read from its prompt
+
+
+def test_always_checks_every_turn_and_never_checks_none() -> None:
+    ledger = _Ledger()
+    ledger.checked("conv-a", 0, blocks(human="Ada"))
+
+    assert ledger.due("always", "agent-1", "conv-a") == 0
+    assert ledger.due("never", "agent-1", "conv-a") is None
+    assert ledger.due("never", "agent-1", "conv-unknown") is None
+
+
+def test_known_blocks_are_compared_with_the_current_ones() -> None:
+    ledger = _Ledger()
+    ledger.checked("conv-a", 0, blocks(human="Ada", persona="Guide"))
+
+    assert not ledger.stale("conv-a", blocks(persona="Guide", human="Ada"), prompt=None)
+    assert ledger.stale("conv-a", blocks(human="Grace", persona="Guide"), prompt=None)
+    assert ledger.stale("conv-a", blocks(human="Ada"), prompt=None)  # a block removed
+
+
+def test_unknown_blocks_are_looked_for_in_the_prompt() -> None:
+    ledger = _Ledger()
+    prompt = "<memory_blocks><human><value>\nAda\n</value></human></memory_blocks>"
+
+    assert not ledger.stale("conv-b", blocks(human="Ada"), prompt)
+    assert ledger.stale("conv-b", blocks(human="Grace"), prompt)
+    assert ledger.stale("conv-b", blocks(human="Ada"), prompt=None)  # no prompt seen
+
+
+def test_only_server_tool_events_mark_memory_as_possibly_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = _Ledger()
+    monkeypatch.setattr("langchain_letta.memory.LEDGER", ledger)
+    ledger.checked("conv-a", 0, blocks(human="Ada"))
+
+    for kind in ("ping", "assistant_message", "reasoning_message", "approval_request_message"):
+        observe_tools("agent-1", SimpleNamespace(message_type=kind))
+    assert ledger.due("auto", "agent-1", "conv-a") is None
+
+    observe_tools("agent-1", SimpleNamespace(message_type="tool_return_message"))
+    assert ledger.due("auto", "agent-1", "conv-a") == 1
+
+
+def test_the_modes_are_checked() -> None:
+    assert check_mode("always") == "always"
+    for bad in (True, False, "sometimes", None):
+        with pytest.raises(LettaInputError, match="sync_memory must be one of"):
+            check_mode(bad)
