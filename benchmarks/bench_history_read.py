@@ -32,9 +32,8 @@ def _raw_read(client: Letta, conversation_id: str) -> int:
 
 
 def _ours_read(history: LettaChatMessageHistory, conversation_id: str) -> int:
-    _chat_history._THREADS.drop(
-        history.base_url, conversation_id
-    )  # a fresh process: nothing cached
+    # a fresh process: nothing cached
+    _chat_history._THREADS = _chat_history._ThreadCache(_chat_history._CACHED_ITEMS)
     return len(history.messages)
 
 

@@ -2,16 +2,15 @@
 
 The stream (``stream_tokens=True``, ``[long:3000]``) is recorded once from the live server
 into ``data/long_stream.sse.gz`` and replayed through an ``httpx.MockTransport``, so the
-network is out of the measurement and all three paths parse the very same bytes:
+network is out of the measurement and every path parses the very same bytes:
 
 * raw: letta-client's ``conversations.messages.create`` consumed (SSE decoding and
-  model construction);
-* raw + ``TurnChunker.feed``: the conversion alone added on top;
-* the LangChain floor: raw + one bare ``AIMessageChunk`` and ``ChatGenerationChunk`` per
-  text event, the least any LangChain chat model pays per streamed token;
-* a minimal LangChain chat model (``_MinimalModel``) streaming the same SDK events, one
-  chunk per text event: LangChain's own ``stream`` plumbing without our code;
-* ``ChatLetta.stream``: everything a user pays (callbacks, LangChain's stream plumbing).
+  model construction), the baseline;
+* ``ChatLetta.stream``: everything a user pays (decoding, conversion, LangChain's stream
+  plumbing and callbacks);
+* the conversion alone: ``langchain_letta.events.iter_events`` + ``TurnChunker.feed``;
+* a minimal LangChain chat model (``_MinimalModel``) over letta-client's own stream, one
+  chunk per text event: what a straightforward integration pays.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from letta_client import Letta
 
 from benchmarks.common import Row, Section, Stat, log, new_agent, ratio, verdict
 from langchain_letta import ChatLetta
+from langchain_letta.events import iter_events
 from langchain_letta.messages import TurnChunker
 
 GOAL = 1.25
@@ -135,28 +135,23 @@ def run(url: str | None, repeats: int) -> Section:
         base_url=MOCK_URL,
         client=client,
         async_client=None,
-        sync_memory=False,  # CPU only: the memory check is a request, measured in section 1
+        sync_memory="never",  # CPU only: no memory check (a request, measured in section 1)
     )
     config = {"configurable": {"conversation_id": CONVERSATION}}
 
     def raw() -> int:
         return _count(_send(client))  # type: ignore[arg-type]
 
-    def feed() -> int:
+    def convert() -> int:
         chunker = TurnChunker(CONVERSATION, "agent-bench")
         events = 0
-        for event in _send(client):  # type: ignore[attr-defined]
-            chunker.feed(event)
-            events += 1
+        with client.conversations.messages.with_streaming_response.create(
+            CONVERSATION, messages=[{"role": "user", "content": "x"}], stream_tokens=True
+        ) as response:
+            for event in iter_events(response):
+                chunker.feed(event)
+                events += 1
         chunker.finish()
-        return events
-
-    def floor() -> int:
-        events = 0
-        for event in _send(client):  # type: ignore[attr-defined]
-            if getattr(event, "message_type", "") == "assistant_message":
-                ChatGenerationChunk(message=AIMessageChunk(content=event.content))
-            events += 1
         return events
 
     minimal_model = _MinimalModel(client=client)
@@ -167,7 +162,7 @@ def run(url: str | None, repeats: int) -> Section:
     def ours() -> int:
         return _count(model.stream("x", config=config))  # type: ignore[arg-type]
 
-    paths = {"raw": raw, "feed": feed, "floor": floor, "minimal": minimal, "ours": ours}
+    paths = {"raw": raw, "ours": ours, "convert": convert, "minimal": minimal}
     samples: dict[str, list[float]] = {name: [] for name in paths}
     events = dict.fromkeys(paths, 0)
     for i in range(repeats + 1):
@@ -183,87 +178,31 @@ def run(url: str | None, repeats: int) -> Section:
     log(f"stream cost: {n} events, {events['ours']} chunks out of ChatLetta.stream")
     section = Section()
     us = 1e6
-    feed_ratio = ratio(samples["feed"], samples["raw"])
-    ours_ratio = ratio(samples["ours"], samples["raw"])
-    floor_ratio = ratio(samples["floor"], samples["raw"])
-    over_floor = ratio(samples["ours"], samples["floor"])
-    minimal_ratio = ratio(samples["minimal"], samples["raw"])
-    over_minimal = ratio(samples["ours"], samples["minimal"])
-    section.rows.append(
-        Row(
-            "4 stream CPU",
-            f"raw SDK + TurnChunker.feed, per event ({n} events)",
-            Stat(per["feed"]).fmt(us, " µs"),
-            Stat(per["raw"]).fmt(us, " µs"),
-            feed_ratio.fmt(digits=2),
-            f"<= {GOAL}",
-            verdict(feed_ratio.median, GOAL),
-        )
+    rows = (
+        ("ChatLetta.stream end to end", "ours", True),
+        ("conversion alone (iter_events + TurnChunker.feed)", "convert", False),
+        ("minimal LangChain chat model over letta-client's stream", "minimal", False),
     )
-    section.rows.append(
-        Row(
-            "4 stream CPU",
-            "ChatLetta.stream end to end, per event",
-            Stat(per["ours"]).fmt(us, " µs"),
-            Stat(per["raw"]).fmt(us, " µs"),
-            ours_ratio.fmt(digits=2),
-            f"<= {GOAL}",
-            verdict(ours_ratio.median, GOAL),
+    for what, name, gated in rows:
+        r = ratio(samples[name], samples["raw"])
+        section.rows.append(
+            Row(
+                "4 stream CPU",
+                f"{what}, per event ({n} events)",
+                Stat(per[name]).fmt(us, " µs"),
+                Stat(per["raw"]).fmt(us, " µs"),
+                r.fmt(digits=2),
+                f"<= {GOAL}" if gated else "-",
+                verdict(r.median, GOAL) if gated else "info",
+            )
         )
-    )
     section.notes.append(
-        "4 stream CPU: per event, TurnChunker.feed adds "
-        f"{(Stat(per['feed']).median - Stat(per['raw']).median) * us:.1f} µs over the raw parse "
-        "(mostly building one AIMessageChunk, a pydantic model); ChatLetta.stream adds "
-        f"{(Stat(per['ours']).median - Stat(per['feed']).median) * us:.1f} µs more, which is "
-        "LangChain's own stream plumbing (ChatGenerationChunk, callback dispatch, metadata, "
-        "the final merge). A minimal LangChain chat model over the same SDK stream pays "
-        f"{(Stat(per['minimal']).median - Stat(per['raw']).median) * us:.1f} µs over the raw "
-        "parse, so the end-to-end goal of 1.25x the raw SDK is below what any LangChain "
-        "chat model can reach; ChatLetta is judged against that minimal model instead."
-    )
-    section.rows.append(
-        Row(
-            "4 stream CPU",
-            "LangChain floor (1 AIMessageChunk + ChatGenerationChunk per token), per event",
-            Stat(per["floor"]).fmt(us, " µs"),
-            Stat(per["raw"]).fmt(us, " µs"),
-            floor_ratio.fmt(digits=2),
-            "-",
-            "info",
-        )
-    )
-    section.rows.append(
-        Row(
-            "4 stream CPU",
-            "ChatLetta.stream vs the LangChain floor, per event",
-            Stat(per["ours"]).fmt(us, " µs"),
-            Stat(per["floor"]).fmt(us, " µs") + " (floor)",
-            over_floor.fmt(digits=2),
-            "-",
-            "info",
-        )
-    )
-    section.rows.append(
-        Row(
-            "4 stream CPU",
-            "minimal LangChain chat model over the SDK stream (.stream), per event",
-            Stat(per["minimal"]).fmt(us, " µs"),
-            Stat(per["raw"]).fmt(us, " µs"),
-            minimal_ratio.fmt(digits=2),
-            "-",
-            "info",
-        )
-    )
-    section.rows.append(
-        Row(
-            "4 stream CPU",
-            "ChatLetta.stream vs the minimal LangChain chat model, per event",
-            Stat(per["ours"]).fmt(us, " µs"),
-            Stat(per["minimal"]).fmt(us, " µs") + " (minimal)",
-            over_minimal.fmt(digits=2),
-            f"<= {GOAL}",
-            verdict(over_minimal.median, GOAL),
-        )
+        "4 stream CPU: letta-client spends most of its parse building each event through "
+        "its 13-member event union (about 30 µs an event). ChatLetta reads the same SSE "
+        "bytes through letta-client's streaming response and builds each event straight as "
+        "its own letta-client model, picked by message_type (about 3 µs), so decoding, "
+        "conversion and LangChain's per-chunk plumbing together cost less than the SDK's "
+        "parse alone. A minimal LangChain model over the SDK's stream pays the SDK's parse "
+        "plus that plumbing."
     )
     return section

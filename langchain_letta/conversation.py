@@ -9,6 +9,7 @@ leaves as a langchain-letta exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import weakref
@@ -25,6 +26,7 @@ from langchain_letta.errors import (
     LettaPendingApprovalError,
     translate_error,
 )
+from langchain_letta.events import aiter_events, iter_events
 from langchain_letta.memory import SyncMemory, async_sync_memory, observe_tools, sync_memory
 
 __all__ = ["Conversations", "Order"]
@@ -169,8 +171,9 @@ class Conversations:
         progress = _Progress(agent_id)
         with _LOCKS.for_thread(conversation_id):
             try:
-                with self._send(conversation_id, messages, (agent_id, memory), options) as stream:
-                    yield from progress.track(stream)
+                response = self._send(conversation_id, messages, (agent_id, memory), options)
+                with contextlib.closing(response):
+                    yield from progress.track(iter_events(response))
                 return
             except _DROPS as drop:
                 if not options.get("background"):
@@ -184,10 +187,10 @@ class Conversations:
                 time.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
                 seen = progress.events
                 try:
-                    with self._send_client.conversations.messages.stream(
+                    with self._send_client.conversations.messages.with_streaming_response.stream(
                         conversation_id, **progress.resume_args(messages)
-                    ) as stream:
-                        yield from progress.track(stream)
+                    ) as response:
+                        yield from progress.track(iter_events(response))
                     return
                 except (*_DROPS, letta_client.NotFoundError) as drop:  # 404: run not saved yet
                     dropped = drop
@@ -210,11 +213,12 @@ class Conversations:
         progress = _Progress(agent_id)
         async with _LOCKS.for_loop(conversation_id):
             try:
-                async with await self._asend(
-                    conversation_id, messages, (agent_id, memory), options
-                ) as stream:
-                    async for event in progress.atrack(stream):
+                response = await self._asend(conversation_id, messages, (agent_id, memory), options)
+                try:
+                    async for event in progress.atrack(aiter_events(response)):
                         yield event
+                finally:
+                    await response.close()
                 return
             except _DROPS as drop:
                 if not options.get("background"):
@@ -228,10 +232,11 @@ class Conversations:
                 await asyncio.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
                 seen = progress.events
                 try:
-                    async with await self._async_send_client.conversations.messages.stream(
+                    messages_api = self._async_send_client.conversations.messages
+                    async with messages_api.with_streaming_response.stream(
                         conversation_id, **progress.resume_args(messages)
-                    ) as stream:
-                        async for event in progress.atrack(stream):
+                    ) as response:
+                        async for event in progress.atrack(aiter_events(response)):
                             yield event
                     return
                 except (*_DROPS, letta_client.NotFoundError) as drop:  # 404: run not saved yet
@@ -266,17 +271,20 @@ class Conversations:
         memory: tuple[str, SyncMemory],
         options: dict[str, Any],
     ) -> Any:
+        """POST the turn, waiting out a busy conversation; the caller closes the response."""
         agent_id, mode = memory
         sync_memory(self.client, mode, agent_id, conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
+            request = self._send_client.conversations.messages.with_streaming_response.create(
+                conversation_id,
+                messages=messages,  # type: ignore[arg-type]
+                **options,
+            )
             try:
-                return self._send_client.conversations.messages.create(
-                    conversation_id,
-                    messages=messages,  # type: ignore[arg-type]
-                    **options,
-                )
+                return request.__enter__()  # sends it; closing the response is all its exit does
+
             except letta_client.ConflictError as error:
                 _classify_conflict(error)
                 if time.monotonic() + pause > deadline:
@@ -291,17 +299,20 @@ class Conversations:
         memory: tuple[str, SyncMemory],
         options: dict[str, Any],
     ) -> Any:
+        """Async twin of :meth:`_send`."""
         agent_id, mode = memory
         await async_sync_memory(self.async_client, mode, agent_id, conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
+        messages_api = self._async_send_client.conversations.messages
         while True:
+            request = messages_api.with_streaming_response.create(
+                conversation_id,
+                messages=messages,  # type: ignore[arg-type]
+                **options,
+            )
             try:
-                return await self._async_send_client.conversations.messages.create(
-                    conversation_id,
-                    messages=messages,  # type: ignore[arg-type]
-                    **options,
-                )
+                return await request.__aenter__()  # sends it; its exit only closes the response
             except letta_client.ConflictError as error:
                 _classify_conflict(error)
                 if time.monotonic() + pause > deadline:
