@@ -110,6 +110,22 @@ def test_always_sees_an_edit_made_anywhere_at_the_next_turn(
     assert human(model, "erin") == "Memory human=Name: Grace"
 
 
+async def test_the_async_path_checks_the_same_way(
+    base_url: str, agent_id: str, letta: Letta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    first = await model.ainvoke("[memory:human]", config=session("ivan"))
+    assert first.text == "Memory human=Name: Ada"
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+
+    always = await model.ainvoke("[memory:human]", config=session("ivan"), sync_memory="always")
+    assert always.text == "Memory human=Name: Grace"
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Hopper")
+    new_process(monkeypatch)  # first contact: the prompt is read and found behind
+    resumed = await model.ainvoke("[memory:human]", config=session("ivan"))
+    assert resumed.text == "Memory human=Name: Hopper"
+
+
 def test_never_keeps_the_blocks_a_conversation_started_with(
     base_url: str, agent_id: str, letta: Letta, monkeypatch: pytest.MonkeyPatch
 ) -> None:
