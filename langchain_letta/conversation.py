@@ -26,7 +26,7 @@ from langchain_letta.errors import (
     LettaPendingApprovalError,
     translate_error,
 )
-from langchain_letta.events import aiter_events, iter_events
+from langchain_letta.events import aiter_events, iter_events, letta_models
 from langchain_letta.memory import SyncMemory, async_sync_memory, observe_tools, sync_memory
 
 __all__ = ["Conversations", "Order"]
@@ -333,12 +333,12 @@ class Conversations:
     ) -> list[Any]:
         """One page of stored messages (Letta items, several per stored message)."""
         try:
-            page = self.client.conversations.messages.list(
+            response = self.client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before
             )
+            return letta_models(response.json())
         except Exception as error:
             raise translate_error(error) from error
-        return list(page.items if hasattr(page, "items") else page)
 
     async def apage(
         self,
@@ -351,12 +351,12 @@ class Conversations:
     ) -> list[Any]:
         """Async twin of :meth:`page`."""
         try:
-            page = await self.async_client.conversations.messages.list(
+            response = await self.async_client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before
             )
+            return letta_models(await response.json())
         except Exception as error:
             raise translate_error(error) from error
-        return list(page.items if hasattr(page, "items") else page)
 
 
 def _dropped(drop: BaseException, stored: bool | None) -> BaseException:

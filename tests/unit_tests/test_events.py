@@ -14,7 +14,7 @@ import yaml
 from letta_client import Letta
 from letta_client.types.agents import AssistantMessage
 
-from langchain_letta.events import iter_events
+from langchain_letta.events import iter_events, letta_models
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERSATION = "conv-00000000-0000-4000-8000-000000000000"
@@ -29,6 +29,51 @@ def recorded_streams() -> Iterator[tuple[str, str]]:
                 yield f"{path.parent.name}/{path.stem}#{number}", response["body"]["string"]
     long_stream = ROOT / "benchmarks" / "data" / "long_stream.sse.gz"
     yield "long_stream", gzip.decompress(long_stream.read_bytes()).decode()
+
+
+def recorded_listings() -> Iterator[tuple[str, list[Any]]]:
+    """Every non-empty page of listed messages the cassettes hold."""
+    for path in sorted((ROOT / "cassettes").glob("*/*.yaml")):
+        for number, interaction in enumerate(yaml.safe_load(path.read_text())["interactions"]):
+            request, page = interaction["request"], interaction["response"].get("json")
+            if request["method"] == "GET" and "/messages" in request["uri"] and page:
+                yield f"{path.parent.name}/{path.stem}#{number}", page
+
+
+LISTINGS = dict(recorded_listings())
+
+
+def test_listed_messages_equal_what_letta_client_decodes() -> None:
+    for name, page in LISTINGS.items():
+        answer = httpx.Response(200, json=page)
+        http = httpx.Client(transport=httpx.MockTransport(lambda _, answer=answer: answer))
+        sdk = Letta(base_url="http://letta.invalid", http_client=http)
+
+        theirs = sdk.conversations.messages.list(CONVERSATION).items  # this page alone
+        ours = letta_models(page)
+
+        assert [(type(item), item.model_dump()) for item in ours] == [
+            (type(item), item.model_dump()) for item in theirs
+        ], name
+
+
+def test_the_recorded_listings_cover_the_kinds_a_history_folds() -> None:
+    kinds = {item["message_type"] for page in LISTINGS.values() for item in page}
+
+    assert {
+        "system_message",
+        "user_message",
+        "assistant_message",
+        "reasoning_message",
+        "tool_call_message",
+        "tool_return_message",
+        "approval_request_message",
+    } <= kinds
+
+
+def test_a_listing_that_is_not_a_list_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a list"):
+        letta_models({"detail": "oops"})
 
 
 def client_answering(body: str) -> Letta:
@@ -93,9 +138,9 @@ def test_the_recordings_cover_every_kind_of_event_the_chunker_reads() -> None:
     } <= kinds
 
 
-@pytest.mark.parametrize("name", sorted(STREAMS))
-def test_events_equal_what_letta_client_decodes(name: str) -> None:
-    assert outcome(decoded, STREAMS[name]) == outcome(by_sdk, STREAMS[name])
+def test_events_equal_what_letta_client_decodes() -> None:
+    for name, body in STREAMS.items():
+        assert outcome(decoded, body) == outcome(by_sdk, body), name
 
 
 def test_an_error_event_raises_an_api_error() -> None:
