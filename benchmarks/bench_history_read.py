@@ -31,7 +31,7 @@ def _raw_read(client: Letta, conversation_id: str) -> int:
     return len(list(client.conversations.messages.list(conversation_id, order="asc", limit=PAGE)))
 
 
-def _ours_read(history: LettaChatMessageHistory, conversation_id: str) -> int:
+def _ours_read(history: LettaChatMessageHistory) -> int:
     # a fresh process: nothing cached
     _chat_history._THREADS = _chat_history._ThreadCache(_chat_history._CACHED_ITEMS)
     return len(history.messages)
@@ -63,7 +63,7 @@ def run(url: str, agent_id: str, stored: int, repeats: int) -> Section:
             with counter.measure() as n:
                 start, cpu = time.perf_counter(), time.process_time()
                 if who == "ours":
-                    messages = _ours_read(history, conversation_id)
+                    messages = _ours_read(history)
                 else:
                     items = _raw_read(client, conversation_id)
                 elapsed = time.perf_counter() - start

@@ -27,12 +27,13 @@ from langchain_letta.errors import (
     translate_error,
 )
 from langchain_letta.events import aiter_events, iter_events, letta_models
-from langchain_letta.memory import SyncMemory, async_sync_memory, observe_tools, sync_memory
+from langchain_letta.memory import LEDGER, SyncMemory, behind, observe_tools, system_prompt
 
 __all__ = ["Conversations", "Order"]
 
 Order = Literal["asc", "desc"]
 
+_BLOCKS: list[Any] = ["agent.blocks"]  # an agent read that carries only its memory blocks
 _BUSY_POLL_FIRST = 0.2
 _BUSY_POLL_MAX = 2.0
 
@@ -273,7 +274,7 @@ class Conversations:
     ) -> Any:
         """POST the turn, waiting out a busy conversation; the caller closes the response."""
         agent_id, mode = memory
-        sync_memory(self.client, mode, agent_id, conversation_id)
+        self._sync_memory(mode, agent_id, conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
@@ -301,7 +302,7 @@ class Conversations:
     ) -> Any:
         """Async twin of :meth:`_send`."""
         agent_id, mode = memory
-        await async_sync_memory(self.async_client, mode, agent_id, conversation_id)
+        await self._async_sync_memory(mode, agent_id, conversation_id)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         messages_api = self._async_send_client.conversations.messages
@@ -319,6 +320,39 @@ class Conversations:
                     raise _busy(error, self.busy_timeout) from error
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _BUSY_POLL_MAX)
+
+    def _sync_memory(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> None:
+        """Recompile the conversation's prompt if it lags the agent's memory blocks.
+
+        Only when ``mode`` says a check is due (see :mod:`langchain_letta.memory`).
+        """
+        generation = LEDGER.due(mode, agent_id, conversation_id)
+        if generation is None:
+            return
+        blocks = self.client.agents.retrieve(agent_id, include=_BLOCKS).blocks
+        known = LEDGER.known_blocks(conversation_id)
+        prompt = None
+        if known is None:  # compiled elsewhere: read the blocks from its prompt
+            prompt = system_prompt(self.page(conversation_id, order="asc", limit=1))
+        if behind(known, blocks, prompt):
+            self.client.conversations.recompile(conversation_id)
+        LEDGER.checked(conversation_id, generation, blocks)
+
+    async def _async_sync_memory(
+        self, mode: SyncMemory, agent_id: str, conversation_id: str
+    ) -> None:
+        """Async twin of :meth:`_sync_memory`."""
+        generation = LEDGER.due(mode, agent_id, conversation_id)
+        if generation is None:
+            return
+        blocks = (await self.async_client.agents.retrieve(agent_id, include=_BLOCKS)).blocks
+        known = LEDGER.known_blocks(conversation_id)
+        prompt = None
+        if known is None:
+            prompt = system_prompt(await self.apage(conversation_id, order="asc", limit=1))
+        if behind(known, blocks, prompt):
+            await self.async_client.conversations.recompile(conversation_id)
+        LEDGER.checked(conversation_id, generation, blocks)
 
     # ------------------------------------------------------------------------ pages
 

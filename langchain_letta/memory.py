@@ -5,8 +5,8 @@ conversation is created and keeps that snapshot (Letta's own clients rely on it 
 prompt caching) until the conversation is recompiled. All sessions share the blocks, so
 a block the agent edits in one session would stay invisible to the others.
 
-This module decides, before a turn, whether the conversation's prompt may be behind the
-blocks, and if so reads the blocks (one request) and recompiles only when they changed.
+This module holds the rules: when a conversation's prompt is due a check against the
+blocks, and whether it lags them (``Conversations`` does the reading and the recompile).
 When a check is due depends on the mode:
 
 - ``"auto"``: at a conversation's first turn in this process, and after any turn of the
@@ -22,11 +22,17 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal, get_args
 
-from letta_client import AsyncLetta, Letta
-
 from langchain_letta.errors import LettaInputError
 
-__all__ = ["SyncMemory", "async_sync_memory", "check_mode", "observe_tools", "sync_memory"]
+__all__ = [
+    "LEDGER",
+    "SyncMemory",
+    "behind",
+    "check_mode",
+    "fingerprint",
+    "observe_tools",
+    "system_prompt",
+]
 
 SyncMemory = Literal["auto", "always", "never"]
 
@@ -64,27 +70,18 @@ class _Ledger:
             return None
         return generation
 
-    def compiled_from_unknown(self, conversation_id: str) -> bool:
-        """Whether the conversation's prompt must be read to learn which blocks it holds."""
+    def known_blocks(self, conversation_id: str) -> int | None:
+        """The fingerprint of the blocks the prompt holds, if this process knows it."""
         with self._guard:
             checked = self._checked.get(conversation_id)
-        return checked is None or checked[1] is None
-
-    def stale(self, conversation_id: str, blocks: list[Any], prompt: str | None) -> bool:
-        """Whether the prompt is behind ``blocks`` (read from ``prompt`` when not known)."""
-        with self._guard:
-            checked = self._checked.get(conversation_id)
-        if checked is not None and checked[1] is not None:
-            return checked[1] != _fingerprint(blocks)
-        # Letta's own rule for a rebuild: the current memory is not in the prompt text.
-        return prompt is None or any(str(block.value) not in prompt for block in blocks)
+        return checked[1] if checked else None
 
     def checked(self, conversation_id: str, generation: int, blocks: list[Any] | None) -> None:
         """Record a check (or a fresh conversation, ``blocks=None``) at ``generation``."""
-        fingerprint = None if blocks is None else _fingerprint(blocks)
+        known = None if blocks is None else fingerprint(blocks)
         with self._guard:
             self._checked.pop(conversation_id, None)
-            self._checked[conversation_id] = (generation, fingerprint)
+            self._checked[conversation_id] = (generation, known)
             if len(self._checked) > _REMEMBERED:
                 self._checked.pop(next(iter(self._checked)))
 
@@ -103,52 +100,32 @@ class _Ledger:
 LEDGER = _Ledger()
 
 
-def observe_tools(agent_id: str, event: Any) -> Any:
-    """Pass ``event`` through, noting a server-side tool run as a possible memory edit."""
+def observe_tools(agent_id: str, event: Any) -> None:
+    """Note a server-side tool run in ``event`` as a possible edit of the agent's memory."""
     if getattr(event, "message_type", None) in _TOOL_EVENTS:
         LEDGER.touched(agent_id)
-    return event
 
 
-def sync_memory(client: Letta, mode: SyncMemory, agent_id: str, conversation_id: str) -> None:
-    """Recompile the conversation's prompt if the agent's blocks changed (see the module)."""
-    generation = LEDGER.due(mode, agent_id, conversation_id)
-    if generation is None:
-        return
-    blocks = client.agents.retrieve(agent_id, include=["agent.blocks"]).blocks
-    prompt = None
-    if LEDGER.compiled_from_unknown(conversation_id):
-        prompt = _prompt(client.conversations.messages.list(conversation_id, limit=1, order="asc"))
-    if LEDGER.stale(conversation_id, blocks, prompt):
-        client.conversations.recompile(conversation_id)
-    LEDGER.checked(conversation_id, generation, blocks)
+def behind(known: int | None, blocks: list[Any], prompt: str | None) -> bool:
+    """Whether a conversation's prompt lags ``blocks``.
+
+    Judged by ``known``, the fingerprint of the blocks it was compiled from, else by its
+    text ``prompt`` (``None``: not read, or not found).
+    """
+    if known is not None:
+        return known != fingerprint(blocks)
+    # Letta's own rule for a rebuild: the current memory is not in the prompt text.
+    return prompt is None or any(str(block.value) not in prompt for block in blocks)
 
 
-async def async_sync_memory(
-    client: AsyncLetta, mode: SyncMemory, agent_id: str, conversation_id: str
-) -> None:
-    """Async twin of :func:`sync_memory`."""
-    generation = LEDGER.due(mode, agent_id, conversation_id)
-    if generation is None:
-        return
-    blocks = (await client.agents.retrieve(agent_id, include=["agent.blocks"])).blocks
-    prompt = None
-    if LEDGER.compiled_from_unknown(conversation_id):
-        page = await client.conversations.messages.list(conversation_id, limit=1, order="asc")
-        prompt = _prompt(page)
-    if LEDGER.stale(conversation_id, blocks, prompt):
-        await client.conversations.recompile(conversation_id)
-    LEDGER.checked(conversation_id, generation, blocks)
-
-
-def _fingerprint(blocks: list[Any]) -> int:
-    return hash(tuple(sorted((str(block.label), str(block.value)) for block in blocks)))
-
-
-def _prompt(page: Any) -> str | None:
-    """The text of the conversation's system message, if the page starts with it."""
-    items = list(getattr(page, "items", page))
+def system_prompt(items: list[Any]) -> str | None:
+    """The text of the system message that opens a conversation's first page, if any."""
     if not items or getattr(items[0], "message_type", None) != "system_message":
         return None
     content = items[0].content
     return content if isinstance(content, str) else None
+
+
+def fingerprint(blocks: list[Any]) -> int:
+    """What identifies a set of blocks: their labels and values, in any order."""
+    return hash(tuple(sorted((str(block.label), str(block.value)) for block in blocks)))

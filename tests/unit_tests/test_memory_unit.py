@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from langchain_letta.errors import LettaInputError
-from langchain_letta.memory import _Ledger, check_mode, observe_tools
+from langchain_letta.memory import _Ledger, behind, check_mode, observe_tools, system_prompt
 
 
 def blocks(**values: str) -> list[SimpleNamespace]:
@@ -35,7 +35,7 @@ def test_a_conversation_created_here_needs_no_check_until_a_tool_ran() -> None:
     assert ledger.due("auto", "agent-1", "conv-new") is None
     ledger.touched("agent-1")
     assert ledger.due("auto", "agent-1", "conv-new") == 1
-    assert ledger.compiled_from_unknown("conv-new")  # its blocks are read from its prompt
+    assert ledger.known_blocks("conv-new") is None  # its blocks are read from its prompt
 
 
 def test_always_checks_every_turn_and_never_checks_none() -> None:
@@ -50,19 +50,28 @@ def test_always_checks_every_turn_and_never_checks_none() -> None:
 def test_known_blocks_are_compared_with_the_current_ones() -> None:
     ledger = _Ledger()
     ledger.checked("conv-a", 0, blocks(human="Ada", persona="Guide"))
+    known = ledger.known_blocks("conv-a")
 
-    assert not ledger.stale("conv-a", blocks(persona="Guide", human="Ada"), prompt=None)
-    assert ledger.stale("conv-a", blocks(human="Grace", persona="Guide"), prompt=None)
-    assert ledger.stale("conv-a", blocks(human="Ada"), prompt=None)  # a block removed
+    assert not behind(known, blocks(persona="Guide", human="Ada"), prompt=None)
+    assert behind(known, blocks(human="Grace", persona="Guide"), prompt=None)
+    assert behind(known, blocks(human="Ada"), prompt=None)  # a block removed
 
 
 def test_unknown_blocks_are_looked_for_in_the_prompt() -> None:
-    ledger = _Ledger()
     prompt = "<memory_blocks><human><value>\nAda\n</value></human></memory_blocks>"
 
-    assert not ledger.stale("conv-b", blocks(human="Ada"), prompt)
-    assert ledger.stale("conv-b", blocks(human="Grace"), prompt)
-    assert ledger.stale("conv-b", blocks(human="Ada"), prompt=None)  # no prompt seen
+    assert not behind(None, blocks(human="Ada"), prompt)
+    assert behind(None, blocks(human="Grace"), prompt)
+    assert behind(None, blocks(human="Ada"), prompt=None)  # no prompt seen
+
+
+def test_the_prompt_is_the_system_message_that_opens_the_thread() -> None:
+    system = SimpleNamespace(message_type="system_message", content="You are ...")
+    user = SimpleNamespace(message_type="user_message", content="hi")
+
+    assert system_prompt([system, user]) == "You are ..."
+    assert system_prompt([user]) is None
+    assert system_prompt([]) is None
 
 
 def test_only_server_tool_events_mark_memory_as_possibly_changed(
