@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, Literal
 
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
@@ -18,12 +19,32 @@ from langchain_core.language_models.chat_models import (
     generate_from_stream,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableLambda,
+    RunnableMap,
+    RunnablePassthrough,
+    ensure_config,
+)
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
 from letta_client import AsyncLetta, Letta
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.conversation import Conversations
@@ -31,6 +52,7 @@ from langchain_letta.errors import (
     LettaInputError,
     LettaInputTooLargeError,
     LettaNotFoundError,
+    LettaStructuredOutputError,
     translate_error,
 )
 from langchain_letta.memory import LEDGER, SyncMemory, check_mode
@@ -41,15 +63,19 @@ from langchain_letta.messages import (
     strip_indexes,
     to_letta_messages,
     unsent_tail,
-    with_otids,
 )
 from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
+from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
 
 __all__ = ["ChatLetta"]
 
+_LOG = logging.getLogger(__name__)
+
 _ROUTE_KEYS = ("conversation_id", "session_id", "thread_id")
-_LAST_SEEN: dict[str, str] = {}
-_LAST_SEEN_LOCK = threading.Lock()
+_INTERNAL_KWARGS = frozenset(
+    {"letta_route", "letta_history", "letta_structured", "idempotency_key", *_ROUTE_KEYS}
+)
+_STRUCTURED_ACK = "Structured output received."
 
 
 class ChatLetta(BaseChatModel):
@@ -80,12 +106,13 @@ class ChatLetta(BaseChatModel):
             Upper bound on agent steps per turn.
         busy_timeout: float
             Seconds to wait for a conversation another run holds (default 60).
-        sync_memory: "auto" | "always" | "never"
+        sync_memory: "always" | float | "process" | "never"
             When to check the agent's shared memory blocks and rebuild a session's
-            prompt if they changed: ``"auto"`` (default) at a session's first turn in
-            this process and after any turn that ran a server-side tool (how the agent
-            edits memory), ``"always"`` before every turn (also sees edits made by
-            other processes or the API; one light request), ``"never"``.
+            prompt if they changed: ``"always"`` (default) before every turn, so every
+            session sees every committed block edit, wherever it was made (one light
+            request per turn); a number of seconds: at most that often; ``"process"``:
+            only at a session's first turn here and after a server-side tool ran here;
+            ``"never"``.
         background: bool
             Run turns as Letta background runs, so a dropped stream resumes where it
             stopped instead of failing (needs Redis on the server; default ``False``).
@@ -178,19 +205,26 @@ class ChatLetta(BaseChatModel):
     max_retries: int = 2
     """Retries for idempotent requests; sends are never retried blindly."""
     streaming: bool = False
-    """Kept for LangChain compatibility: Letta always streams, invoke merges the stream."""
+    """LangChain's switch: set explicitly to ``False``, ``stream()`` returns the whole
+    reply as one chunk (LangChain's rule for every chat model); ``True`` streams
+    ``invoke`` through the callbacks token by token. Letta's stream is read either way."""
     stream_tokens: bool = False
     """Ask Letta for token-level deltas instead of one chunk per step."""
     max_steps: int | None = None
-    """Upper bound on the agent's steps per turn."""
-    sync_memory: SyncMemory = "auto"
+    """Upper bound on the agent's steps per turn (at least 1). A turn that reaches it
+    ends with ``stop_reason="max_steps"``; its message keeps Letta's id, so the next
+    turn continues from it."""
+    sync_memory: SyncMemory = "always"
     """When to bring a session's system prompt in step with the agent's memory blocks
-    (Letta keeps the blocks a conversation was created with until it is recompiled).
-    ``"auto"``: at the session's first turn in this process and after any turn of the
-    agent here that ran a server-side tool, so what the agent writes to memory in one
-    session reaches every other session's next turn at no cost in between. ``"always"``:
-    before every turn (one light request), for blocks edited by other processes, the
-    ADE or the API. ``"never"``: each conversation keeps the blocks it started with."""
+    (Letta keeps the blocks a conversation was created with until it is recompiled; the
+    prompt is recompiled only when the blocks differ). ``"always"`` (default, exact):
+    before every turn, so an edit committed before a turn starts is in its prompt,
+    whoever made it (the agent in any process or replica, the API, the ADE); one light
+    request per turn. ``<seconds>``: at most that often per session, and after any turn
+    here that ran a server-side tool. ``"process"``: at a session's first turn in this
+    process and after any turn here that ran a server-side tool (edits made by other
+    processes or the API are not seen; ``"auto"`` is its former name). ``"never"``:
+    each conversation keeps the blocks it started with."""
     background: bool = False
     """Run turns as Letta background runs: a dropped stream resumes where it stopped
     (needs Redis on the server; Letta Cloud has it)."""
@@ -210,6 +244,9 @@ class ChatLetta(BaseChatModel):
     """Accepted for compatibility; the agent's model settings govern."""
     stop: list[str] | None = None
     """Accepted for compatibility; Letta has no stop sequences."""
+    cache: BaseCache | bool | None = Field(default=False, exclude=True)
+    """Off by default: a stateful agent's reply is not a function of the input, and a
+    cached reply would skip storing the turn. Set a cache only if you want that."""
     client: Letta | None = Field(default=None, exclude=True, repr=False)
     """A letta-client to use instead of building one."""
     async_client: AsyncLetta | None = Field(default=None, exclude=True, repr=False)
@@ -220,10 +257,17 @@ class ChatLetta(BaseChatModel):
     _agent_known: bool = PrivateAttr(default=False)
     _context_window: int | None = PrivateAttr(default=None)
 
+    @field_validator("sync_memory", mode="before")
+    @classmethod
+    def _check_sync_memory(cls, value: object) -> SyncMemory:
+        return check_mode(value)
+
     @model_validator(mode="after")
     def _connect(self) -> ChatLetta:
+        check_max_steps(self.max_steps)
         self.base_url = resolve_base_url(self.base_url)
         self.api_key = resolve_api_key(self.api_key)
+        own_async_client = self.async_client is None
         if self.client is None or self.async_client is None:
             client, async_client = make_clients(
                 base_url=self.base_url,
@@ -233,7 +277,12 @@ class ChatLetta(BaseChatModel):
             )
             self.client = self.client or client
             self.async_client = self.async_client or async_client
-        self._conversations = Conversations(self.client, self.async_client, self.busy_timeout)
+        self._conversations = Conversations(
+            self.client,
+            self.async_client,
+            self.busy_timeout,
+            own_async_client=own_async_client,
+        )
         self._resolver = SessionResolver(self.client, self.agent_id, self.session_store)
         return self
 
@@ -279,6 +328,28 @@ class ChatLetta(BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The call's parameters as tracing and caching see them, without routing internals."""
+        public = {key: value for key, value in kwargs.items() if key not in _INTERNAL_KWARGS}
+        return super()._get_invocation_params(stop=stop, **public)
+
+    def get_num_tokens(self, text: str) -> int:
+        """About how many tokens ``text`` takes (an estimate; see ``langchain_letta.sizes``)."""
+        return estimate_text_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[Any] | None = None,
+    ) -> int:
+        """About how many tokens ``messages`` (and ``tools``) take, without a tokenizer."""
+        total = estimate_payload_tokens(to_letta_messages(messages)) if messages else 0
+        for tool in tools or []:
+            total += estimate_text_tokens(str(convert_to_openai_tool(tool)))
+        return total
 
     # ------------------------------------------------------------------ routing by config
 
@@ -331,6 +402,32 @@ class ChatLetta(BaseChatModel):
         async for chunk in super().astream(input, config, stop=stop, **_route(config, kwargs)):
             yield chunk
 
+    def stream_events(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        version: Literal["v1", "v2", "v3"] = "v2",
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """LangChain's event stream of one turn; the config selects the conversation."""
+        config = ensure_config(config)
+        routed = _route(config, kwargs)
+        return super().stream_events(input, config, version=version, stop=stop, **routed)
+
+    def astream_events(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        version: Literal["v1", "v2", "v3"] = "v2",
+        **kwargs: Any,
+    ) -> Any:
+        """Async twin of :meth:`stream_events`."""
+        config = ensure_config(config)
+        return super().astream_events(input, config, version=version, **_route(config, kwargs))
+
     # ------------------------------------------------------------------ tools
 
     def bind_tools(
@@ -358,6 +455,69 @@ class ChatLetta(BaseChatModel):
                 }
             )
         return self.bind(client_tools=client_tools, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """A runnable that answers with an instance of ``schema``.
+
+        ``method="function_calling"`` (the default) offers ``schema`` to the agent as a
+        client-side tool and parses its call. Letta then waits for the tool's result, so
+        the call is answered in the same turn (a short acknowledgement the agent replies
+        to), and the session is free for its next turn. ``"json_schema"`` and
+        ``"json_mode"`` need a per-request response format, which Letta's Conversations
+        API does not take: they use function calling too, and say so once in the log.
+
+        If the agent answers without calling the tool, ``LettaStructuredOutputError``
+        is raised (with ``include_raw=True`` it is returned as ``parsing_error``).
+        ``strict`` is accepted for compatibility: Letta's client tools have no strict
+        mode, the parser checks the answer against ``schema``.
+        """
+        if kwargs:
+            raise LettaInputError(f"Unsupported arguments: {', '.join(sorted(kwargs))}.")
+        if method not in {"function_calling", "json_schema", "json_mode"}:
+            raise LettaInputError(f"Unknown structured-output method {method!r}.")
+        if method != "function_calling":
+            _warn_once(
+                f"with_structured_output(method={method!r}): Letta's Conversations API takes "
+                'no per-request response format; using method="function_calling".'
+            )
+        tool_name = str(convert_to_openai_tool(schema)["function"]["name"])
+        bound = self.bind_tools(
+            [schema],
+            letta_structured=tool_name,
+            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
+        )
+        is_model = isinstance(schema, type) and is_basemodel_subclass(schema)
+        tools_parser: Runnable[Any, Any] = (
+            PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+            if is_model
+            else JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
+        )
+
+        def require_call(message: AIMessage) -> AIMessage:
+            if not any(call["name"] == tool_name for call in message.tool_calls):
+                raise LettaStructuredOutputError(
+                    f"The agent answered without calling {tool_name}: {message.text[:200]!r}",
+                    llm_output=message.text,
+                )
+            return message
+
+        parser = RunnableLambda(require_call) | tools_parser
+        if not include_raw:
+            return bound | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
+        with_fallback = parsed.with_fallbacks([unparsed], exception_key="parsing_error")
+        return RunnableMap(raw=bound) | with_fallback
 
     # ------------------------------------------------------------------ the turn
 
@@ -387,22 +547,30 @@ class ChatLetta(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        route = kwargs.pop("letta_route", None)
-        history = kwargs.pop("letta_history", None)
-        _check_input(messages)
-        options = self._send_options(kwargs)
-        model_name = kwargs.get("model") or self._model_name()
-        self._check_size(messages)
-        turn = _Turn.plan(messages, *self._conversation(route, messages), self.agent_id, model_name)
-        events = self._conversations.stream_turn(turn.conversation_id, turn.payloads, **options)
+        call = self._prepare(messages, kwargs)
+        model_name = call.model or self._model_name()
+        self._check_size(call.unsent)
+        conversation_id, session_id = self._conversation(call.route, messages)
+        turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
+        sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
+        events = self._conversations.stream_turn(
+            conversation_id, sent, retry_of=retry_of, **call.options
+        )
         try:
             for event in events:
                 for chunk in turn.chunker.feed(event):
                     yield _emit(chunk, run_manager)
+            acknowledgement = _acknowledgement(turn, call)
+            if acknowledgement is not None:
+                sent, _ = self._conversations.identify(conversation_id, acknowledgement)
+                for _event in self._conversations.stream_turn(
+                    conversation_id, sent, **_without_tools(call.options)
+                ):
+                    pass
         except LettaNotFoundError:
             self._forget(turn)
             raise
-        yield _emit(turn.close(history), run_manager)
+        yield _emit(turn.close(call.history), run_manager)
 
     async def _astream(
         self,
@@ -411,23 +579,45 @@ class ChatLetta(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        route = kwargs.pop("letta_route", None)
-        history = kwargs.pop("letta_history", None)
-        _check_input(messages)
-        options = self._send_options(kwargs)
-        model_name = kwargs.get("model") or await self._amodel_name()
-        self._check_size(messages)
-        conversation_id, session_id = await self._aconversation(route, messages)
+        call = self._prepare(messages, kwargs)
+        model_name = call.model or await self._amodel_name()
+        self._check_size(call.unsent)
+        conversation_id, session_id = await self._aconversation(call.route, messages)
         turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
-        events = self._conversations.astream_turn(turn.conversation_id, turn.payloads, **options)
+        sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
+        events = self._conversations.astream_turn(
+            conversation_id, sent, retry_of=retry_of, **call.options
+        )
         try:
             async for event in events:
                 for chunk in turn.chunker.feed(event):
                     yield await _aemit(chunk, run_manager)
+            acknowledgement = _acknowledgement(turn, call)
+            if acknowledgement is not None:
+                sent, _ = self._conversations.identify(conversation_id, acknowledgement)
+                async for _event in self._conversations.astream_turn(
+                    conversation_id, sent, **_without_tools(call.options)
+                ):
+                    pass
         except LettaNotFoundError:
             self._forget(turn)
             raise
-        yield await _aemit(turn.close(history), run_manager)
+        yield await _aemit(turn.close(call.history), run_manager)
+
+    def _prepare(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> _Call:
+        """Everything a turn needs from the call, checked before any request."""
+        kwargs = dict(kwargs)
+        route = kwargs.pop("letta_route", None) or _route_in(kwargs) or _ambient_route()
+        history = kwargs.pop("letta_history", None)
+        key = kwargs.pop("idempotency_key", None)
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise LettaInputError("idempotency_key must be a non-empty string.")
+        structured = kwargs.pop("letta_structured", None)
+        for name in _ROUTE_KEYS:
+            kwargs.pop(name, None)
+        unsent = _check_input(messages)
+        options = self._send_options(kwargs)
+        return _Call(route, history, key, options, kwargs.get("model"), structured, unsent)
 
     def _forget(self, turn: _Turn) -> None:
         """A session whose conversation is gone resolves afresh next time."""
@@ -436,7 +626,7 @@ class ChatLetta(BaseChatModel):
 
     def _send_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {"stream_tokens": kwargs.get("stream_tokens", self.stream_tokens)}
-        max_steps = kwargs.get("max_steps", self.max_steps)
+        max_steps = check_max_steps(kwargs.get("max_steps", self.max_steps))
         if max_steps is not None:
             options["max_steps"] = max_steps
         if kwargs.get("client_tools"):
@@ -475,7 +665,9 @@ class ChatLetta(BaseChatModel):
         if session_id:
             return str(self._resolver.resolve(session_id)), session_id
         try:
-            created = self.client.conversations.create(agent_id=self.agent_id)  # type: ignore[union-attr]
+            created = self._conversations.client.with_options(max_retries=0).conversations.create(
+                agent_id=self.agent_id
+            )
         except Exception as error:
             raise translate_error(error) from error
         LEDGER.created(self.agent_id, created.id)
@@ -492,7 +684,9 @@ class ChatLetta(BaseChatModel):
             resolved = cached or await asyncio.to_thread(self._resolver.resolve, session_id)
             return str(resolved), session_id
         try:
-            created = await self.async_client.conversations.create(agent_id=self.agent_id)  # type: ignore[union-attr]
+            created = await self._conversations.async_client.with_options(
+                max_retries=0
+            ).conversations.create(agent_id=self.agent_id)
         except Exception as error:
             raise translate_error(error) from error
         LEDGER.created(self.agent_id, created.id)
@@ -510,7 +704,7 @@ class ChatLetta(BaseChatModel):
     async def _amodel_name(self) -> str:
         if not self._agent_known:
             try:
-                agent = await self.async_client.agents.retrieve(self.agent_id)  # type: ignore[union-attr]
+                agent = await self._conversations.async_client.agents.retrieve(self.agent_id)
             except Exception as error:
                 raise translate_error(error) from error
             self._learn(agent)
@@ -523,17 +717,29 @@ class ChatLetta(BaseChatModel):
         self._context_window = window if isinstance(window, int) else None
         self._agent_known = True
 
-    def _check_size(self, messages: Sequence[BaseMessage]) -> None:
+    def _check_size(self, unsent: Sequence[BaseMessage]) -> None:
         """Refuse input that cannot fit the agent's context window, before anything is sent."""
         if self._context_window is None:
             return
-        unsent = [message for message in messages if not _is_letta_message(message)]
-        estimate = len(json.dumps(to_letta_messages(unsent), default=str)) // 4
+        estimate = estimate_payload_tokens(to_letta_messages(unsent))
         if estimate > self._context_window:
             raise LettaInputTooLargeError(
                 f"The input is about {estimate} tokens; the agent's context window holds "
                 f"{self._context_window}. Nothing was sent."
             )
+
+
+@dataclass
+class _Call:
+    """What one call asks of a turn, checked: where it goes and how it is sent."""
+
+    route: tuple[str, str] | None
+    history: Any
+    key: str | None
+    options: dict[str, Any]
+    model: str | None
+    structured: str | None
+    unsent: list[BaseMessage]
 
 
 @dataclass
@@ -554,7 +760,7 @@ class _Turn:
         agent_id: str,
         model_name: str,
     ) -> _Turn:
-        """Send only what the conversation has not stored, with deterministic otids."""
+        """Send only what the conversation has not stored (``otid`` values come later)."""
         anchor, tail = unsent_tail(messages, conversation_id)
         payloads = to_letta_messages(tail, anchor=anchor)
         chunker = TurnChunker(
@@ -563,12 +769,10 @@ class _Turn:
             model_name=model_name,
             client_returns=client_return_ids(payloads),
         )
-        stamped = with_otids(payloads, _seed(conversation_id, anchor))
-        return cls(conversation_id, session_id, stamped, chunker)
+        return cls(conversation_id, session_id, payloads, chunker)
 
     def close(self, history: Any) -> AIMessageChunk:
-        """The closing chunk; remembers the turn's last message for the next seed."""
-        _remember(self.conversation_id, self.chunker.last_message_id)
+        """The closing chunk (a history under ``RunnableWithMessageHistory`` keeps its read)."""
         if history is not None:
             history.hold_snapshot()
         return self.chunker.finish()
@@ -583,34 +787,92 @@ def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
         history, "hold_snapshot"
     ):  # a LettaChatMessageHistory under RunnableWithMessageHistory
         routed["letta_history"] = history
-    for key in _ROUTE_KEYS:
-        if configurable.get(key) is not None:
-            routed["letta_route"] = (key, configurable[key])
-            break
+    route = _route_in(configurable)
+    if route is not None:
+        routed["letta_route"] = route
+    if configurable.get("idempotency_key") is not None:
+        routed.setdefault("idempotency_key", configurable["idempotency_key"])
     return routed
+
+
+def _route_in(values: dict[str, Any]) -> tuple[str, str] | None:
+    """The first conversation choice in ``values`` (a ``configurable`` or call kwargs)."""
+    for key in _ROUTE_KEYS:
+        if values.get(key) is not None:
+            return (key, values[key])
+    return None
+
+
+def _ambient_route() -> tuple[str, str] | None:
+    """The conversation choice of the runnable this call runs inside (a graph node, a chain)."""
+    return _route_in(ensure_config().get("configurable") or {})
+
+
+def check_max_steps(max_steps: object) -> int | None:
+    """``max_steps`` if it is ``None`` or a whole number of at least 1, else ``LettaInputError``."""
+    if max_steps is None:
+        return None
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise LettaInputError(f"max_steps must be a whole number of at least 1; got {max_steps!r}.")
+    return max_steps
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        _LOG.warning(message)
 
 
 def _is_letta_message(message: BaseMessage) -> bool:
     return str(message.id or "").startswith("message-")
 
 
-def _check_input(messages: Sequence[BaseMessage]) -> None:
-    """Validate the whole input before any request: a bad message raises, nothing is sent."""
+def _check_input(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The messages after the newest one Letta stored, checked; nothing is sent on error.
+
+    Only what will be sent is validated: a stored message (a turn that ended on a tool
+    step, say) is an anchor, whatever its content.
+    """
     if not messages:
         raise LettaInputError("The input has no message to send.")
-    to_letta_messages(messages)
+    unsent = list(messages)
+    for position in range(len(messages) - 1, -1, -1):
+        if _is_letta_message(messages[position]):
+            unsent = list(messages[position + 1 :])
+            break
+    to_letta_messages(unsent)
+    if not any(message.type in {"human", "tool"} for message in unsent):
+        kinds = ", ".join(sorted({message.type for message in unsent}))
+        raise LettaInputError(
+            f"The input has no human or tool message to answer (only {kinds}); nothing was sent."
+        )
+    return unsent
 
 
-def _seed(conversation_id: str, anchor: BaseMessage | None) -> str:
-    with _LAST_SEEN_LOCK:
-        last = anchor.id if anchor is not None else _LAST_SEEN.get(conversation_id, "")
-    return f"{conversation_id}\n{last}"
+def _acknowledgement(turn: _Turn, call: _Call) -> list[dict[str, Any]] | None:
+    """The tool result that answers a structured-output call, so the session is free."""
+    if call.structured is None or turn.chunker.stop_reason != "requires_approval":
+        return None
+    calls = turn.chunker.client_calls
+    if not calls or any(name != call.structured for _call_id, name in calls):
+        return None
+    returns = [
+        {
+            "type": "tool",
+            "tool_call_id": call_id,
+            "tool_return": _STRUCTURED_ACK,
+            "status": "success",
+        }
+        for call_id, _name in calls
+    ]
+    return [{"type": "approval", "approvals": returns}]
 
 
-def _remember(conversation_id: str, message_id: str | None) -> None:
-    if message_id:
-        with _LAST_SEEN_LOCK:
-            _LAST_SEEN[conversation_id] = message_id
+def _without_tools(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if key != "client_tools"}
 
 
 def _agent_model(agent: Any) -> str:

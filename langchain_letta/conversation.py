@@ -4,6 +4,17 @@ One idea: talk to a conversation safely. A turn is POSTed once (the SDK's automa
 retries are off for sends), turns of one conversation inside this process run one at a
 time, a busy conversation (HTTP 409) is waited for within a bound, and every error
 leaves as a langchain-letta exception.
+
+A turn whose outcome is in doubt is never sent again blindly:
+
+- a foreground stream that drops, or ends before its stop reason, is recovered from
+  the server: the run is waited for and what it stored is yielded as the rest of the
+  stream (Letta finishes a run whose client went away);
+- a background stream resumes from its last ``seq_id``;
+- a turn that timed out raises :class:`~langchain_letta.errors.LettaTimeoutError` with
+  ``turn_stored`` and is recorded in :data:`~langchain_letta.turns.DOUBTFUL_TURNS`; the
+  next call with the same content attaches to its run instead of sending it again;
+- a stream closed, abandoned or cancelled before its end cancels its run on the server.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import httpx
@@ -23,11 +35,17 @@ from letta_client import AsyncLetta, Letta
 from langchain_letta.errors import (
     LettaConnectionError,
     LettaConversationBusyError,
+    LettaIncompleteStreamError,
     LettaPendingApprovalError,
+    LettaRunError,
+    LettaTimeoutError,
     translate_error,
 )
-from langchain_letta.events import aiter_events, iter_events, letta_models
+from langchain_letta.events import GarbledStreamError, aiter_events, iter_events, letta_models
+from langchain_letta.locks import LOCKS, Holder, LockTimeoutError, abandon_quietly
 from langchain_letta.memory import LEDGER, SyncMemory, behind, observe_tools, system_prompt
+from langchain_letta.messages import AGENT_SIDE
+from langchain_letta.turns import DOUBTFUL_TURNS, DoubtfulTurn, keyed_otids, new_otids
 
 __all__ = ["Conversations", "Order"]
 
@@ -43,8 +61,11 @@ _RESUME_ATTEMPTS = 8
 _RESUME_PAUSE_MAX = 2.0
 _RESUME_PAUSE = 0.25
 _STORED_CHECK_DEPTH = 10
-_STORED_CHECKS = 4
-_STORED_CHECK_PAUSE = 0.5
+_RUN_POLL_FIRST = 0.1
+_RUN_POLL_MAX = 1.0
+_RUN_MESSAGES = 1000
+_RUNNING = frozenset({"created", "running", None})
+_TEXT_FIELDS = {"assistant_message": "content", "reasoning_message": "reasoning"}
 
 
 class _Progress:
@@ -56,6 +77,7 @@ class _Progress:
         self.seq_id = 0
         self.closing_seen: set[str] = set()
         self.events = 0
+        self.shown: dict[tuple[str, str], str] = {}
 
     def _fresh(self, event: Any) -> bool:
         self.run_id = getattr(event, "run_id", None) or self.run_id
@@ -70,8 +92,30 @@ class _Progress:
                 return False
             self.closing_seen.add(kind)
         self.events += 1
+        item_id = getattr(event, "id", None)
+        if item_id and kind in AGENT_SIDE:
+            self.shown[(item_id, kind)] = self.shown.get((item_id, kind), "") + _text(event)
         observe_tools(self.agent_id, event)
         return True
+
+    def unseen(self, items: Iterable[Any]) -> Iterator[Any]:
+        """The parts of a run's stored ``items`` that the stream did not show yet.
+
+        An item shown in full is skipped; one shown in part (token deltas) yields the
+        rest of its text; the turn's own input is skipped.
+        """
+        for item in items:
+            kind = str(getattr(item, "message_type", ""))
+            if kind not in AGENT_SIDE:
+                continue
+            shown = self.shown.get((getattr(item, "id", ""), kind))
+            if shown is None:
+                yield item
+                continue
+            field_name = _TEXT_FIELDS.get(kind)
+            full = _text(item)
+            if field_name and full.startswith(shown) and len(full) > len(shown):
+                yield item.model_copy(update={field_name: full[len(shown) :]})
 
     @property
     def finished(self) -> bool:
@@ -96,34 +140,6 @@ class _Progress:
         return found
 
 
-class _Locks:
-    """One lock per conversation, for threads and for each event loop."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._thread_locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-        self._loop_locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
-
-    def for_thread(self, conversation_id: str) -> threading.Lock:
-        with self._guard:
-            lock = self._thread_locks.get(conversation_id)
-            if lock is None:
-                lock = threading.Lock()
-                self._thread_locks[conversation_id] = lock
-            return lock
-
-    def for_loop(self, conversation_id: str) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            locks = self._loop_locks.setdefault(loop, {})
-            return locks.setdefault(conversation_id, asyncio.Lock())
-
-
-_LOCKS = _Locks()
-
-
 def _classify_conflict(error: letta_client.ConflictError) -> None:
     """Raise at once for a 409 that waiting cannot cure (a pending tool approval)."""
     body = error.body if isinstance(error.body, dict) else {}
@@ -137,20 +153,77 @@ class Conversations:
 
     Args:
         client: the sync letta-client.
-        async_client: the async letta-client.
-        busy_timeout: seconds to wait for a conversation another run holds before
-            raising :class:`~langchain_letta.errors.LettaConversationBusyError`.
+        async_client: the async letta-client; with ``own_async_client`` (the package
+            built it) each event loop gets its own copy, so a model outlives
+            ``asyncio.run()``.
+        busy_timeout: seconds any wait of a turn may last (a busy conversation, the
+            lock of another turn here, a run being recovered) before it gives up.
 
     """
 
-    def __init__(self, client: Letta, async_client: AsyncLetta, busy_timeout: float) -> None:
+    def __init__(
+        self,
+        client: Letta,
+        async_client: AsyncLetta,
+        busy_timeout: float,
+        *,
+        own_async_client: bool = False,
+    ) -> None:
         self._send_client = client.with_options(max_retries=0)
-        self._async_send_client = async_client.with_options(max_retries=0)
         self.client = client
-        self.async_client = async_client
+        self._async_client = async_client
+        self._own_async_client = own_async_client
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLetta] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._loop_guard = threading.Lock()
         self.busy_timeout = busy_timeout
 
+    @property
+    def async_client(self) -> AsyncLetta:
+        """The async letta-client for the running event loop."""
+        if not self._own_async_client:
+            return self._async_client
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._async_client
+        with self._loop_guard:
+            client = self._loop_clients.get(loop)
+            if client is None:
+                client = (
+                    self._async_client
+                    if not self._loop_clients
+                    else self._async_client.copy(http_client=letta_client.DefaultAsyncHttpxClient())
+                )
+                self._loop_clients[loop] = client
+            return client
+
+    @property
+    def _async_send_client(self) -> AsyncLetta:
+        return self.async_client.with_options(max_retries=0)
+
     # ------------------------------------------------------------------------ turns
+
+    def identify(
+        self,
+        conversation_id: str,
+        payloads: list[dict[str, Any]],
+        idempotency_key: str | None = None,
+    ) -> tuple[list[dict[str, Any]], DoubtfulTurn | None]:
+        """The turn's messages with their ``otid`` values, and the doubtful turn it retries.
+
+        See :mod:`langchain_letta.turns`: a turn in doubt with the same content in the
+        same conversation is taken over (its ``otid`` values reused); an idempotency
+        key derives them; otherwise they are new.
+        """
+        if idempotency_key is not None:
+            messages = keyed_otids(payloads, idempotency_key)
+            return messages, DoubtfulTurn(conversation_id, messages, None, time.monotonic())
+        doubtful = DOUBTFUL_TURNS.take(conversation_id, payloads)
+        if doubtful is not None:
+            return doubtful.payloads, doubtful
+        return new_otids(payloads), None
 
     def stream_turn(
         self,
@@ -159,47 +232,80 @@ class Conversations:
         *,
         agent_id: str,
         memory: SyncMemory = "never",
+        retry_of: DoubtfulTurn | None = None,
         **options: Any,
     ) -> Iterator[Any]:
         """Send one turn and yield Letta's stream events as they arrive.
 
-        First the conversation's prompt is brought in step with the agent's memory blocks
-        as ``memory`` says (see :mod:`langchain_letta.memory`). With ``background=True`` a
-        dropped connection is resumed from the last ``seq_id`` (the run goes on on the
-        server), so the caller gets every event once. Without it a drop raises at once:
-        the turn is never re-sent.
+        ``messages`` carry their ``otid`` (see :meth:`identify`); with ``retry_of`` the
+        turn is first looked for on the server and, when found, its run is attached to
+        instead of sending it again. First the conversation's prompt is brought in step
+        with the agent's memory blocks as ``memory`` says.
         """
         progress = _Progress(agent_id)
-        with _LOCKS.for_thread(conversation_id):
+        background = bool(options.get("background"))
+        holder = Holder()
+        response_box: list[Any] = []
+
+        def abandon() -> None:
+            for response in response_box:
+                abandon_quietly(response.close)
+            if not progress.finished:
+                abandon_quietly(lambda: self._send_client.conversations.cancel(conversation_id))
+
+        holder.abandon = abandon
+        try:
+            slot = LOCKS.acquire(conversation_id, holder, self.busy_timeout)
+        except LockTimeoutError:
+            raise _held(self.busy_timeout) from None
+        try:
+            if retry_of is not None:
+                run_id = self._find_run(conversation_id, retry_of)
+                if run_id is not None:
+                    progress.run_id = run_id
+                    yield from self._recover(conversation_id, progress, run_id)
+                    return
+                if background:
+                    messages = new_otids(messages)  # a known otid would replay an old run
             try:
                 response = self._send(conversation_id, messages, (agent_id, memory), options)
+                response_box.append(response)
                 with contextlib.closing(response):
-                    yield from progress.track(iter_events(response))
-                return
-            except _DROPS as drop:
-                if not options.get("background"):
-                    stored = self._turn_stored(conversation_id, messages)
-                    raise _dropped(drop, stored) from drop
-                dropped: BaseException = drop
+                    for event in progress.track(iter_events(response)):
+                        if holder.abandoned:
+                            return
+                        yield event
+                if progress.finished or holder.abandoned:
+                    return
+                failure: BaseException = LettaIncompleteStreamError(
+                    message="The reply stream ended before the run's stop reason.",
+                    request=_request(self.client),
+                )
+            except (httpx.TimeoutException, letta_client.APITimeoutError) as timeout:
+                if holder.abandoned:
+                    return
+                raise self._timed_out(conversation_id, messages, progress, timeout) from timeout
+            except (*_DROPS, GarbledStreamError) as drop:
+                if holder.abandoned:
+                    return
+                failure = drop
             except Exception as error:
                 raise translate_error(error) from error
-            failures = 0
-            while failures < _RESUME_ATTEMPTS and not progress.finished:
-                time.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
-                seen = progress.events
-                try:
-                    with self._send_client.conversations.messages.with_streaming_response.stream(
-                        conversation_id, **progress.resume_args(messages)
-                    ) as response:
-                        yield from progress.track(iter_events(response))
-                    return
-                except (*_DROPS, letta_client.NotFoundError) as drop:  # 404: run not saved yet
-                    dropped = drop
-                    failures = 0 if progress.events > seen else failures + 1
-                except Exception as error:
-                    raise translate_error(error) from error
+            if background:
+                yield from self._resume(conversation_id, messages, progress, failure)
+                return
+            run_id = progress.run_id or self._find_run(
+                conversation_id, DoubtfulTurn(conversation_id, messages, None, 0.0)
+            )
+            if run_id is None:
+                raise _unrecovered(failure, stored=False)
+            yield from self._recover(conversation_id, progress, run_id)
+        except GeneratorExit:
             if not progress.finished:
-                raise translate_error(dropped) from dropped
+                abandon()
+            raise
+        finally:
+            LOCKS.release(slot, holder)
 
     async def astream_turn(
         self,
@@ -208,62 +314,313 @@ class Conversations:
         *,
         agent_id: str,
         memory: SyncMemory = "never",
+        retry_of: DoubtfulTurn | None = None,
         **options: Any,
     ) -> AsyncIterator[Any]:
         """Async twin of :meth:`stream_turn`."""
         progress = _Progress(agent_id)
-        async with _LOCKS.for_loop(conversation_id):
+        background = bool(options.get("background"))
+        holder = Holder()
+        response_box: list[Any] = []
+        loop = asyncio.get_running_loop()
+
+        async def cancel() -> None:
+            with contextlib.suppress(Exception):
+                for response in response_box:
+                    await response.close()
+            if not progress.finished:
+                with contextlib.suppress(Exception):
+                    await self._async_send_client.conversations.cancel(conversation_id)
+
+        def abandon() -> None:
+            loop.call_soon_threadsafe(lambda: loop.create_task(cancel()))
+
+        holder.abandon = abandon
+        try:
+            slot = await LOCKS.aacquire(conversation_id, holder, self.busy_timeout)
+        except LockTimeoutError:
+            raise _held(self.busy_timeout) from None
+        try:
+            if retry_of is not None:
+                run_id = await self._afind_run(conversation_id, retry_of)
+                if run_id is not None:
+                    progress.run_id = run_id
+                    async for event in self._arecover(conversation_id, progress, run_id):
+                        yield event
+                    return
+                if background:
+                    messages = new_otids(messages)
             try:
                 response = await self._asend(conversation_id, messages, (agent_id, memory), options)
+                response_box.append(response)
                 try:
                     async for event in progress.atrack(aiter_events(response)):
+                        if holder.abandoned:
+                            return
                         yield event
                 finally:
                     await response.close()
-                return
-            except _DROPS as drop:
-                if not options.get("background"):
-                    stored = await asyncio.to_thread(self._turn_stored, conversation_id, messages)
-                    raise _dropped(drop, stored) from drop
-                dropped: BaseException = drop
+                if progress.finished or holder.abandoned:
+                    return
+                failure: BaseException = LettaIncompleteStreamError(
+                    message="The reply stream ended before the run's stop reason.",
+                    request=_request(self.client),
+                )
+            except (httpx.TimeoutException, letta_client.APITimeoutError) as timeout:
+                if holder.abandoned:
+                    return
+                error = await self._atimed_out(conversation_id, messages, progress, timeout)
+                raise error from timeout
+            except (*_DROPS, GarbledStreamError) as drop:
+                if holder.abandoned:
+                    return
+                failure = drop
+            except (GeneratorExit, asyncio.CancelledError):
+                raise
             except Exception as error:
                 raise translate_error(error) from error
-            failures = 0
-            while failures < _RESUME_ATTEMPTS and not progress.finished:
-                await asyncio.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
-                seen = progress.events
-                try:
-                    messages_api = self._async_send_client.conversations.messages
-                    async with messages_api.with_streaming_response.stream(
-                        conversation_id, **progress.resume_args(messages)
-                    ) as response:
-                        async for event in progress.atrack(aiter_events(response)):
-                            yield event
-                    return
-                except (*_DROPS, letta_client.NotFoundError) as drop:  # 404: run not saved yet
-                    dropped = drop
-                    failures = 0 if progress.events > seen else failures + 1
-                except Exception as error:
-                    raise translate_error(error) from error
+            if background:
+                async for event in self._aresume(conversation_id, messages, progress, failure):
+                    yield event
+                return
+            run_id = progress.run_id or await self._afind_run(
+                conversation_id, DoubtfulTurn(conversation_id, messages, None, 0.0)
+            )
+            if run_id is None:
+                raise _unrecovered(failure, stored=False)
+            async for event in self._arecover(conversation_id, progress, run_id):
+                yield event
+        except (GeneratorExit, asyncio.CancelledError):
             if not progress.finished:
-                raise translate_error(dropped) from dropped
+                await cancel()
+            raise
+        finally:
+            LOCKS.release(slot, holder)
 
-    def _turn_stored(self, conversation_id: str, messages: list[dict[str, Any]]) -> bool | None:
-        """``True`` once the server shows the turn's first message; ``None`` if not seen.
+    # ------------------------------------------------------------------------ recovery
 
-        A foreground run may still be storing the turn when the connection breaks, so the
-        newest messages are read a few times before giving up (``None``: not confirmed).
-        """
-        otid = messages[0].get("otid") if messages else None
-        for attempt in range(_STORED_CHECKS):
-            time.sleep(_STORED_CHECK_PAUSE * attempt)
+    def _resume(
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        progress: _Progress,
+        dropped: BaseException,
+    ) -> Iterator[Any]:
+        """Resume a background run's stream from its last ``seq_id`` until its end."""
+        failures = 0
+        while failures < _RESUME_ATTEMPTS and not progress.finished:
+            time.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
+            seen = progress.events
             try:
-                newest = self.page(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
+                with self._send_client.conversations.messages.with_streaming_response.stream(
+                    conversation_id, **progress.resume_args(messages)
+                ) as response:
+                    yield from progress.track(iter_events(response))
+                if progress.finished:
+                    return
+                failures += 1
+            except (*_DROPS, GarbledStreamError, letta_client.NotFoundError) as drop:
+                dropped = drop  # 404: the run is not saved yet
+                failures = 0 if progress.events > seen else failures + 1
+            except Exception as error:
+                raise translate_error(error) from error
+        if not progress.finished:
+            raise _unrecovered(dropped, stored=True if progress.run_id else None)
+
+    async def _aresume(
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        progress: _Progress,
+        dropped: BaseException,
+    ) -> AsyncIterator[Any]:
+        """Async twin of :meth:`_resume`."""
+        failures = 0
+        while failures < _RESUME_ATTEMPTS and not progress.finished:
+            await asyncio.sleep(min(_RESUME_PAUSE * failures, _RESUME_PAUSE_MAX))
+            seen = progress.events
+            try:
+                messages_api = self._async_send_client.conversations.messages
+                async with messages_api.with_streaming_response.stream(
+                    conversation_id, **progress.resume_args(messages)
+                ) as response:
+                    async for event in progress.atrack(aiter_events(response)):
+                        yield event
+                if progress.finished:
+                    return
+                failures += 1
+            except (*_DROPS, GarbledStreamError, letta_client.NotFoundError) as drop:
+                dropped = drop
+                failures = 0 if progress.events > seen else failures + 1
+            except Exception as error:
+                raise translate_error(error) from error
+        if not progress.finished:
+            raise _unrecovered(dropped, stored=True if progress.run_id else None)
+
+    def _find_run(self, conversation_id: str, turn: DoubtfulTurn) -> str | None:
+        """The run of ``turn`` on the server, or ``None`` when the server has none of it.
+
+        Letta stores a turn's messages when its run ends, so a run still going shows
+        no message yet: the conversation's active runs are waited for, then the
+        newest messages are looked at for the turn's ``otid``.
+        """
+        if turn.run_id is not None:
+            return turn.run_id
+        try:
+            found = self._run_of(conversation_id, turn.otids)
+            if found is not None:
+                return found
+            active = list(self._send_client.runs.list(conversation_id=conversation_id, active=True))
+            for run in active:
+                self._wait_run(str(run.id))
+            return self._run_of(conversation_id, turn.otids) if active else None
+        except LettaConversationBusyError:
+            raise
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
+    async def _afind_run(self, conversation_id: str, turn: DoubtfulTurn) -> str | None:
+        """Async twin of :meth:`_find_run`."""
+        if turn.run_id is not None:
+            return turn.run_id
+        try:
+            found = await self._arun_of(conversation_id, turn.otids)
+            if found is not None:
+                return found
+            runs_api = self._async_send_client.runs
+            active = [
+                run async for run in runs_api.list(conversation_id=conversation_id, active=True)
+            ]
+            for run in active:
+                await self._await_run(str(run.id))
+            return await self._arun_of(conversation_id, turn.otids) if active else None
+        except LettaConversationBusyError:
+            raise
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
+    def _run_of(self, conversation_id: str, otids: list[str]) -> str | None:
+        newest = self.page(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
+        return _run_with_otid(newest, otids)
+
+    async def _arun_of(self, conversation_id: str, otids: list[str]) -> str | None:
+        newest = await self.apage(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
+        return _run_with_otid(newest, otids)
+
+    def _wait_run(self, run_id: str) -> Any:
+        """The run once it has ended, polled within ``busy_timeout``."""
+        deadline = time.monotonic() + self.busy_timeout
+        pause = _RUN_POLL_FIRST
+        while True:
+            run = self._send_client.runs.retrieve(run_id)
+            remaining = deadline - time.monotonic()
+            if run.status not in _RUNNING or remaining <= 0:
+                return run
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, _RUN_POLL_MAX)
+
+    async def _await_run(self, run_id: str) -> Any:
+        """Async twin of :meth:`_wait_run`."""
+        deadline = time.monotonic() + self.busy_timeout
+        pause = _RUN_POLL_FIRST
+        while True:
+            run = await self._async_send_client.runs.retrieve(run_id)
+            remaining = deadline - time.monotonic()
+            if run.status not in _RUNNING or remaining <= 0:
+                return run
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, _RUN_POLL_MAX)
+
+    def _recover(self, conversation_id: str, progress: _Progress, run_id: str) -> Iterator[Any]:
+        """Yield what run ``run_id`` stored that the stream did not show, once it ended."""
+        try:
+            run = self._wait_run(run_id)
+            if run.status in _RUNNING:
+                raise _still_running(run_id, self.busy_timeout)
+            response = self._send_client.runs.messages.with_raw_response.list(
+                run_id, order="asc", limit=_RUN_MESSAGES
+            )
+            items = letta_models(response.json())
+            usage = self._send_client.runs.usage.retrieve(run_id)
+        except (LettaConnectionError, LettaRunError):
+            raise
+        except Exception as error:
+            raise _unrecovered(error, stored=True) from error
+        yield from progress.track(progress.unseen(items))
+        yield from progress.track(_closing_events(run, usage))
+        _raise_if_failed(run, conversation_id)
+
+    async def _arecover(
+        self, conversation_id: str, progress: _Progress, run_id: str
+    ) -> AsyncIterator[Any]:
+        """Async twin of :meth:`_recover`."""
+        try:
+            run = await self._await_run(run_id)
+            if run.status in _RUNNING:
+                raise _still_running(run_id, self.busy_timeout)
+            runs_api = self._async_send_client.runs
+            response = await runs_api.messages.with_raw_response.list(
+                run_id, order="asc", limit=_RUN_MESSAGES
+            )
+            items = letta_models(await response.json())
+            usage = await runs_api.usage.retrieve(run_id)
+        except (LettaConnectionError, LettaRunError):
+            raise
+        except Exception as error:
+            raise _unrecovered(error, stored=True) from error
+        for event in progress.track(progress.unseen(items)):
+            yield event
+        for event in progress.track(_closing_events(run, usage)):
+            yield event
+        _raise_if_failed(run, conversation_id)
+
+    def _timed_out(
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        progress: _Progress,
+        timeout: BaseException,
+    ) -> LettaTimeoutError:
+        """The error for a turn that timed out; the turn is recorded as in doubt."""
+        doubtful = DoubtfulTurn(conversation_id, messages, progress.run_id, time.monotonic())
+        stored: bool | None = True
+        if progress.run_id is None:
+            try:
+                stored = self._run_of(conversation_id, doubtful.otids) is not None or bool(
+                    list(self._send_client.runs.list(conversation_id=conversation_id, active=True))
+                )
             except Exception:
-                continue
-            if otid and any(getattr(item, "otid", None) == otid for item in newest):
-                return True
-        return None
+                stored = None
+        if stored is not False:
+            DOUBTFUL_TURNS.record(doubtful)
+        return _timeout_error(timeout, stored)
+
+    async def _atimed_out(
+        self,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        progress: _Progress,
+        timeout: BaseException,
+    ) -> LettaTimeoutError:
+        """Async twin of :meth:`_timed_out`."""
+        doubtful = DoubtfulTurn(conversation_id, messages, progress.run_id, time.monotonic())
+        stored: bool | None = True
+        if progress.run_id is None:
+            try:
+                runs_api = self._async_send_client.runs
+                active = [
+                    r async for r in runs_api.list(conversation_id=conversation_id, active=True)
+                ]
+                stored = await self._arun_of(conversation_id, doubtful.otids) is not None or bool(
+                    active
+                )
+            except Exception:
+                stored = None
+        if stored is not False:
+            DOUBTFUL_TURNS.record(doubtful)
+        return _timeout_error(timeout, stored)
+
+    # ------------------------------------------------------------------------ sending
 
     def _send(
         self,
@@ -285,12 +642,12 @@ class Conversations:
             )
             try:
                 return request.__enter__()  # sends it; closing the response is all its exit does
-
             except letta_client.ConflictError as error:
                 _classify_conflict(error)
-                if time.monotonic() + pause > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise _busy(error, self.busy_timeout) from error
-                time.sleep(pause)
+                time.sleep(min(pause, remaining))
                 pause = min(pause * 2, _BUSY_POLL_MAX)
 
     async def _asend(
@@ -316,9 +673,10 @@ class Conversations:
                 return await request.__aenter__()  # sends it; its exit only closes the response
             except letta_client.ConflictError as error:
                 _classify_conflict(error)
-                if time.monotonic() + pause > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise _busy(error, self.busy_timeout) from error
-                await asyncio.sleep(pause)
+                await asyncio.sleep(min(pause, remaining))
                 pause = min(pause * 2, _BUSY_POLL_MAX)
 
     def _sync_memory(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> None:
@@ -393,18 +751,111 @@ class Conversations:
             raise translate_error(error) from error
 
 
-def _dropped(drop: BaseException, stored: bool | None) -> BaseException:
-    """The error for a foreground stream that broke mid-turn: it says what the server holds."""
-    error = translate_error(drop)
-    verdict = (
-        "The server stored the turn (it was not re-sent); read the history for the reply."
-        if stored
-        else "The server does not show the turn yet; read the history before sending again."
+def _text(item: Any) -> str:
+    value = getattr(item, _TEXT_FIELDS.get(str(getattr(item, "message_type", "")), ""), None)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(getattr(part, "text", None) or "" for part in value)
+    return ""
+
+
+def _run_with_otid(items: list[Any], otids: list[str]) -> str | None:
+    """The run that stored a message carrying one of ``otids``, if ``items`` show one."""
+    wanted = set(otids)
+    for item in items:
+        if getattr(item, "otid", None) in wanted:
+            run_id = getattr(item, "run_id", None)
+            return str(run_id) if run_id else None
+    return None
+
+
+def _closing_events(run: Any, usage: Any) -> list[Any]:
+    """The ``stop_reason`` and ``usage_statistics`` events of an ended run."""
+    stop = SimpleNamespace(
+        message_type="stop_reason", stop_reason=str(run.stop_reason or run.status), run_id=run.id
     )
-    if isinstance(error, LettaConnectionError):
-        error = LettaConnectionError(message=f"{error.message} {verdict}", request=error.request)
-        error.turn_stored = stored
+    statistics = SimpleNamespace(
+        message_type="usage_statistics",
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        total_tokens=getattr(usage, "total_tokens", None),
+        cached_input_tokens=None,
+        reasoning_tokens=None,
+        run_id=run.id,
+    )
+    return [stop, statistics]
+
+
+def _raise_if_failed(run: Any, conversation_id: str) -> None:
+    if run.status != "failed":
+        return
+    body = {"error_type": "run_failed", "run_id": run.id, "message": str(run.stop_reason)}
+    request = httpx.Request("GET", f"http://letta.invalid/v1/runs/{run.id}")
+    raise LettaRunError(
+        f"The run {run.id} of {conversation_id} failed ({run.stop_reason}).",
+        response=httpx.Response(500, request=request),
+        body=body,
+    )
+
+
+def _request(client: Letta) -> httpx.Request:
+    return httpx.Request("POST", str(client.base_url))
+
+
+def _verdict(stored: bool | None) -> str:
+    if stored:
+        return "The server has the turn (it was not re-sent); calling again attaches to it."
+    if stored is False:
+        return "The server does not have the turn; nothing was stored."
+    return "The server could not be asked whether it has the turn."
+
+
+def _unrecovered(drop: BaseException, stored: bool | None) -> LettaConnectionError:
+    """The error for a turn whose stream broke and could not be recovered."""
+    error = translate_error(drop)
+    message = getattr(error, "message", None) or str(error)
+    cls = (
+        LettaIncompleteStreamError
+        if isinstance(error, (LettaIncompleteStreamError, GarbledStreamError))
+        else LettaConnectionError
+    )
+    result = cls(message=f"{message} {_verdict(stored)}", request=_request_of(error))
+    result.turn_stored = stored
+    return result
+
+
+def _request_of(error: BaseException) -> httpx.Request:
+    request = getattr(error, "request", None)
+    if isinstance(request, httpx.Request):
+        return request
+    return httpx.Request("POST", "http://letta.invalid/")
+
+
+def _timeout_error(timeout: BaseException, stored: bool | None) -> LettaTimeoutError:
+    error = LettaTimeoutError(request=_request_of(timeout))
+    error.message = f"{error.message} {_verdict(stored)}"
+    error.args = (error.message,)
+    error.turn_stored = stored
     return error
+
+
+def _still_running(run_id: str, waited: float) -> LettaConnectionError:
+    error = LettaConnectionError(
+        message=f"The run {run_id} was still going after {waited:g} s. {_verdict(True)}",
+        request=httpx.Request("GET", f"http://letta.invalid/v1/runs/{run_id}"),
+    )
+    error.turn_stored = True
+    return error
+
+
+def _held(waited: float) -> LettaConversationBusyError:
+    request = httpx.Request("POST", "http://letta.invalid/")
+    return LettaConversationBusyError(
+        f"Another turn of this process held the conversation for {waited:g} s; try again later.",
+        response=httpx.Response(409, request=request),
+        body=None,
+    )
 
 
 def _busy(error: letta_client.ConflictError, waited: float) -> LettaConversationBusyError:

@@ -20,6 +20,7 @@ __all__ = [
     "LettaContextOverflowError",
     "LettaConversationBusyError",
     "LettaHistoryWriteError",
+    "LettaIncompleteStreamError",
     "LettaInputError",
     "LettaInputTooLargeError",
     "LettaNotFoundError",
@@ -29,6 +30,7 @@ __all__ = [
     "LettaRunError",
     "LettaRunRateLimitError",
     "LettaRunTimeoutError",
+    "LettaStructuredOutputError",
     "LettaTimeoutError",
     "LettaUnprocessableError",
     "translate_error",
@@ -82,15 +84,32 @@ class LettaAPIError(lc.ModelAPIError, letta_client.InternalServerError):
 class LettaConnectionError(lc.ModelConnectionError, letta_client.APIConnectionError):
     """The server could not be reached, or the connection broke mid-turn.
 
-    After a broken turn, ``turn_stored`` is ``True`` when the server shows the turn, and
-    ``None`` when it could not be confirmed. A turn is never re-sent.
+    ``turn_stored`` says what the server holds of the turn: ``True`` when it has the
+    turn (stored, or its run still going: a retry attaches to it instead of sending it
+    again), ``False`` when it has none of it (a retry sends it), ``None`` only when the
+    server could not be asked.
     """
 
     turn_stored: bool | None = None
 
 
+class LettaIncompleteStreamError(LettaConnectionError):
+    """The reply stream ended before the run's stop reason, and the run could not be found.
+
+    Raised for a truncated or garbled answer (an HTML page, broken JSON, an empty body).
+    ``turn_stored`` says whether the server holds the turn.
+    """
+
+
 class LettaTimeoutError(lc.ModelTimeoutError, letta_client.APITimeoutError):
-    """The request timed out."""
+    """The request timed out.
+
+    ``turn_stored`` is as for :class:`LettaConnectionError`: after a turn timed out,
+    calling again with the same input attaches to the run the server is still doing
+    (or returns what it stored) instead of sending the turn twice.
+    """
+
+    turn_stored: bool | None = None
 
 
 class LettaRunError(lc.ModelAPIError, letta_client.APIStatusError):
@@ -138,6 +157,13 @@ class LettaPendingApprovalError(lc.ModelInvalidRequestError, letta_client.Confli
 
     HTTP 409, or (Letta 0.16.8 on a streaming send) an in-stream ``CONFLICT`` error.
     Send the ``ToolMessage`` answering the pending ``tool_calls`` first.
+    """
+
+
+class LettaStructuredOutputError(lc.OutputParserException):
+    """The agent answered a structured-output call without the structured answer.
+
+    ``llm_output`` holds the agent's reply text.
     """
 
 

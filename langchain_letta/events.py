@@ -21,7 +21,11 @@ import pydantic
 from letta_client.types.agents.letta_streaming_response import LettaStreamingResponse
 from letta_client.types.agents.message import Message
 
-__all__ = ["aiter_events", "iter_events", "letta_model", "letta_models"]
+__all__ = ["GarbledStreamError", "aiter_events", "iter_events", "letta_model", "letta_models"]
+
+
+class GarbledStreamError(ValueError):
+    """An event of the stream is not the JSON object Letta sends."""
 
 
 def _literals(annotation: Any) -> Iterator[str]:
@@ -75,7 +79,15 @@ class _Decoder:
             raise letta_client.APIStatusError(
                 str(body), response=self._response.http_response, body=body
             )
-        return letta_model(json.loads(data)) if event is None else None
+        if event is not None:
+            return None
+        try:
+            parsed = json.loads(data)
+        except ValueError as error:
+            raise GarbledStreamError(f"unreadable event data: {data[:80]!r}") from error
+        if not isinstance(parsed, dict):
+            raise GarbledStreamError(f"event data is not an object: {data[:80]!r}")
+        return letta_model(parsed)
 
 
 def iter_events(response: Any) -> Iterator[Any]:

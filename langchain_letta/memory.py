@@ -6,20 +6,28 @@ prompt caching) until the conversation is recompiled. All sessions share the blo
 a block the agent edits in one session would stay invisible to the others.
 
 This module holds the rules: when a conversation's prompt is due a check against the
-blocks, and whether it lags them (``Conversations`` does the reading and the recompile).
-When a check is due depends on the mode:
+blocks, and whether it lags them (``Conversations`` does the reading and the recompile,
+only when the blocks differ: a recompile rewrites the prompt and so busts the LLM
+provider's prompt cache). When a check is due depends on the mode:
 
-- ``"auto"``: at a conversation's first turn in this process, and after any turn of the
-  agent in this process that ran a server-side tool (memory tools are how an agent edits
-  its blocks). A warm session costs no extra request until memory may have changed.
-- ``"always"``: before every turn, so edits made anywhere (another process, the ADE, the
-  API) are seen at once, for one light request per turn.
+- ``"always"`` (the default, exact): before every turn, so a block edit committed before
+  a turn starts is in that turn's prompt, whoever made it (the agent's tools in any
+  process or replica, the API, the ADE): one light request per turn (an agent read that
+  carries only its blocks).
+- ``<seconds>`` (bounded staleness): at most that often per session, and after any turn
+  of the agent in this process that ran a server-side tool.
+- ``"process"`` (process-local): at a conversation's first turn in this process, and
+  after any turn of the agent in this process that ran a server-side tool (memory tools
+  are how an agent edits its blocks). Edits made elsewhere (another worker process, the
+  API) reach a running session only when it restarts. ``"auto"`` is its former name.
 - ``"never"``: each conversation keeps the blocks it was compiled with, as Letta does.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from typing import Any, Literal, get_args
 
 from langchain_letta.errors import LettaInputError
@@ -34,17 +42,29 @@ __all__ = [
     "system_prompt",
 ]
 
-SyncMemory = Literal["auto", "always", "never"]
+SyncMode = Literal["always", "process", "auto", "never"]
+SyncMemory = SyncMode | float
+"""A memory-sync mode: ``"always"``, seconds of staleness allowed, ``"process"``, ``"never"``."""
 
-_MODES: tuple[str, ...] = get_args(SyncMemory)
+_MODES: tuple[str, ...] = get_args(SyncMode)
 _REMEMBERED = 100_000  # conversations whose compiled blocks this process keeps track of
+_AGENTS = 10_000  # agents whose memory generation this process keeps track of
 _TOOL_EVENTS = frozenset({"tool_call_message", "tool_return_message"})
 
 
 def check_mode(mode: object) -> SyncMemory:
     """``mode`` if it is a memory-sync mode, else a clear ``LettaInputError``."""
+    if isinstance(mode, (int, float)) and not isinstance(mode, bool):
+        if mode > 0:
+            return float(mode)
+        raise LettaInputError(f"sync_memory as seconds must be more than 0; got {mode!r}.")
+    if mode == "auto":
+        return "process"
     if mode not in _MODES:
-        raise LettaInputError(f"sync_memory must be one of {', '.join(_MODES)}; got {mode!r}.")
+        raise LettaInputError(
+            "sync_memory must be one of always, process, never or a number of seconds; "
+            f"got {mode!r}."
+        )
     return mode  # type: ignore[return-value]
 
 
@@ -58,17 +78,21 @@ class _Ledger:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._generation: dict[str, int] = {}
-        self._checked: dict[str, tuple[int, int | None]] = {}
+        self._generation: OrderedDict[str, int] = OrderedDict()
+        self._checked: dict[str, tuple[int, int | None, float]] = {}
 
     def due(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> int | None:
         """The agent's generation if the conversation needs a check now, else ``None``."""
         with self._guard:
             generation = self._generation.get(agent_id, 0)
             checked = self._checked.get(conversation_id)
-        if mode == "never" or (mode == "auto" and checked and checked[0] == generation):
+        if mode == "never":
             return None
-        return generation
+        if mode == "always" or checked is None or checked[0] != generation:
+            return generation
+        if isinstance(mode, float) and time.monotonic() - checked[2] >= mode:
+            return generation
+        return None
 
     def known_blocks(self, conversation_id: str) -> int | None:
         """The fingerprint of the blocks the prompt holds, if this process knows it."""
@@ -81,7 +105,7 @@ class _Ledger:
         known = None if blocks is None else fingerprint(blocks)
         with self._guard:
             self._checked.pop(conversation_id, None)
-            self._checked[conversation_id] = (generation, known)
+            self._checked[conversation_id] = (generation, known, time.monotonic())
             if len(self._checked) > _REMEMBERED:
                 self._checked.pop(next(iter(self._checked)))
 
@@ -95,6 +119,9 @@ class _Ledger:
         """A turn of the agent ran a tool: every conversation's prompt may be behind."""
         with self._guard:
             self._generation[agent_id] = self._generation.get(agent_id, 0) + 1
+            self._generation.move_to_end(agent_id)
+            if len(self._generation) > _AGENTS:
+                self._generation.popitem(last=False)
 
 
 LEDGER = _Ledger()

@@ -3,8 +3,7 @@
 Two directions:
 
 * LangChain -> Letta: :func:`unsent_tail` finds what a conversation has not stored yet
-  (the delta rule), :func:`to_letta_messages` turns it into Letta message payloads with
-  deterministic ``otid``.
+  (the delta rule), :func:`to_letta_messages` turns it into Letta message payloads.
 * Letta -> LangChain: :class:`TurnChunker` maps a Letta stream, event by event, to
   ``AIMessageChunk``, and :func:`fold_messages` folds stored Letta messages into the
   same LangChain messages a streamed turn produces, so both look alike.
@@ -13,7 +12,6 @@ Two directions:
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,11 +40,9 @@ __all__ = [
     "strip_indexes",
     "to_letta_messages",
     "unsent_tail",
-    "with_otids",
 ]
 
 PROVIDER = "letta"
-_OTID_NAMESPACE = uuid.UUID("5b8f4c1e-7a3d-4e4b-9a55-2c1c6f0a9e11")
 AGENT_SIDE = frozenset(
     {
         "reasoning_message",
@@ -102,7 +98,7 @@ def unsent_tail(
 def to_letta_messages(
     messages: Sequence[BaseMessage], *, anchor: BaseMessage | None = None
 ) -> list[dict[str, Any]]:
-    """Letta message payloads for ``messages`` (without ``otid``; see :func:`with_otids`).
+    """Letta message payloads for ``messages`` (without ``otid``; see :mod:`langchain_letta.turns`).
 
     ``anchor`` is the stored message they follow: tool results answering its tool calls
     go back as Letta tool returns. Without an anchor, tool results that open the input
@@ -141,20 +137,6 @@ def client_return_ids(payloads: Sequence[dict[str, Any]]) -> frozenset[str]:
         if payload.get("type") == "approval"
         for approval in payload["approvals"]
     )
-
-
-def with_otids(payloads: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]:
-    """``payloads``, each with a deterministic ``otid`` derived from ``seed`` and content.
-
-    ``seed`` names the conversation and the last message known in it, so a retry of the
-    same turn carries the same ``otid`` and a cassette's request bodies never vary.
-    """
-    stamped = []
-    for position, payload in enumerate(payloads):
-        body = json.dumps(payload, sort_keys=True, default=str)
-        otid = uuid.uuid5(_OTID_NAMESPACE, f"{seed}\n{position}\n{body}")
-        stamped.append({**payload, "otid": str(otid)})
-    return stamped
 
 
 def _tool_return(message: ToolMessage) -> dict[str, Any]:
@@ -290,6 +272,8 @@ class TurnChunker:
     usage: dict[str, Any] | None = None
     client_returns: frozenset[str] = frozenset()
     """Ids of client-side tool calls whose results were sent: Letta echoes them, skip those."""
+    client_calls: list[tuple[str, str]] = field(default_factory=list)
+    """The client-side tool calls the turn ended with: ``(call id, tool name)``."""
     _blocks_seen: bool = False
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
@@ -299,12 +283,13 @@ class TurnChunker:
         """The chunks for one stream event (often one, sometimes none)."""
         kind = _kind(event)
         self.run_id = getattr(event, "run_id", None) or self.run_id
+        if kind in AGENT_SIDE and getattr(event, "id", None):
+            self.last_message_id = event.id  # a turn's id: its last stored step, any kind
         if kind == "tool_call_message":
             self._collect_tool_calls(event)
             return []
         chunks = self._flush_tool_calls()
         if kind == "assistant_message":
-            self.last_message_id = event.id
             chunks.append(self._text(event.id, _text_of(event.content)))
         elif kind == "reasoning_message":
             block = {"type": "reasoning", "reasoning": event.reasoning}
@@ -312,7 +297,6 @@ class TurnChunker:
         elif kind == "tool_return_message" and event.tool_call_id not in self.client_returns:
             chunks.append(self._block(event.id, event.tool_call_id, _server_tool_result(event)))
         elif kind == "approval_request_message":
-            self.last_message_id = event.id
             chunks.append(self._client_tool_calls(event))
         elif kind == "stop_reason":
             self.stop_reason = str(event.stop_reason)
@@ -380,6 +364,9 @@ class TurnChunker:
         return chunks
 
     def _client_tool_calls(self, event: Any) -> AIMessageChunk:
+        self.client_calls.extend(
+            (str(call.tool_call_id), str(call.name)) for call in _tool_calls_of(event)
+        )
         return AIMessageChunk(
             content="",
             tool_call_chunks=[

@@ -222,9 +222,9 @@ class SessionResolver:
         return sorted(found, key=lambda conv: (conv.created_at, conv.id))
 
     def _create(self, session_id: str) -> str:
-        mine = self.client.conversations.create(
+        mine = self.client.with_options(max_retries=0).conversations.create(
             agent_id=self.agent_id, summary=session_tag(session_id)
-        )
+        )  # never re-POSTed: a create that timed out may have happened
         LEDGER.created(self.agent_id, mine.id)
         if self.store is not None:
             self.store.set(self.agent_id, session_id, mine.id)

@@ -6,6 +6,8 @@ It sits between the client and the Letta server on 127.0.0.1 and, per its ``mode
   drops the connection (the client sees a broken stream mid-turn);
 * ``delay``: holds every response chunk ``delay`` seconds;
 * ``fail_posts``: answers the next ``budget`` POSTs with HTTP 503 without forwarding them;
+* ``answer_sends``: answers the next ``budget`` message sends (POSTs to ``.../messages``)
+  with ``answer`` (a whole HTTP response, see :func:`http_200`) without forwarding them;
 * ``pass``: forwards everything untouched.
 
 Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["pass", "cut_streams", "delay", "fail_posts"]
+Mode = Literal["pass", "cut_streams", "delay", "fail_posts", "answer_sends"]
 _CHUNK = 65536
 _UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -40,6 +42,7 @@ class FaultProxy:
     mode: Mode = "pass"
     delay: float = 0.0
     budget: int = 0
+    answer: bytes = b""
     cuts: int = 0
     port: int = 0
     _server: socket.socket = field(init=False)
@@ -79,6 +82,11 @@ class FaultProxy:
             first = client.recv(_CHUNK)
             if self.mode == "fail_posts" and first.startswith(b"POST") and self._take_budget():
                 client.sendall(_UNAVAILABLE)
+                return
+            is_send = first.startswith(b"POST") and b"/messages" in first.split(b"\r\n", 1)[0]
+            if self.mode == "answer_sends" and is_send and self._take_budget():
+                client.sendall(self.answer)
+                client.close()
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
@@ -144,3 +152,12 @@ def _pipe(source: socket.socket, target: socket.socket) -> None:
             target.sendall(data)
     except OSError:
         pass
+
+
+def http_200(body: bytes, content_type: str = "text/event-stream") -> bytes:
+    """A whole HTTP 200 response with ``body``, for the ``answer_sends`` mode."""
+    head = (
+        f"HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body

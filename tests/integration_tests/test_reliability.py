@@ -104,25 +104,47 @@ def test_slow_network_delays_but_stores_each_turn_once(
     assert [t for k, t in held(letta, conversation) if k == "user_message"] == ["d0", "d1", "d2"]
 
 
-def test_cut_stream_in_foreground_raises_and_never_resends(
+def test_cut_stream_in_foreground_returns_the_stored_reply_and_never_resends(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     proxy.mode = "cut_streams"
     model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     config = {"configurable": {"session_id": "fg"}}
 
-    with pytest.raises(LettaConnectionError) as raised:
-        model.invoke("only once", config=config)
+    reply = model.invoke("only once", config=config)
 
     proxy.mode = "pass"
     conversation = LettaChatMessageHistory(
         session_id="fg", agent_id=agent_id, base_url=proxy.base_url
     ).conversation_id
     assert conversation is not None
-    user_turns = [text for kind, text in held(letta, conversation) if kind == "user_message"]
+    assert proxy.cuts >= 1
+    assert reply.text == "Echo: only once"
+    assert held(letta, conversation) == [
+        ("user_message", "only once"),
+        ("assistant_message", "Echo: only once"),
+    ]
+
+
+def test_a_foreground_run_that_outlives_the_wait_reports_the_turn_stored(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    proxy.mode = "cut_streams"
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, busy_timeout=0.5)
+    config = {"configurable": {"session_id": "fg-long"}}
+
+    with pytest.raises(LettaConnectionError) as raised:
+        model.invoke("[slow:3] only once", config=config)
+
     assert raised.value.turn_stored is True
     assert "was not re-sent" in str(raised.value)
-    assert user_turns == ["only once"]
+    proxy.mode = "pass"
+    reply = model.invoke("[slow:3] only once", config=config)  # the same call again: attaches
+    conversation = reply.response_metadata["conversation_id"]
+    assert reply.text == "Echo: only once"
+    assert [t for k, t in held(letta, conversation) if k == "user_message"] == [
+        "[slow:3] only once"
+    ]
 
 
 def test_server_errors_on_send_are_not_retried(
@@ -174,17 +196,18 @@ async def test_concurrent_async_turns_across_processes_wait_for_busy(
     first, second = (ChatLetta(agent_id=agent_id, base_url=base_url) for _ in range(2))
     await first.ainvoke("hello", config=config)
     from langchain_letta import conversation as conversation_module
+    from langchain_letta import locks as locks_module
 
-    locks = conversation_module._LOCKS
-    conversation_module._LOCKS = conversation_module._Locks()
+    locks = conversation_module.LOCKS
+    conversation_module.LOCKS = locks_module._Locks()
     try:
         slow = asyncio.create_task(first.ainvoke("[slow:2] one", config=config))
         await asyncio.sleep(0.5)
-        conversation_module._LOCKS = conversation_module._Locks()
+        conversation_module.LOCKS = locks_module._Locks()
         other = await second.ainvoke("two", config=config)
         assert (await slow).text == "Echo: one"
     finally:
-        conversation_module._LOCKS = locks
+        conversation_module.LOCKS = locks
     assert other.text == "Echo: two"
 
 
@@ -192,22 +215,23 @@ async def test_busy_conversation_is_waited_for_then_raised_with_its_run(
     base_url: str, agent_id: str
 ) -> None:
     from langchain_letta import conversation as conversation_module
+    from langchain_letta import locks as locks_module
 
     config = {"configurable": {"session_id": "held"}}
     holder = ChatLetta(agent_id=agent_id, base_url=base_url)
     impatient = ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=0.5)
     await holder.ainvoke("hello", config=config)
-    locks = conversation_module._LOCKS
+    locks = conversation_module.LOCKS
     try:
-        conversation_module._LOCKS = conversation_module._Locks()
+        conversation_module.LOCKS = locks_module._Locks()
         slow = asyncio.create_task(holder.ainvoke("[slow:3] hold it", config=config))
         await asyncio.sleep(0.7)
-        conversation_module._LOCKS = conversation_module._Locks()  # as if another process
+        conversation_module.LOCKS = locks_module._Locks()  # as if another process
         with pytest.raises(LettaConversationBusyError) as raised:
             await impatient.ainvoke("let me in", config=config, sync_memory="never")
         await slow
     finally:
-        conversation_module._LOCKS = locks
+        conversation_module.LOCKS = locks
     assert raised.value.is_retryable
     assert (raised.value.run_id or "").startswith("run-")
     assert raised.value.run_id in str(raised.value)

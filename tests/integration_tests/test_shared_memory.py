@@ -7,6 +7,7 @@ it was shown, so each reply says which blocks the conversation's prompt holds.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 
 import httpx
 import pytest
@@ -37,11 +38,11 @@ def counted_model(base_url: str, agent_id: str, **kwargs: object) -> tuple[ChatL
 def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget what this process knows of memory, as a new process would."""
     monkeypatch.setattr(memory.LEDGER, "_checked", {})
-    monkeypatch.setattr(memory.LEDGER, "_generation", {})
+    monkeypatch.setattr(memory.LEDGER, "_generation", OrderedDict())
 
 
-def human(model: ChatLetta, key: str) -> str:
-    return model.invoke("[memory:human]", config=session(key)).text
+def human(model: ChatLetta, key: str, **kwargs: object) -> str:
+    return model.invoke("[memory:human]", config=session(key), **kwargs).text
 
 
 def test_what_the_agent_writes_in_one_session_reaches_the_others(
@@ -58,8 +59,10 @@ def test_what_the_agent_writes_in_one_session_reaches_the_others(
     assert human(model, "alice") == "Memory human=Name: Ada Lovelace"
 
 
-def test_auto_checks_memory_only_when_it_may_have_changed(base_url: str, agent_id: str) -> None:
-    model, seen = counted_model(base_url, agent_id)
+def test_process_mode_checks_memory_only_when_it_may_have_changed(
+    base_url: str, agent_id: str
+) -> None:
+    model, seen = counted_model(base_url, agent_id, sync_memory="process")
     model.invoke("first", config=session("carol"))  # created here: holds the current blocks
     seen.clear()
 
@@ -81,22 +84,59 @@ def test_auto_checks_memory_only_when_it_may_have_changed(base_url: str, agent_i
 def test_a_resumed_session_sees_blocks_edited_while_it_was_away(
     base_url: str, agent_id: str, letta: Letta, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, sync_memory="process")
     assert human(model, "dave") == "Memory human=Name: Ada"
     letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
 
-    # "auto" does not see an edit made outside this process's turns until ...
+    # "process" does not see an edit made outside this process's turns until ...
     assert human(model, "dave") == "Memory human=Name: Ada"
     # ... the session's first turn in a new process.
     new_process(monkeypatch)
-    restarted, seen = counted_model(base_url, agent_id)
+    restarted, seen = counted_model(base_url, agent_id, sync_memory="process")
     assert human(restarted, "dave") == "Memory human=Name: Grace"
     assert f"POST /v1/conversations/{conversation(restarted, 'dave')}/recompile" in seen
 
     seen.clear()  # unchanged blocks are not recompiled again
     new_process(monkeypatch)
-    assert human(ChatLetta(agent_id=agent_id, base_url=base_url, client=restarted.client), "dave")
+    again = ChatLetta(
+        agent_id=agent_id, base_url=base_url, client=restarted.client, sync_memory="process"
+    )
+    assert human(again, "dave")
     assert not [request for request in seen if request.endswith("/recompile")]
+
+
+def test_the_default_sees_an_api_edit_at_an_existing_sessions_next_turn(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model, seen = counted_model(base_url, agent_id)
+    assert human(model, "judy") == "Memory human=Name: Ada"
+    assert human(model, "judy") == "Memory human=Name: Ada"  # the prompt's blocks now known
+    conv = conversation(model, "judy")
+    seen.clear()
+
+    assert human(model, "judy") == "Memory human=Name: Ada"  # unchanged: no recompile
+    assert seen == [f"GET /v1/agents/{agent_id}", f"POST /v1/conversations/{conv}/messages"]
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+    seen.clear()
+    assert human(model, "judy") == "Memory human=Name: Grace"
+    assert seen == [
+        f"GET /v1/agents/{agent_id}",
+        f"POST /v1/conversations/{conv}/recompile",
+        f"POST /v1/conversations/{conv}/messages",
+    ]
+
+
+def test_bounded_staleness_checks_at_most_that_often(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model, seen = counted_model(base_url, agent_id, sync_memory=3600)
+    assert human(model, "kim") == "Memory human=Name: Ada"
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+    seen.clear()
+
+    assert human(model, "kim") == "Memory human=Name: Ada"  # checked less than an hour ago
+    assert not [request for request in seen if request.startswith("GET /v1/agents/")]
+    assert human(model, "kim", sync_memory=0.001) == "Memory human=Name: Grace"
 
 
 def test_always_sees_an_edit_made_anywhere_at_the_next_turn(
@@ -113,7 +153,7 @@ def test_always_sees_an_edit_made_anywhere_at_the_next_turn(
 async def test_the_async_path_checks_the_same_way(
     base_url: str, agent_id: str, letta: Letta, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, sync_memory="process")
     first = await model.ainvoke("[memory:human]", config=session("ivan"))
     assert first.text == "Memory human=Name: Ada"
     letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
@@ -143,7 +183,7 @@ def test_an_unknown_mode_is_refused_before_anything_is_sent(
 ) -> None:
     model, seen = counted_model(base_url, agent_id)
 
-    with pytest.raises(LettaInputError, match="sync_memory must be one of auto, always, never"):
+    with pytest.raises(LettaInputError, match="sync_memory must be one of always, process, never"):
         model.invoke("hi", config=session("heidi"), sync_memory=True)
 
     assert seen == []
