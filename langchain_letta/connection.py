@@ -26,6 +26,26 @@ def resolve_api_key(api_key: SecretStr | str | None) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
+def _bounded_pause(pause: float, timeout: object) -> float:
+    """A retry's pause, never longer than the request timeout (a ``Retry-After`` may ask more)."""
+    limit = timeout if isinstance(timeout, (int, float)) else getattr(timeout, "read", None)
+    return min(pause, float(limit)) if isinstance(limit, (int, float)) else pause
+
+
+class _Letta(Letta):
+    """letta-client whose retry pauses never outlive the request timeout."""
+
+    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
+        return _bounded_pause(super()._calculate_retry_timeout(*args, **kwargs), self.timeout)
+
+
+class _AsyncLetta(AsyncLetta):
+    """Async twin of :class:`_Letta`."""
+
+    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
+        return _bounded_pause(super()._calculate_retry_timeout(*args, **kwargs), self.timeout)
+
+
 def make_clients(
     *,
     base_url: str,
@@ -41,4 +61,4 @@ def make_clients(
     }
     if timeout is not None:
         options["timeout"] = timeout
-    return Letta(**options), AsyncLetta(**options)
+    return _Letta(**options), _AsyncLetta(**options)

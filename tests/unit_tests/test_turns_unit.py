@@ -1,0 +1,92 @@
+"""A turn's identity, the turns in doubt, the conversation locks and size estimates."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from langchain_letta.locks import Holder, LockTimeoutError, _Locks
+from langchain_letta.sizes import IMAGE_TOKENS, estimate_payload_tokens, estimate_text_tokens
+from langchain_letta.turns import DoubtfulTurn, _DoubtfulTurns, keyed_otids, new_otids
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def test_every_call_gets_new_otids_and_a_key_derives_the_same_ones() -> None:
+    first, second = new_otids(HI), new_otids(HI)
+
+    assert first[0]["otid"] != second[0]["otid"]
+    assert keyed_otids(HI, "order-7") == keyed_otids(HI, "order-7")
+    assert keyed_otids(HI, "order-7") != keyed_otids(HI, "order-8")
+
+
+def test_a_turn_in_doubt_is_taken_over_once_by_the_same_content_in_the_same_conversation() -> None:
+    turns = _DoubtfulTurns()
+    sent = new_otids(HI)
+    turns.record(DoubtfulTurn("conv-a", sent, "run-1", time.monotonic()))
+
+    assert turns.take("conv-b", HI) is None
+    assert turns.take("conv-a", [{"role": "user", "content": "other"}]) is None
+    taken = turns.take("conv-a", HI)
+    assert taken is not None
+    assert taken.otids == [sent[0]["otid"]]
+    assert taken.run_id == "run-1"
+    assert turns.take("conv-a", HI) is None  # a later call with the same text is new
+    assert len(turns) == 0
+
+
+def test_turns_in_doubt_older_than_letta_remembers_are_dropped() -> None:
+    turns = _DoubtfulTurns()
+    turns.record(DoubtfulTurn("conv-a", new_otids(HI), None, time.monotonic() - 4 * 3600))
+
+    assert turns.take("conv-a", HI) is None
+
+
+def test_a_lock_held_by_the_same_thread_is_taken_over_and_the_holder_abandoned() -> None:
+    locks = _Locks()
+    abandoned: list[str] = []
+    old = Holder(abandon=lambda: abandoned.append("old"))
+    slot = locks.acquire("conv-a", old, timeout=1)
+
+    new = Holder()
+    again = locks.acquire("conv-a", new, timeout=1)
+
+    assert abandoned == ["old"]
+    assert old.abandoned
+    locks.release(slot, old)  # the abandoned holder no longer frees the slot
+    assert again.holder is new
+    locks.release(again, new)
+    assert again.holder is None
+
+
+def test_a_lock_held_by_another_thread_is_waited_for_within_the_timeout() -> None:
+    locks = _Locks()
+    held = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        holder = Holder()
+        slot = locks.acquire("conv-a", holder, timeout=1)
+        held.set()
+        done.wait(5)
+        locks.release(slot, holder)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    with pytest.raises(LockTimeoutError):
+        locks.acquire("conv-a", Holder(), timeout=0.05)
+    done.set()
+    thread.join()
+    holder = Holder()
+    locks.release(locks.acquire("conv-a", holder, timeout=1), holder)
+
+
+def test_estimates_count_images_flat_and_non_ascii_text_per_character() -> None:
+    image = {"type": "image", "source": {"type": "base64", "data": "A" * 800_000}}
+
+    assert estimate_text_tokens("abcd" * 10) == 10
+    assert estimate_text_tokens("漢字") == 2
+    assert estimate_payload_tokens([{"role": "user", "content": [image]}]) == IMAGE_TOKENS + 4
