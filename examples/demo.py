@@ -9,8 +9,11 @@ if any check fails):
 3. their threads are isolated: neither sees the other's messages;
 4. in Alice's session the agent rewrites its ``human`` memory block with its own memory
    tool, and the very next turn of BOTH sessions sees the new value (memory is shared);
-5. "restart": a new process with new objects resumes the same two threads;
-6. page Alice's thread lazily, newest first.
+5. "restart": a new process with new objects resumes the same two threads, and edits the
+   ``human`` block through the API before it exits;
+6. that edit, made by another process, is in the very next turn of this process's
+   running sessions (``sync_memory="always"``, the default);
+7. page Alice's thread lazily, newest first.
 
 Where it runs:
 
@@ -176,7 +179,27 @@ def main() -> int:
     )
     check(resumed.returncode == 0, "the new process resumed both threads")
 
-    step("5. Paging: Alice's thread, newest first, two stored messages per request")
+    step("5. An API edit made by the other process reaches this process's running sessions")
+    edited = letta.agents.blocks.retrieve("human", agent_id=agent_id).value
+    print(f"  the human block, as the other process left it: {edited!r}")
+    check(f"run {run}" in edited and "API" in edited, "the other process edited the block")
+    for user in USERS:
+        text = "[memory:human] And what does your memory say now?"
+        reply = chain.invoke(text, config=session(user))
+        say(user, text, reply.text)
+        if fake_llm:
+            check(edited in reply.text, f"{user}: this very turn's prompt held the API edit")
+        system = LettaChatMessageHistory(
+            conversation_id=conversation[user],
+            agent_id=agent_id,
+            base_url=base_url,
+            api_key=api_key,
+            include_system=True,
+        )
+        prompt = next(system.iter_messages(order="asc", page_size=1))
+        check(edited in prompt.text, f"{user}: the thread's system prompt holds the API edit")
+
+    step("6. Paging: Alice's thread, newest first, two stored messages per request")
     alice = history("alice", agent_id, base_url, api_key)
     newest = list(itertools.islice(alice.iter_messages(order="desc", page_size=2), 4))
     for message in newest:
@@ -198,7 +221,7 @@ def main() -> int:
 
 
 def resume(run: str, agent_id: str) -> int:
-    """Step 4, in a fresh process: no cache, no state but the Letta server's."""
+    """Step 4, in a fresh process: no cache, no state but the Letta server's; then an API edit."""
     base_url = os.environ["LETTA_BASE_URL"]
     api_key = os.environ.get("LETTA_API_KEY") or None
     expected = json.loads(os.environ["DEMO_EXPECT"])
@@ -218,6 +241,11 @@ def resume(run: str, agent_id: str) -> int:
             f"Hi, I am {user.title()} (run {run})." in texts and texts.count(text) == 1,
             f"{user}: the thread holds the earlier turns and the new one, once",
         )
+    value = f"Alice and Bob like tea (run {run}); edited through the API by process {os.getpid()}."
+    Letta(base_url=base_url, api_key=api_key).agents.blocks.update(
+        "human", agent_id=agent_id, value=value
+    )
+    print(f"    (process {os.getpid()}: the human block edited through the API)")
     return 1 if check.failed else 0
 
 
