@@ -181,6 +181,18 @@ class ChatLetta(BaseChatModel):
 
         Bound tools are Letta client-side tools: the agent pauses for their result.
 
+    Exactly once:
+        A turn's identity is the call, not its text: every call sends its messages with
+        new ``otid`` values, so the same text twice is two turns. A turn whose outcome
+        the caller was not told (a timeout, a stream that dropped and whose run outlived
+        the wait) is remembered; the next call with the same content in the same
+        conversation (``with_retry``, ``with_fallbacks`` to another ``ChatLetta``, a manual
+        retry) reuses its ``otid``, finds its run and returns what it stored instead of
+        sending it again. ``configurable.idempotency_key`` names a call across
+        processes. A dropped foreground stream waits for its run and returns the stored
+        reply; errors carry ``turn_stored``. Closing, abandoning or cancelling a stream
+        cancels its run on the server.
+
     Errors:
         Errors inherit both the ``langchain_core.exceptions`` class and the
         ``letta_client`` class (for example ``LettaNotFoundError`` is a

@@ -261,11 +261,11 @@ class Conversations:
         try:
             if retry_of is not None:
                 run_id = self._find_run(conversation_id, retry_of)
-                if run_id is not None:
+                if run_id is not None and not self._failed_unstored(run_id, retry_of):
                     progress.run_id = run_id
                     yield from self._recover(conversation_id, progress, run_id)
                     return
-                if background:
+                if background or run_id is not None:
                     messages = new_otids(messages)  # a known otid would replay an old run
             try:
                 response = self._send(conversation_id, messages, (agent_id, memory), options)
@@ -303,6 +303,9 @@ class Conversations:
         except GeneratorExit:
             if not progress.finished:
                 abandon()
+            raise
+        except (LettaConnectionError, LettaTimeoutError) as error:
+            _keep_in_doubt(error, conversation_id, messages, progress)
             raise
         finally:
             LOCKS.release(slot, holder)
@@ -343,12 +346,12 @@ class Conversations:
         try:
             if retry_of is not None:
                 run_id = await self._afind_run(conversation_id, retry_of)
-                if run_id is not None:
+                if run_id is not None and not await self._afailed_unstored(run_id, retry_of):
                     progress.run_id = run_id
                     async for event in self._arecover(conversation_id, progress, run_id):
                         yield event
                     return
-                if background:
+                if background or run_id is not None:
                     messages = new_otids(messages)
             try:
                 response = await self._asend(conversation_id, messages, (agent_id, memory), options)
@@ -393,6 +396,9 @@ class Conversations:
         except (GeneratorExit, asyncio.CancelledError):
             if not progress.finished:
                 await cancel()
+            raise
+        except (LettaConnectionError, LettaTimeoutError) as error:
+            _keep_in_doubt(error, conversation_id, messages, progress)
             raise
         finally:
             LOCKS.release(slot, holder)
@@ -499,6 +505,26 @@ class Conversations:
         except Exception as error:
             raise _unrecovered(error, stored=None) from error
 
+    def _failed_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
+        """Whether run ``run_id`` failed without storing the turn (so it must be sent)."""
+        try:
+            run = self._send_client.runs.retrieve(run_id)
+            if run.status != "failed":
+                return False
+            return self._run_of(turn.conversation_id, turn.otids) is None
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
+    async def _afailed_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
+        """Async twin of :meth:`_failed_unstored`."""
+        try:
+            run = await self._async_send_client.runs.retrieve(run_id)
+            if run.status != "failed":
+                return False
+            return await self._arun_of(turn.conversation_id, turn.otids) is None
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
     def _run_of(self, conversation_id: str, otids: list[str]) -> str | None:
         newest = self.page(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
         return _run_with_otid(newest, otids)
@@ -591,8 +617,6 @@ class Conversations:
                 )
             except Exception:
                 stored = None
-        if stored is not False:
-            DOUBTFUL_TURNS.record(doubtful)
         return _timeout_error(timeout, stored)
 
     async def _atimed_out(
@@ -616,8 +640,6 @@ class Conversations:
                 )
             except Exception:
                 stored = None
-        if stored is not False:
-            DOUBTFUL_TURNS.record(doubtful)
         return _timeout_error(timeout, stored)
 
     # ------------------------------------------------------------------------ sending
@@ -749,6 +771,19 @@ class Conversations:
             return letta_models(await response.json())
         except Exception as error:
             raise translate_error(error) from error
+
+
+def _keep_in_doubt(
+    error: LettaConnectionError | LettaTimeoutError,
+    conversation_id: str,
+    messages: list[dict[str, Any]],
+    progress: _Progress,
+) -> None:
+    """Remember a turn whose outcome ``error`` leaves open, for the next call to attach to."""
+    if getattr(error, "turn_stored", None) is not False:
+        DOUBTFUL_TURNS.record(
+            DoubtfulTurn(conversation_id, messages, progress.run_id, time.monotonic())
+        )
 
 
 def _text(item: Any) -> str:

@@ -139,7 +139,8 @@ def test_a_foreground_run_that_outlives_the_wait_reports_the_turn_stored(
     assert raised.value.turn_stored is True
     assert "was not re-sent" in str(raised.value)
     proxy.mode = "pass"
-    reply = model.invoke("[slow:3] only once", config=config)  # the same call again: attaches
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+    reply = patient.invoke("[slow:3] only once", config=config)  # the same call again: attaches
     conversation = reply.response_metadata["conversation_id"]
     assert reply.text == "Echo: only once"
     assert [t for k, t in held(letta, conversation) if k == "user_message"] == [
