@@ -47,7 +47,7 @@ from pydantic import (
 )
 
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
-from langchain_letta.conversation import Conversations
+from langchain_letta.conversation import BLOCKS, Conversations
 from langchain_letta.errors import (
     LettaInputError,
     LettaInputTooLargeError,
@@ -560,13 +560,14 @@ class ChatLetta(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         call = self._prepare(messages, kwargs)
-        model_name = call.model or self._model_name()
+        blocks = self._read_agent()
+        model_name = call.model or self.model_name or self.agent_id
         self._check_size(call.unsent)
         conversation_id, session_id = self._conversation(call.route, messages)
         turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
         events = self._conversations.stream_turn(
-            conversation_id, sent, retry_of=retry_of, **call.options
+            conversation_id, sent, retry_of=retry_of, fresh_blocks=blocks, **call.options
         )
         try:
             for event in events:
@@ -592,13 +593,14 @@ class ChatLetta(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         call = self._prepare(messages, kwargs)
-        model_name = call.model or await self._amodel_name()
+        blocks = await self._aread_agent()
+        model_name = call.model or self.model_name or self.agent_id
         self._check_size(call.unsent)
         conversation_id, session_id = await self._aconversation(call.route, messages)
         turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
         events = self._conversations.astream_turn(
-            conversation_id, sent, retry_of=retry_of, **call.options
+            conversation_id, sent, retry_of=retry_of, fresh_blocks=blocks, **call.options
         )
         try:
             async for event in events:
@@ -704,23 +706,28 @@ class ChatLetta(BaseChatModel):
         LEDGER.created(self.agent_id, created.id)
         return str(created.id), None
 
-    def _model_name(self) -> str:
-        if not self._agent_known:
-            try:
-                agent = self.client.agents.retrieve(self.agent_id)  # type: ignore[union-attr]
-            except Exception as error:
-                raise translate_error(error) from error
-            self._learn(agent)
-        return self.model_name or self.agent_id
+    def _read_agent(self) -> list[Any] | None:
+        """Learn the agent at the first turn; its memory blocks come with it (one request)."""
+        if self._agent_known:
+            return None
+        try:
+            agent = self._conversations.client.agents.retrieve(self.agent_id, include=BLOCKS)
+        except Exception as error:
+            raise translate_error(error) from error
+        self._learn(agent)
+        return list(agent.blocks) if agent.blocks is not None else None
 
-    async def _amodel_name(self) -> str:
-        if not self._agent_known:
-            try:
-                agent = await self._conversations.async_client.agents.retrieve(self.agent_id)
-            except Exception as error:
-                raise translate_error(error) from error
-            self._learn(agent)
-        return self.model_name or self.agent_id
+    async def _aread_agent(self) -> list[Any] | None:
+        """Async twin of :meth:`_read_agent`."""
+        if self._agent_known:
+            return None
+        try:
+            client = self._conversations.async_client
+            agent = await client.agents.retrieve(self.agent_id, include=BLOCKS)
+        except Exception as error:
+            raise translate_error(error) from error
+        self._learn(agent)
+        return list(agent.blocks) if agent.blocks is not None else None
 
     def _learn(self, agent: Any) -> None:
         """Keep what a turn needs to know of the agent: its model and context window."""

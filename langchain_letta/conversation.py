@@ -47,11 +47,11 @@ from langchain_letta.memory import LEDGER, SyncMemory, behind, observe_tools, sy
 from langchain_letta.messages import AGENT_SIDE
 from langchain_letta.turns import DOUBTFUL_TURNS, DoubtfulTurn, keyed_otids, new_otids
 
-__all__ = ["Conversations", "Order"]
+__all__ = ["BLOCKS", "Conversations", "Order"]
 
 Order = Literal["asc", "desc"]
 
-_BLOCKS: list[Any] = ["agent.blocks"]  # an agent read that carries only its memory blocks
+BLOCKS: list[Any] = ["agent.blocks"]  # an agent read that carries only its memory blocks
 _BUSY_POLL_FIRST = 0.2
 _BUSY_POLL_MAX = 2.0
 
@@ -233,6 +233,7 @@ class Conversations:
         agent_id: str,
         memory: SyncMemory = "never",
         retry_of: DoubtfulTurn | None = None,
+        fresh_blocks: list[Any] | None = None,
         **options: Any,
     ) -> Iterator[Any]:
         """Send one turn and yield Letta's stream events as they arrive.
@@ -240,7 +241,8 @@ class Conversations:
         ``messages`` carry their ``otid`` (see :meth:`identify`); with ``retry_of`` the
         turn is first looked for on the server and, when found, its run is attached to
         instead of sending it again. First the conversation's prompt is brought in step
-        with the agent's memory blocks as ``memory`` says.
+        with the agent's memory blocks as ``memory`` says (``fresh_blocks``: blocks this
+        turn already read, so they are not read again).
         """
         progress = _Progress(agent_id)
         background = bool(options.get("background"))
@@ -268,7 +270,9 @@ class Conversations:
                 if background or run_id is not None:
                     messages = new_otids(messages)  # a known otid would replay an old run
             try:
-                response = self._send(conversation_id, messages, (agent_id, memory), options)
+                response = self._send(
+                    conversation_id, messages, (agent_id, memory, fresh_blocks), options
+                )
                 response_box.append(response)
                 with contextlib.closing(response):
                     for event in progress.track(iter_events(response)):
@@ -318,6 +322,7 @@ class Conversations:
         agent_id: str,
         memory: SyncMemory = "never",
         retry_of: DoubtfulTurn | None = None,
+        fresh_blocks: list[Any] | None = None,
         **options: Any,
     ) -> AsyncIterator[Any]:
         """Async twin of :meth:`stream_turn`."""
@@ -354,7 +359,9 @@ class Conversations:
                 if background or run_id is not None:
                     messages = new_otids(messages)
             try:
-                response = await self._asend(conversation_id, messages, (agent_id, memory), options)
+                response = await self._asend(
+                    conversation_id, messages, (agent_id, memory, fresh_blocks), options
+                )
                 response_box.append(response)
                 try:
                     async for event in progress.atrack(aiter_events(response)):
@@ -648,12 +655,12 @@ class Conversations:
         self,
         conversation_id: str,
         messages: list[dict[str, Any]],
-        memory: tuple[str, SyncMemory],
+        memory: tuple[str, SyncMemory, list[Any] | None],
         options: dict[str, Any],
     ) -> Any:
         """POST the turn, waiting out a busy conversation; the caller closes the response."""
-        agent_id, mode = memory
-        self._sync_memory(mode, agent_id, conversation_id)
+        agent_id, mode, fresh_blocks = memory
+        self._sync_memory(mode, agent_id, conversation_id, fresh_blocks)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
@@ -676,12 +683,12 @@ class Conversations:
         self,
         conversation_id: str,
         messages: list[dict[str, Any]],
-        memory: tuple[str, SyncMemory],
+        memory: tuple[str, SyncMemory, list[Any] | None],
         options: dict[str, Any],
     ) -> Any:
         """Async twin of :meth:`_send`."""
-        agent_id, mode = memory
-        await self._async_sync_memory(mode, agent_id, conversation_id)
+        agent_id, mode, fresh_blocks = memory
+        await self._async_sync_memory(mode, agent_id, conversation_id, fresh_blocks)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         messages_api = self._async_send_client.conversations.messages
@@ -701,7 +708,13 @@ class Conversations:
                 await asyncio.sleep(min(pause, remaining))
                 pause = min(pause * 2, _BUSY_POLL_MAX)
 
-    def _sync_memory(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> None:
+    def _sync_memory(
+        self,
+        mode: SyncMemory,
+        agent_id: str,
+        conversation_id: str,
+        fresh_blocks: list[Any] | None = None,
+    ) -> None:
         """Recompile the conversation's prompt if it lags the agent's memory blocks.
 
         Only when ``mode`` says a check is due (see :mod:`langchain_letta.memory`).
@@ -709,7 +722,9 @@ class Conversations:
         generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
             return
-        blocks = self.client.agents.retrieve(agent_id, include=_BLOCKS).blocks
+        blocks = fresh_blocks
+        if blocks is None:
+            blocks = self.client.agents.retrieve(agent_id, include=BLOCKS).blocks
         known = LEDGER.known_blocks(conversation_id)
         prompt = None
         if known is None:  # compiled elsewhere: read the blocks from its prompt
@@ -719,13 +734,20 @@ class Conversations:
         LEDGER.checked(conversation_id, generation, blocks)
 
     async def _async_sync_memory(
-        self, mode: SyncMemory, agent_id: str, conversation_id: str
+        self,
+        mode: SyncMemory,
+        agent_id: str,
+        conversation_id: str,
+        fresh_blocks: list[Any] | None = None,
     ) -> None:
         """Async twin of :meth:`_sync_memory`."""
         generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
             return
-        blocks = (await self.async_client.agents.retrieve(agent_id, include=_BLOCKS)).blocks
+        blocks = fresh_blocks
+        if blocks is None:
+            agent = await self.async_client.agents.retrieve(agent_id, include=BLOCKS)
+            blocks = agent.blocks
         known = LEDGER.known_blocks(conversation_id)
         prompt = None
         if known is None:

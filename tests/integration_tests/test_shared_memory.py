@@ -192,3 +192,13 @@ def test_an_unknown_mode_is_refused_before_anything_is_sent(
 
 def conversation(model: ChatLetta, key: str) -> str:
     return str(model._resolver.resolve(key))
+
+
+def test_the_first_turn_reads_the_agent_and_its_blocks_in_one_request(
+    base_url: str, agent_id: str
+) -> None:
+    model, seen = counted_model(base_url, agent_id)
+
+    assert human(model, "lena") == "Memory human=Name: Ada"
+
+    assert seen.count(f"GET /v1/agents/{agent_id}") == 1
