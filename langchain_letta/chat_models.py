@@ -49,12 +49,15 @@ from pydantic import (
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.conversation import BLOCKS, Conversations
 from langchain_letta.errors import (
+    LettaConnectionError,
     LettaInputError,
     LettaInputTooLargeError,
     LettaNotFoundError,
     LettaStructuredOutputError,
+    LettaTimeoutError,
     translate_error,
 )
+from langchain_letta.locks import current_owner
 from langchain_letta.memory import LEDGER, SyncMemory, check_mode
 from langchain_letta.messages import (
     TurnChunker,
@@ -66,6 +69,7 @@ from langchain_letta.messages import (
 )
 from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
+from langchain_letta.structured import PENDING, acknowledgement, pending_structured_calls
 
 __all__ = ["ChatLetta"]
 
@@ -73,9 +77,15 @@ _LOG = logging.getLogger(__name__)
 
 _ROUTE_KEYS = ("conversation_id", "session_id", "thread_id")
 _INTERNAL_KWARGS = frozenset(
-    {"letta_route", "letta_history", "letta_structured", "idempotency_key", *_ROUTE_KEYS}
+    {
+        "letta_route",
+        "letta_history",
+        "letta_structured",
+        "letta_owner",
+        "idempotency_key",
+        *_ROUTE_KEYS,
+    }
 )
-_STRUCTURED_ACK = "Structured output received."
 
 
 class ChatLetta(BaseChatModel):
@@ -564,22 +574,33 @@ class ChatLetta(BaseChatModel):
         model_name = call.model or self.model_name or self.agent_id
         self._check_size(call.unsent)
         conversation_id, session_id = self._conversation(call.route, messages)
+        answered = self._answer_pending(conversation_id, call)
         turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
         events = self._conversations.stream_turn(
-            conversation_id, sent, retry_of=retry_of, fresh_blocks=blocks, **call.options
+            conversation_id,
+            sent,
+            retry_of=retry_of,
+            fresh_blocks=blocks,
+            owner=call.owner,
+            **call.options,
         )
         try:
-            for event in events:
-                for chunk in turn.chunker.feed(event):
-                    yield _emit(chunk, run_manager)
-            acknowledgement = _acknowledgement(turn, call)
-            if acknowledgement is not None:
-                sent, _ = self._conversations.identify(conversation_id, acknowledgement)
-                for _event in self._conversations.stream_turn(
-                    conversation_id, sent, **_without_tools(call.options)
-                ):
-                    pass
+            try:
+                for event in events:
+                    for chunk in turn.chunker.feed(event):
+                        yield _emit(chunk, run_manager)
+            except BaseException:
+                _note_unanswered(turn, call)
+                raise
+            finally:
+                events.close()
+            ids = _to_acknowledge(turn, call, answered)
+            if ids:
+                try:
+                    self._send_quietly(conversation_id, acknowledgement(ids), call)
+                except (LettaConnectionError, LettaTimeoutError):
+                    _note_unanswered(turn, call)  # the next turn here answers it
         except LettaNotFoundError:
             self._forget(turn)
             raise
@@ -597,26 +618,91 @@ class ChatLetta(BaseChatModel):
         model_name = call.model or self.model_name or self.agent_id
         self._check_size(call.unsent)
         conversation_id, session_id = await self._aconversation(call.route, messages)
+        answered = await self._aanswer_pending(conversation_id, call)
         turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
         events = self._conversations.astream_turn(
-            conversation_id, sent, retry_of=retry_of, fresh_blocks=blocks, **call.options
+            conversation_id,
+            sent,
+            retry_of=retry_of,
+            fresh_blocks=blocks,
+            owner=call.owner,
+            **call.options,
         )
         try:
-            async for event in events:
-                for chunk in turn.chunker.feed(event):
-                    yield await _aemit(chunk, run_manager)
-            acknowledgement = _acknowledgement(turn, call)
-            if acknowledgement is not None:
-                sent, _ = self._conversations.identify(conversation_id, acknowledgement)
-                async for _event in self._conversations.astream_turn(
-                    conversation_id, sent, **_without_tools(call.options)
-                ):
-                    pass
+            try:
+                async for event in events:
+                    for chunk in turn.chunker.feed(event):
+                        yield await _aemit(chunk, run_manager)
+            except BaseException:
+                _note_unanswered(turn, call)
+                raise
+            finally:
+                await events.aclose()
+            ids = _to_acknowledge(turn, call, answered)
+            if ids:
+                try:
+                    await self._asend_quietly(conversation_id, acknowledgement(ids), call)
+                except (LettaConnectionError, LettaTimeoutError):
+                    _note_unanswered(turn, call)
         except LettaNotFoundError:
             self._forget(turn)
             raise
         yield await _aemit(turn.close(call.history), run_manager)
+
+    def _send_quietly(
+        self, conversation_id: str, payloads: list[dict[str, Any]], call: _Call
+    ) -> None:
+        """Send a turn of the package's own (an acknowledgement) and drop its events."""
+        sent, _ = self._conversations.identify(conversation_id, payloads)
+        events = self._conversations.stream_turn(
+            conversation_id, sent, owner=call.owner, **_without_tools(call.options)
+        )
+        for _event in events:
+            pass
+
+    async def _asend_quietly(
+        self, conversation_id: str, payloads: list[dict[str, Any]], call: _Call
+    ) -> None:
+        """Async twin of :meth:`_send_quietly`."""
+        sent, _ = self._conversations.identify(conversation_id, payloads)
+        events = self._conversations.astream_turn(
+            conversation_id, sent, owner=call.owner, **_without_tools(call.options)
+        )
+        async for _event in events:
+            pass
+
+    def _answer_pending(self, conversation_id: str, call: _Call) -> frozenset[str]:
+        """Answer a structured-output call an earlier turn left waiting (see ``structured``)."""
+        tool_name = PENDING.take(conversation_id)
+        if tool_name is None:
+            return frozenset()
+        self._conversations.wait_idle(conversation_id)  # the structured call's run may be going
+        newest = self._conversations.page(conversation_id, order="desc", limit=5)
+        ids = pending_structured_calls(newest, tool_name)
+        if ids:
+            try:
+                self._send_quietly(conversation_id, acknowledgement(ids), call)
+            except Exception:
+                PENDING.note(conversation_id, tool_name)
+                raise
+        return frozenset(ids)
+
+    async def _aanswer_pending(self, conversation_id: str, call: _Call) -> frozenset[str]:
+        """Async twin of :meth:`_answer_pending`."""
+        tool_name = PENDING.take(conversation_id)
+        if tool_name is None:
+            return frozenset()
+        await self._conversations.await_idle(conversation_id)
+        newest = await self._conversations.apage(conversation_id, order="desc", limit=5)
+        ids = pending_structured_calls(newest, tool_name)
+        if ids:
+            try:
+                await self._asend_quietly(conversation_id, acknowledgement(ids), call)
+            except Exception:
+                PENDING.note(conversation_id, tool_name)
+                raise
+        return frozenset(ids)
 
     def _prepare(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> _Call:
         """Everything a turn needs from the call, checked before any request."""
@@ -627,11 +713,13 @@ class ChatLetta(BaseChatModel):
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise LettaInputError("idempotency_key must be a non-empty string.")
         structured = kwargs.pop("letta_structured", None)
+        owner = kwargs.pop("letta_owner", None)
         for name in _ROUTE_KEYS:
             kwargs.pop(name, None)
         unsent = _check_input(messages)
         options = self._send_options(kwargs)
-        return _Call(route, history, key, options, kwargs.get("model"), structured, unsent)
+        model = kwargs.get("model")
+        return _Call(route, history, key, options, model, structured, unsent, owner)
 
     def _forget(self, turn: _Turn) -> None:
         """A session whose conversation is gone resolves afresh next time."""
@@ -759,6 +847,7 @@ class _Call:
     model: str | None
     structured: str | None
     unsent: list[BaseMessage]
+    owner: object | None
 
 
 @dataclass
@@ -801,6 +890,7 @@ def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments that carry the config's conversation choice down to ``_stream``."""
     configurable = config.get("configurable") or {}
     routed = dict(kwargs)
+    routed.setdefault("letta_owner", current_owner())  # the thread or task the call came from
     history = configurable.get("message_history")
     if hasattr(
         history, "hold_snapshot"
@@ -871,23 +961,20 @@ def _check_input(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return unsent
 
 
-def _acknowledgement(turn: _Turn, call: _Call) -> list[dict[str, Any]] | None:
-    """The tool result that answers a structured-output call, so the session is free."""
+def _to_acknowledge(turn: _Turn, call: _Call, answered: frozenset[str]) -> list[str]:
+    """Ids of the structured-output calls this turn ended with that still need answering."""
     if call.structured is None or turn.chunker.stop_reason != "requires_approval":
-        return None
+        return []
     calls = turn.chunker.client_calls
     if not calls or any(name != call.structured for _call_id, name in calls):
-        return None
-    returns = [
-        {
-            "type": "tool",
-            "tool_call_id": call_id,
-            "tool_return": _STRUCTURED_ACK,
-            "status": "success",
-        }
-        for call_id, _name in calls
-    ]
-    return [{"type": "approval", "approvals": returns}]
+        return []
+    return [call_id for call_id, _name in calls if call_id not in answered]
+
+
+def _note_unanswered(turn: _Turn, call: _Call) -> None:
+    """A structured-output call that may have left its conversation waiting."""
+    if call.structured is not None:
+        PENDING.note(turn.conversation_id, call.structured)
 
 
 def _without_tools(options: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,14 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -42,7 +49,7 @@ from langchain_letta.errors import (
     translate_error,
 )
 from langchain_letta.events import GarbledStreamError, aiter_events, iter_events, letta_models
-from langchain_letta.locks import LOCKS, Holder, LockTimeoutError, abandon_quietly
+from langchain_letta.locks import LOCKS, Holder, LockTimeoutError, abandon_quietly, current_owner
 from langchain_letta.memory import LEDGER, SyncMemory, behind, observe_tools, system_prompt
 from langchain_letta.messages import AGENT_SIDE
 from langchain_letta.turns import DOUBTFUL_TURNS, DoubtfulTurn, keyed_otids, new_otids
@@ -65,6 +72,9 @@ _RUN_POLL_FIRST = 0.1
 _RUN_POLL_MAX = 1.0
 _RUN_MESSAGES = 1000
 _RUNNING = frozenset({"created", "running", None})
+_ENDED_BADLY = frozenset({"failed", "cancelled"})
+_SETTLE = 1.0  # seconds between two looks for a send that may still be on its way
+_KEYED_DEPTH = 100  # how far back a retry with an idempotency key looks for its turn
 _TEXT_FIELDS = {"assistant_message": "content", "reasoning_message": "reasoning"}
 
 
@@ -219,7 +229,8 @@ class Conversations:
         """
         if idempotency_key is not None:
             messages = keyed_otids(payloads, idempotency_key)
-            return messages, DoubtfulTurn(conversation_id, messages, None, time.monotonic())
+            keyed = DoubtfulTurn(conversation_id, messages, None, time.monotonic(), _KEYED_DEPTH)
+            return messages, keyed
         doubtful = DOUBTFUL_TURNS.take(conversation_id, payloads)
         if doubtful is not None:
             return doubtful.payloads, doubtful
@@ -234,46 +245,46 @@ class Conversations:
         memory: SyncMemory = "never",
         retry_of: DoubtfulTurn | None = None,
         fresh_blocks: list[Any] | None = None,
+        owner: object | None = None,
         **options: Any,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Send one turn and yield Letta's stream events as they arrive.
 
         ``messages`` carry their ``otid`` (see :meth:`identify`); with ``retry_of`` the
         turn is first looked for on the server and, when found, its run is attached to
         instead of sending it again. First the conversation's prompt is brought in step
         with the agent's memory blocks as ``memory`` says (``fresh_blocks``: blocks this
-        turn already read, so they are not read again).
+        turn already read, so they are not read again). ``owner`` is the thread the
+        call came from (see :mod:`langchain_letta.locks`).
         """
-        progress = _Progress(agent_id)
-        background = bool(options.get("background"))
-        holder = Holder()
-        response_box: list[Any] = []
-
-        def abandon() -> None:
-            for response in response_box:
-                abandon_quietly(response.close)
-            if not progress.finished:
-                abandon_quietly(lambda: self._send_client.conversations.cancel(conversation_id))
-
-        holder.abandon = abandon
+        turn = _TurnState(self, conversation_id, messages, agent_id, options)
+        turn.retry_of = retry_of
+        holder = Holder(abandon=turn.abandon, owner=owner or current_owner())
         try:
             slot = LOCKS.acquire(conversation_id, holder, self.busy_timeout)
         except LockTimeoutError:
+            turn.keep(retry_of)
             raise _held(self.busy_timeout) from None
+        progress = turn.progress
         try:
             if retry_of is not None:
-                run_id = self._find_run(conversation_id, retry_of)
-                if run_id is not None and not self._failed_unstored(run_id, retry_of):
+                run_id = self._find_run(conversation_id, retry_of, settle=True)
+                if run_id is not None and not self._ended_unstored(run_id, retry_of):
                     progress.run_id = run_id
                     yield from self._recover(conversation_id, progress, run_id)
                     return
-                if background or run_id is not None:
-                    messages = new_otids(messages)  # a known otid would replay an old run
+                if run_id is not None:
+                    turn.messages = messages = new_otids(messages)  # its otid names that run
             try:
-                response = self._send(
-                    conversation_id, messages, (agent_id, memory, fresh_blocks), options
-                )
-                response_box.append(response)
+                try:
+                    response = self._send(
+                        conversation_id, messages, (agent_id, memory, fresh_blocks), options
+                    )
+                except LettaConversationBusyError:
+                    turn.keep(retry_of)  # never sent
+                    raise
+                turn.sent = True
+                turn.responses.append(response)
                 with contextlib.closing(response):
                     for event in progress.track(iter_events(response)):
                         if holder.abandoned:
@@ -293,23 +304,26 @@ class Conversations:
                 if holder.abandoned:
                     return
                 failure = drop
+            except LettaConversationBusyError:
+                raise
             except Exception as error:
                 raise translate_error(error) from error
-            if background:
+            if options.get("background"):
                 yield from self._resume(conversation_id, messages, progress, failure)
                 return
             run_id = progress.run_id or self._find_run(
-                conversation_id, DoubtfulTurn(conversation_id, messages, None, 0.0)
+                conversation_id, turn.as_doubtful(), settle=not turn.sent
             )
             if run_id is None:
-                raise _unrecovered(failure, stored=False)
+                raise _unrecovered(failure, stored=False if turn.sent else None)
             yield from self._recover(conversation_id, progress, run_id)
         except GeneratorExit:
             if not progress.finished:
-                abandon()
+                turn.abandon()
             raise
         except (LettaConnectionError, LettaTimeoutError) as error:
-            _keep_in_doubt(error, conversation_id, messages, progress)
+            if getattr(error, "turn_stored", None) is not False:
+                turn.keep()
             raise
         finally:
             LOCKS.release(slot, holder)
@@ -323,46 +337,47 @@ class Conversations:
         memory: SyncMemory = "never",
         retry_of: DoubtfulTurn | None = None,
         fresh_blocks: list[Any] | None = None,
+        owner: object | None = None,
         **options: Any,
-    ) -> AsyncIterator[Any]:
-        """Async twin of :meth:`stream_turn`."""
-        progress = _Progress(agent_id)
-        background = bool(options.get("background"))
-        holder = Holder()
-        response_box: list[Any] = []
+    ) -> AsyncGenerator[Any, None]:
+        """Async twin of :meth:`stream_turn` (``owner``: the task the call came from)."""
+        turn = _TurnState(self, conversation_id, messages, agent_id, options)
+        turn.retry_of = retry_of
         loop = asyncio.get_running_loop()
 
-        async def cancel() -> None:
-            with contextlib.suppress(Exception):
-                for response in response_box:
-                    await response.close()
-            if not progress.finished:
-                with contextlib.suppress(Exception):
-                    await self._async_send_client.conversations.cancel(conversation_id)
-
         def abandon() -> None:
-            loop.call_soon_threadsafe(lambda: loop.create_task(cancel()))
+            if loop.is_closed():  # the stream's event loop is gone: cancel from here
+                turn.cancel_run()
+            else:
+                loop.call_soon_threadsafe(lambda: loop.create_task(turn.aabandon()))
 
-        holder.abandon = abandon
+        holder = Holder(abandon=abandon, owner=owner or current_owner())
         try:
             slot = await LOCKS.aacquire(conversation_id, holder, self.busy_timeout)
         except LockTimeoutError:
+            turn.keep(retry_of)
             raise _held(self.busy_timeout) from None
+        progress = turn.progress
         try:
             if retry_of is not None:
-                run_id = await self._afind_run(conversation_id, retry_of)
-                if run_id is not None and not await self._afailed_unstored(run_id, retry_of):
+                run_id = await self._afind_run(conversation_id, retry_of, settle=True)
+                if run_id is not None and not await self._aended_unstored(run_id, retry_of):
                     progress.run_id = run_id
                     async for event in self._arecover(conversation_id, progress, run_id):
                         yield event
                     return
-                if background or run_id is not None:
-                    messages = new_otids(messages)
+                if run_id is not None:
+                    turn.messages = messages = new_otids(messages)
             try:
-                response = await self._asend(
-                    conversation_id, messages, (agent_id, memory, fresh_blocks), options
-                )
-                response_box.append(response)
+                try:
+                    response = await self._asend(
+                        conversation_id, messages, (agent_id, memory, fresh_blocks), options
+                    )
+                except LettaConversationBusyError:
+                    turn.keep(retry_of)
+                    raise
+                turn.sent = True
+                turn.responses.append(response)
                 try:
                     async for event in progress.atrack(aiter_events(response)):
                         if holder.abandoned:
@@ -385,27 +400,28 @@ class Conversations:
                 if holder.abandoned:
                     return
                 failure = drop
-            except (GeneratorExit, asyncio.CancelledError):
+            except (GeneratorExit, asyncio.CancelledError, LettaConversationBusyError):
                 raise
             except Exception as error:
                 raise translate_error(error) from error
-            if background:
+            if options.get("background"):
                 async for event in self._aresume(conversation_id, messages, progress, failure):
                     yield event
                 return
             run_id = progress.run_id or await self._afind_run(
-                conversation_id, DoubtfulTurn(conversation_id, messages, None, 0.0)
+                conversation_id, turn.as_doubtful(), settle=not turn.sent
             )
             if run_id is None:
-                raise _unrecovered(failure, stored=False)
+                raise _unrecovered(failure, stored=False if turn.sent else None)
             async for event in self._arecover(conversation_id, progress, run_id):
                 yield event
         except (GeneratorExit, asyncio.CancelledError):
             if not progress.finished:
-                await cancel()
+                await turn.aabandon()
             raise
         except (LettaConnectionError, LettaTimeoutError) as error:
-            _keep_in_doubt(error, conversation_id, messages, progress)
+            if getattr(error, "turn_stored", None) is not False:
+                turn.keep()
             raise
         finally:
             LOCKS.release(slot, holder)
@@ -470,74 +486,132 @@ class Conversations:
         if not progress.finished:
             raise _unrecovered(dropped, stored=True if progress.run_id else None)
 
-    def _find_run(self, conversation_id: str, turn: DoubtfulTurn) -> str | None:
+    def _find_run(self, conversation_id: str, turn: DoubtfulTurn, *, settle: bool) -> str | None:
         """The run of ``turn`` on the server, or ``None`` when the server has none of it.
 
         Letta stores a turn's messages when its run ends, so a run still going shows
         no message yet: the conversation's active runs are waited for, then the
-        newest messages are looked at for the turn's ``otid``.
+        newest messages are looked at for the turn's ``otid``. With ``settle`` (a send
+        that may still be on its way) the server is asked twice, :data:`_SETTLE` apart.
         """
         if turn.run_id is not None:
             return turn.run_id
         try:
-            found = self._run_of(conversation_id, turn.otids)
-            if found is not None:
-                return found
-            active = list(self._send_client.runs.list(conversation_id=conversation_id, active=True))
-            for run in active:
-                self._wait_run(str(run.id))
-            return self._run_of(conversation_id, turn.otids) if active else None
+            for attempt in range(2 if settle else 1):
+                if attempt:
+                    time.sleep(min(_SETTLE, self.busy_timeout))
+                found = self._run_of(conversation_id, turn.otids, turn.depth)
+                if found is not None:
+                    return found
+                active = list(
+                    self._send_client.runs.list(conversation_id=conversation_id, active=True)
+                )
+                for run in active:
+                    self._wait_run(str(run.id))
+                found = self._run_of(conversation_id, turn.otids, turn.depth) if active else None
+                if found is not None:
+                    return found
+            return None
         except LettaConversationBusyError:
             raise
         except Exception as error:
             raise _unrecovered(error, stored=None) from error
 
-    async def _afind_run(self, conversation_id: str, turn: DoubtfulTurn) -> str | None:
+    async def _afind_run(
+        self, conversation_id: str, turn: DoubtfulTurn, *, settle: bool
+    ) -> str | None:
         """Async twin of :meth:`_find_run`."""
         if turn.run_id is not None:
             return turn.run_id
         try:
-            found = await self._arun_of(conversation_id, turn.otids)
-            if found is not None:
-                return found
+            for attempt in range(2 if settle else 1):
+                if attempt:
+                    await asyncio.sleep(min(_SETTLE, self.busy_timeout))
+                found = await self._arun_of(conversation_id, turn.otids, turn.depth)
+                if found is not None:
+                    return found
+                runs_api = self._async_send_client.runs
+                active = [
+                    run async for run in runs_api.list(conversation_id=conversation_id, active=True)
+                ]
+                for run in active:
+                    await self._await_run(str(run.id))
+                if active:
+                    found = await self._arun_of(conversation_id, turn.otids, turn.depth)
+                    if found is not None:
+                        return found
+            return None
+        except LettaConversationBusyError:
+            raise
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
+    def _ended_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
+        """Whether run ``run_id`` failed or was cancelled without storing the turn.
+
+        A cancelled run still stores the step it was in (Letta stops between steps), so
+        its messages are waited for, within ``busy_timeout``.
+        """
+        try:
+            run = self._send_client.runs.retrieve(run_id)
+            if run.status not in _ENDED_BADLY:
+                return False
+            deadline = time.monotonic() + (self.busy_timeout if run.status == "cancelled" else 0)
+            while True:
+                if self._run_of(turn.conversation_id, turn.otids, turn.depth) is not None:
+                    return False
+                if time.monotonic() >= deadline:
+                    return True
+                time.sleep(_RUN_POLL_MAX)
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
+    async def _aended_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
+        """Async twin of :meth:`_ended_unstored`."""
+        try:
+            run = await self._async_send_client.runs.retrieve(run_id)
+            if run.status not in _ENDED_BADLY:
+                return False
+            deadline = time.monotonic() + (self.busy_timeout if run.status == "cancelled" else 0)
+            while True:
+                if await self._arun_of(turn.conversation_id, turn.otids, turn.depth) is not None:
+                    return False
+                if time.monotonic() >= deadline:
+                    return True
+                await asyncio.sleep(_RUN_POLL_MAX)
+        except Exception as error:
+            raise _unrecovered(error, stored=None) from error
+
+    def wait_idle(self, conversation_id: str) -> None:
+        """Wait (within ``busy_timeout``) for the conversation's active runs to end."""
+        try:
+            for run in self._send_client.runs.list(conversation_id=conversation_id, active=True):
+                self._wait_run(str(run.id))
+        except Exception as error:
+            raise translate_error(error) from error
+
+    async def await_idle(self, conversation_id: str) -> None:
+        """Async twin of :meth:`wait_idle`."""
+        try:
             runs_api = self._async_send_client.runs
             active = [
                 run async for run in runs_api.list(conversation_id=conversation_id, active=True)
             ]
             for run in active:
                 await self._await_run(str(run.id))
-            return await self._arun_of(conversation_id, turn.otids) if active else None
-        except LettaConversationBusyError:
-            raise
         except Exception as error:
-            raise _unrecovered(error, stored=None) from error
+            raise translate_error(error) from error
 
-    def _failed_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
-        """Whether run ``run_id`` failed without storing the turn (so it must be sent)."""
-        try:
-            run = self._send_client.runs.retrieve(run_id)
-            if run.status != "failed":
-                return False
-            return self._run_of(turn.conversation_id, turn.otids) is None
-        except Exception as error:
-            raise _unrecovered(error, stored=None) from error
-
-    async def _afailed_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
-        """Async twin of :meth:`_failed_unstored`."""
-        try:
-            run = await self._async_send_client.runs.retrieve(run_id)
-            if run.status != "failed":
-                return False
-            return await self._arun_of(turn.conversation_id, turn.otids) is None
-        except Exception as error:
-            raise _unrecovered(error, stored=None) from error
-
-    def _run_of(self, conversation_id: str, otids: list[str]) -> str | None:
-        newest = self.page(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
+    def _run_of(
+        self, conversation_id: str, otids: list[str], depth: int = _STORED_CHECK_DEPTH
+    ) -> str | None:
+        newest = self.page(conversation_id, order="desc", limit=depth)
         return _run_with_otid(newest, otids)
 
-    async def _arun_of(self, conversation_id: str, otids: list[str]) -> str | None:
-        newest = await self.apage(conversation_id, order="desc", limit=_STORED_CHECK_DEPTH)
+    async def _arun_of(
+        self, conversation_id: str, otids: list[str], depth: int = _STORED_CHECK_DEPTH
+    ) -> str | None:
+        newest = await self.apage(conversation_id, order="desc", limit=depth)
         return _run_with_otid(newest, otids)
 
     def _wait_run(self, run_id: str) -> Any:
@@ -614,14 +688,16 @@ class Conversations:
         progress: _Progress,
         timeout: BaseException,
     ) -> LettaTimeoutError:
-        """The error for a turn that timed out; the turn is recorded as in doubt."""
-        doubtful = DoubtfulTurn(conversation_id, messages, progress.run_id, time.monotonic())
+        """The error for a turn that timed out (kept in doubt by the caller).
+
+        With the run's id seen, the server has the turn; without it, the send may still
+        be on its way, so only a stored message proves anything (else ``None``).
+        """
         stored: bool | None = True
         if progress.run_id is None:
             try:
-                stored = self._run_of(conversation_id, doubtful.otids) is not None or bool(
-                    list(self._send_client.runs.list(conversation_id=conversation_id, active=True))
-                )
+                found = self._run_of(conversation_id, [m["otid"] for m in messages])
+                stored = True if found else None
             except Exception:
                 stored = None
         return _timeout_error(timeout, stored)
@@ -634,17 +710,11 @@ class Conversations:
         timeout: BaseException,
     ) -> LettaTimeoutError:
         """Async twin of :meth:`_timed_out`."""
-        doubtful = DoubtfulTurn(conversation_id, messages, progress.run_id, time.monotonic())
         stored: bool | None = True
         if progress.run_id is None:
             try:
-                runs_api = self._async_send_client.runs
-                active = [
-                    r async for r in runs_api.list(conversation_id=conversation_id, active=True)
-                ]
-                stored = await self._arun_of(conversation_id, doubtful.otids) is not None or bool(
-                    active
-                )
+                found = await self._arun_of(conversation_id, [m["otid"] for m in messages])
+                stored = True if found else None
             except Exception:
                 stored = None
         return _timeout_error(timeout, stored)
@@ -795,17 +865,67 @@ class Conversations:
             raise translate_error(error) from error
 
 
-def _keep_in_doubt(
-    error: LettaConnectionError | LettaTimeoutError,
-    conversation_id: str,
-    messages: list[dict[str, Any]],
-    progress: _Progress,
-) -> None:
-    """Remember a turn whose outcome ``error`` leaves open, for the next call to attach to."""
-    if getattr(error, "turn_stored", None) is not False:
-        DOUBTFUL_TURNS.record(
-            DoubtfulTurn(conversation_id, messages, progress.run_id, time.monotonic())
+class _TurnState:
+    """One turn on its way: its messages, its progress, and how to give it up."""
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        conversation_id: str,
+        messages: list[dict[str, Any]],
+        agent_id: str,
+        options: dict[str, Any],
+    ) -> None:
+        self.conversations = conversations
+        self.conversation_id = conversation_id
+        self.messages = messages
+        self.agent_id = agent_id
+        self.progress = _Progress(agent_id)
+        self.responses: list[Any] = []
+        self.sent = False
+        self.retry_of: DoubtfulTurn | None = None
+
+    def as_doubtful(self) -> DoubtfulTurn:
+        return DoubtfulTurn(
+            self.conversation_id, self.messages, self.progress.run_id, time.monotonic()
         )
+
+    def keep(self, turn: DoubtfulTurn | None = None) -> None:
+        """Remember the turn (or ``turn``) as in doubt, for the next call to attach to.
+
+        A retry that ends before it sent anything keeps the turn it retried.
+        """
+        if turn is None and (self.sent or self.progress.run_id):
+            turn = self.as_doubtful()
+        turn = turn or self.retry_of
+        if turn is not None:
+            DOUBTFUL_TURNS.record(turn)
+
+    def abandon(self) -> None:
+        """Close the stream and cancel this turn's own run (no other); keep it in doubt."""
+        for response in self.responses:
+            abandon_quietly(response.close)
+        self.cancel_run()
+
+    def cancel_run(self) -> None:
+        """Cancel this turn's own run on the server (no other); keep the turn in doubt."""
+        run_id = self.progress.run_id
+        if run_id and not self.progress.finished:
+            client = self.conversations._send_client
+            abandon_quietly(lambda: client.agents.messages.cancel(self.agent_id, run_ids=[run_id]))
+        self.keep()
+
+    async def aabandon(self) -> None:
+        """Async twin of :meth:`abandon`."""
+        with contextlib.suppress(Exception):
+            for response in self.responses:
+                await response.close()
+        run_id = self.progress.run_id
+        if run_id and not self.progress.finished:
+            client = self.conversations._async_send_client
+            with contextlib.suppress(Exception):
+                await client.agents.messages.cancel(self.agent_id, run_ids=[run_id])
+        self.keep()
 
 
 def _text(item: Any) -> str:

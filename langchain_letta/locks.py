@@ -5,9 +5,10 @@ lock wrong here: a caller may abandon a stream without closing it (break out of 
 ``for`` loop and keep the iterator), and a wait must end within ``busy_timeout``. So
 each lock knows its holder (a thread, or an asyncio task) and how to abandon it:
 
-- a turn that finds the lock held by *its own* thread or task knows the holder's stream
-  is suspended for good (that thread is here, not consuming it), so it abandons that
-  stream (closes it and cancels its run on the server) and takes the lock;
+- a turn that finds the lock held by *its own* thread or task (the one the public call
+  came from), or by a thread or task that has ended, knows the holder's stream is
+  suspended for good (nobody is consuming it), so it abandons that stream (closes it
+  and cancels its run on the server) and takes the lock;
 - a turn that finds it held by another thread or task waits, at most ``timeout``.
 """
 
@@ -22,14 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LOCKS", "Holder", "LockTimeoutError"]
+__all__ = ["LOCKS", "Holder", "LockTimeoutError", "current_owner"]
 
 
 class LockTimeoutError(Exception):
     """The conversation's lock stayed held by another turn for the whole wait."""
 
 
-def _current_owner() -> object:
+def current_owner() -> object:
+    """The task running now, else the thread: who a turn started here belongs to."""
     try:
         task = asyncio.current_task()
     except RuntimeError:
@@ -42,7 +44,7 @@ class Holder:
     """A turn holding a conversation: who it runs in and how to abandon its stream."""
 
     abandon: Callable[[], None] = lambda: None
-    owner: object = field(default_factory=_current_owner)
+    owner: object = field(default_factory=current_owner)
     abandoned: bool = False
 
 
@@ -74,7 +76,7 @@ class _Locks:
             if current is None:
                 slot.holder = holder
                 return holder
-            if current.owner is holder.owner:
+            if current.owner is holder.owner or _gone(current.owner):
                 slot.holder = holder
                 current.abandoned = True
                 return current
@@ -121,6 +123,15 @@ class _Locks:
             if slot.holder is holder:
                 slot.holder = None
                 slot.freed.notify()
+
+
+def _gone(owner: object) -> bool:
+    """Whether a holder's thread or task has ended (its stream can never be read again)."""
+    if isinstance(owner, threading.Thread):
+        return not owner.is_alive()
+    if isinstance(owner, asyncio.Task):
+        return owner.done()
+    return False
 
 
 LOCKS = _Locks()

@@ -62,6 +62,8 @@ class DoubtfulTurn:
     payloads: list[dict[str, Any]]
     run_id: str | None
     since: float
+    depth: int = 10
+    """How many of the conversation's newest messages to look through for it."""
 
     @property
     def otids(self) -> list[str]:

@@ -8,6 +8,8 @@ It sits between the client and the Letta server on 127.0.0.1 and, per its ``mode
 * ``fail_posts``: answers the next ``budget`` POSTs with HTTP 503 without forwarding them;
 * ``answer_sends``: answers the next ``budget`` message sends (POSTs to ``.../messages``)
   with ``answer`` (a whole HTTP response, see :func:`http_200`) without forwarding them;
+* ``hold_sends``: holds the next ``budget`` message sends ``delay`` seconds before
+  forwarding them (a send still on its way when the client gives up);
 * ``pass``: forwards everything untouched.
 
 Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
@@ -25,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["pass", "cut_streams", "delay", "fail_posts", "answer_sends"]
+Mode = Literal["pass", "cut_streams", "delay", "fail_posts", "answer_sends", "hold_sends"]
 _CHUNK = 65536
 _UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -88,6 +90,8 @@ class FaultProxy:
                 client.sendall(self.answer)
                 client.close()
                 return
+            if self.mode == "hold_sends" and is_send and self._take_budget():
+                time.sleep(self.delay)
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
             client.close()

@@ -25,6 +25,7 @@ from langchain_letta import (
     LettaAPIError,
     LettaChatMessageHistory,
     LettaConnectionError,
+    LettaConversationBusyError,
     LettaInputError,
     LettaNotFoundError,
     LettaRunError,
@@ -537,3 +538,187 @@ def test_a_conversation_create_that_times_out_is_not_reposted(
         if conv.id not in before
     ]
     assert len(new) <= 1
+
+
+# ---------------------------------------------------------------------------- found by attack
+# Each test below reproduces a break found by attacking the rules above (fixed since).
+
+
+def test_a_send_still_on_its_way_at_the_timeout_is_not_reported_as_unstored(
+    proxy: FaultProxy, agent_id: str, letta: Letta
+) -> None:
+    """The send reaches the server after the client gave up: ``turn_stored`` is not False."""
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=2.0)
+    config = {"configurable": {"session_id": "held-send"}}
+    model.invoke("warm up", config=config)
+    proxy.mode, proxy.budget, proxy.delay = "hold_sends", 1, 3.0
+
+    with pytest.raises(LettaTimeoutError) as raised:
+        model.invoke("pay order 7", config=config)
+
+    assert raised.value.turn_stored is None  # could not be confirmed either way
+    proxy.mode = "pass"
+    reply = ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke(
+        "pay order 7", config=config
+    )
+    assert reply.text == "Echo: pay order 7"
+
+
+def test_a_structured_call_that_timed_out_does_not_leave_the_session_waiting(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    hasty = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=2.0)
+    config = {"configurable": {"session_id": "structured-timeout"}}
+    with pytest.raises(LettaTimeoutError):
+        hasty.with_structured_output(Joke).invoke("[slow:4] [tool] a joke", config=config)
+
+    reply = ChatLetta(agent_id=agent_id, base_url=base_url).invoke("something else", config=config)
+
+    assert reply.text == "Echo: something else"
+
+
+def test_an_astream_closed_early_frees_the_session_for_the_next_event_loop(
+    base_url: str, agent_id: str
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, stream_tokens=True, busy_timeout=10)
+    config = {"configurable": {"session_id": "aclose"}}
+
+    async def first_chunk_then_close() -> None:
+        stream = model.astream("[long:30] go", config=config)
+        async for chunk in stream:
+            if chunk.text:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(first_chunk_then_close())
+
+    assert asyncio.run(model.ainvoke("after", config=config)).text == "Echo: after"
+
+
+async def test_an_unclosed_astream_does_not_block_ainvoke_in_the_same_task(
+    base_url: str, agent_id: str
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, stream_tokens=True, busy_timeout=10)
+    config = {"configurable": {"session_id": "unclosed-async"}}
+    stream = model.astream("[long:30] peek", config=config)
+    async for chunk in stream:
+        if chunk.text:
+            break  # left unclosed, still referenced
+
+    assert (await model.ainvoke("next turn", config=config)).text == "Echo: next turn"
+    del stream
+
+
+def test_a_stream_kept_by_a_finished_thread_does_not_block_the_session(
+    base_url: str, agent_id: str
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, stream_tokens=True, busy_timeout=10)
+    config = {"configurable": {"session_id": "dead-thread"}}
+    kept = []
+
+    def peek() -> None:
+        stream = model.stream("[long:30] peek", config=config)
+        next(stream)
+        kept.append(stream)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(peek).result()
+
+    assert model.invoke("next", config=config).text == "Echo: next"
+
+
+def test_closing_a_stream_never_cancels_another_clients_run(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, stream_tokens=True)
+    config = {"configurable": {"session_id": "other-run"}}
+    model.invoke("warm", config=config)
+    conversation = conversation_of("other-run", agent_id, base_url)
+    stream = model.stream("[long:3] mine", config=config)
+    next(stream)
+    while list(letta.runs.list(conversation_id=conversation, active=True)):
+        asyncio.run(asyncio.sleep(0.2))  # my run is over on the server
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # another client's turn
+        other = pool.submit(
+            lambda: [
+                event.stop_reason
+                for event in letta.conversations.messages.create(
+                    conversation, messages=[{"role": "user", "content": "[slow:3] theirs"}]
+                )
+                if event.message_type == "stop_reason"
+            ]
+        )
+        while not list(letta.runs.list(conversation_id=conversation, active=True)):
+            asyncio.run(asyncio.sleep(0.1))
+        stream.close()
+        assert other.result() == ["end_turn"]
+
+
+def test_a_keyed_retry_finds_its_turn_behind_later_turns(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    keyed = {"configurable": {"session_id": "keyed", "idempotency_key": "order-7"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    first = model.invoke("charge order 7", config=keyed)
+    for i in range(5):
+        model.invoke(f"other {i}", config={"configurable": {"session_id": "keyed"}})
+
+    late = ChatLetta(agent_id=agent_id, base_url=base_url).invoke("charge order 7", config=keyed)
+
+    assert late.id == first.id
+    assert (
+        user_turns(letta, conversation_of("keyed", agent_id, base_url)).count("charge order 7") == 1
+    )
+
+
+def test_a_retry_that_gave_up_waiting_keeps_the_turn_in_doubt(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    config = {"configurable": {"session_id": "gave-up"}}
+    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("warm", config=config)
+    with pytest.raises(LettaTimeoutError):
+        ChatLetta(agent_id=agent_id, base_url=base_url, timeout=2.0).invoke(
+            "[slow:4] pay", config=config
+        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(
+            ChatLetta(agent_id=agent_id, base_url=base_url).invoke, "[slow:6] other", config
+        )
+        asyncio.run(asyncio.sleep(1.5))
+        with pytest.raises(LettaConversationBusyError):
+            ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=1).invoke(
+                "[slow:4] pay", config=config
+            )
+        other.result()
+
+    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("[slow:4] pay", config=config)
+
+    assert user_turns(letta, conversation_of("gave-up", agent_id, base_url)) == [
+        "warm",
+        "[slow:4] pay",
+        "[slow:6] other",
+    ]
+
+
+def test_a_retry_after_the_app_cancelled_the_call_stores_the_turn_once(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    config = {"configurable": {"session_id": "wait-for"}}
+
+    async def main() -> str:
+        for attempt in range(3):
+            try:
+                limit = 2 if attempt < 2 else 60
+                reply = await asyncio.wait_for(model.ainvoke("[slow:4] book", config=config), limit)
+                return reply.text
+            except TimeoutError:
+                continue
+        return ""
+
+    assert asyncio.run(main())
+    assert (
+        user_turns(letta, conversation_of("wait-for", agent_id, base_url)).count("[slow:4] book")
+        == 1
+    )
