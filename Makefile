@@ -6,10 +6,12 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test test-live tmux record bench lint format typecheck stack-up stack-down stack-status clean
 
+# uv installs in seconds from its cache (and the Letta server venv too, see scripts/letta_stack.py);
+# plain pip is the fallback.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,examples]'
+	($(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,examples]') \
+	  || ($(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[dev,examples]')
 	touch $@
 
 demo: $(INSTALLED)  ## the main job: two users' sessions on one agent
