@@ -415,7 +415,11 @@ def install_with_uv(stack: Stack, uv: str) -> None:
     if not (stack.venv / "bin" / "python").exists():
         run([uv, "venv", "--quiet", "--python", sys.executable, str(stack.venv)])
     python = str(stack.venv / "bin" / "python")
-    run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "-r", str(LOCK_FILE)])
+    argv = [uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "-r", str(LOCK_FILE)]
+    try:  # from the cache alone first: no index requests, and it works with no network
+        run([*argv, "--offline"])
+    except StackError:
+        run(argv)
 
 
 def install_with_pip(stack: Stack) -> None:
