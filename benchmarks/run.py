@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     bench_concurrency,
+    bench_connections,
     bench_history_read,
     bench_latency,
     bench_memory,
@@ -62,7 +63,7 @@ QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="sections to run, e.g. 1,4")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -93,6 +94,7 @@ def main() -> None:
                 url, agent_id, plan.sessions, plan.waves, slow_id, plan.slow_waves
             ),
             6: lambda: bench_memory.run(url, agent_id, plan.memory_stored),
+            7: lambda: bench_connections.run(url, agent_id),
         }
         for number, step in steps.items():
             if number in only:
