@@ -568,7 +568,12 @@ def psql(
 
 
 def ensure_database(stack: Stack) -> None:
-    """Create the ``letta`` database with pgvector, then apply letta's migrations once."""
+    """Create the ``letta`` database with pgvector, then apply letta's migrations once.
+
+    The first migration on a machine is dumped to the user's cache; a database created
+    later (another clone, a ``reset``) loads that dump instead of running alembic again.
+    """
+    created = False
     if (
         psql(
             stack, "postgres", f"select 1 from pg_database where datname = '{DB_NAME}'"
@@ -578,14 +583,36 @@ def ensure_database(stack: Stack) -> None:
         log(f"creating database {DB_NAME} with pgvector")
         psql(stack, "postgres", f"create database {DB_NAME}")
         psql(stack, DB_NAME, "create extension if not exists vector")
+        created = True
     marker = stack.pg_root / f"migrated-{LETTA_VERSION}"
-    if not marker.exists():
+    if marker.exists():
+        return
+    started = time.monotonic()
+    dump = migrated_dump(stack)
+    if created and dump.exists():
+        log(f"loading the migrated schema from {dump}")
+        pg_tool(stack, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump))
+    else:
         log("running letta's alembic migrations")
-        started = time.monotonic()
         env = {**server_env(stack), "LETTA_PG_URI": stack.pg_uri}
         run([str(stack.venv / "bin" / "alembic"), "upgrade", "head"], cwd=stack.migrations, env=env)
-        marker.write_text("done\n")
-        log(f"migrated in {time.monotonic() - started:.0f}s")
+        if created:
+            partial = dump.with_name(f"{dump.name}.{os.getpid()}")
+            pg_tool(stack, "pg_dump", "--no-owner", "--no-privileges", "-f", str(partial))
+            partial.rename(dump)
+    marker.write_text("done\n")
+    log(f"migrated in {time.monotonic() - started:.0f}s")
+
+
+def migrated_dump(stack: Stack) -> Path:
+    """Cached dump of a freshly migrated database, one per lock file (so per letta version)."""
+    return stack.migrations.parent / f"letta-{LETTA_VERSION}-{lock_digest()[:12]}-migrated.sql"
+
+
+def pg_tool(stack: Stack, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run PostgreSQL's ``tool`` (psql, pg_dump) on the ``letta`` database over TCP."""
+    argv = [str(stack.pg_bin / tool), "-h", "127.0.0.1", "-p", str(stack.pg_port)]
+    return run([*argv, "-U", DB_USER, "-d", DB_NAME, *args])
 
 
 # --------------------------------------------------------------------------- other services

@@ -117,16 +117,30 @@ def test_with_no_model_named_the_examples_pick_one_the_server_offers() -> None:
     from letta_client import Letta
 
     name = f"lc-test-picked-{uuid.uuid4().hex[:8]}"
-    env = {"LETTA_BASE_URL": live_base_url(), "LETTA_DEMO_AGENT": name}
+    script = (
+        "from letta_client import Letta\n"
+        "from example_setup import DEMO_MEMORY, named_agent\n"
+        f"named_agent(Letta(), {name!r}, memory_blocks=DEMO_MEMORY)\n"
+    )
+    env = {**os.environ, "LETTA_BASE_URL": live_base_url()}
     env |= {"LETTA_DEMO_MODEL": "", "LETTA_DEMO_EMBEDDING": ""}
+    letta = Letta(base_url=live_base_url())
     try:
-        done = run_script("langgraph_example.py", **env)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=ROOT / "examples",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        (agent,) = letta.agents.list(name=name)
     finally:
-        letta = Letta(base_url=live_base_url())
-        for agent in letta.agents.list(name=name):
-            letta.agents.delete(agent.id)
+        for created in letta.agents.list(name=name):
+            letta.agents.delete(created.id)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Using chat model openai-proxy/fake-llm (set LETTA_DEMO_MODEL to choose" in done.stdout
     assert "Using embedding openai/text-embedding-3-small (set LETTA_DEMO_EMBEDDING" in done.stdout
-    assert f"Created agent {name!r}" in done.stdout
+    assert f"Created agent {name!r} ({agent.id}) on model openai-proxy/fake-llm" in done.stdout
