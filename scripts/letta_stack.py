@@ -532,17 +532,24 @@ def start_postgres(stack: Stack) -> None:
             "-c",
             "max_connections=200",
         ]
-        spawn(
-            stack,
-            "postgres",
-            argv,
-            {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
-            stack.pg_root,
-            user,
-        )
-    if not wait_for(lambda: psql(stack, "postgres", "select 1", check=False).returncode == 0, 30):
+        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}
+        # Our ports lie in the kernel's ephemeral range: a client socket of any program may
+        # hold one for a moment ("Address already in use"), so a quick exit is retried.
+        for attempt in range(3):
+            spawn(stack, "postgres", argv, env, stack.pg_root, user)
+            wait_for(lambda: pg_ready(stack) or read_pid(stack, "postgres") is None, 30)
+            if read_pid(stack, "postgres") is not None:
+                break
+            log(f"PostgreSQL exited at once (attempt {attempt + 1} of 3)")
+            time.sleep(1.0)
+    if not wait_for(lambda: pg_ready(stack), 30):
         raise StackError(f"PostgreSQL did not come up; see {stack.log_file('postgres')}")
     ensure_database(stack)
+
+
+def pg_ready(stack: Stack) -> bool:
+    """True when PostgreSQL answers a query."""
+    return psql(stack, "postgres", "select 1", check=False).returncode == 0
 
 
 def psql(
