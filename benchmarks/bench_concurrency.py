@@ -9,7 +9,7 @@ from typing import Any
 
 from letta_client import AsyncLetta, Letta
 
-from benchmarks.bench_latency import ALWAYS
+from benchmarks.bench_latency import ALWAYS, SLOW
 from benchmarks.common import Row, Section, Stat, log, ratio, tagged_conversation
 from langchain_letta import ChatLetta
 
@@ -116,5 +116,64 @@ async def _run(url: str, agent_id: str, sessions: int, waves: int) -> Section:
     return section
 
 
-def run(url: str, agent_id: str, sessions: int, waves: int) -> Section:
-    return asyncio.run(_run(url, agent_id, sessions, waves))
+async def _slow(url: str, agent_id: str, sessions: int, waves: int) -> Row:
+    """The default arm vs the raw SDK on an agent whose LLM takes 1 s per completion."""
+    plain = Letta(base_url=url, timeout=300)
+    stamp = time.monotonic_ns()
+    keys = [f"bench-par-slow-{stamp}-{i}" for i in range(sessions)]
+    for key in keys:
+        tagged_conversation(plain, agent_id, key)
+    raw_convs = [
+        tagged_conversation(plain, agent_id, f"bench-par-slow-raw-{stamp}-{i}")
+        for i in range(sessions)
+    ]
+    model = ChatLetta(agent_id=agent_id, base_url=url, timeout=300)
+    raw = AsyncLetta(base_url=url, timeout=300, max_retries=0)
+
+    async def ours_turn(i: int) -> None:
+        await model.ainvoke(PROMPT, config={"configurable": {"session_id": keys[i]}})
+
+    async def raw_turn(i: int) -> None:
+        stream = await raw.conversations.messages.create(
+            raw_convs[i], messages=[{"role": "user", "content": PROMPT}]
+        )
+        async for _ in stream:
+            pass
+
+    turns = {"ours": ours_turn, "raw": raw_turn}
+    for turn in turns.values():
+        await _wave(turn, sessions)
+    rates: dict[str, list[float]] = {name: [] for name in turns}
+    errors = dict.fromkeys(turns, 0)
+    for i in range(waves):
+        for name in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
+            rate, failed, _ = await _wave(turns[name], sessions)
+            rates[name].append(rate)
+            errors[name] += failed
+    log(f"concurrency at {SLOW}: turns/s {rates}")
+    r = ratio(rates["ours"], rates["raw"])
+    ok = r.median >= GOAL and errors["ours"] == 0
+    return Row(
+        "5 concurrency",
+        f"turns/s, {sessions} sessions in parallel (ainvoke), default, {SLOW}",
+        Stat(rates["ours"]).fmt(digits=1, unit=" /s"),
+        Stat(rates["raw"]).fmt(digits=1, unit=" /s"),
+        r.fmt(digits=3),
+        ">= 0.97, 0 errors",
+        "met" if ok else f"MISSED by {100 * (1 - r.median / GOAL):.0f}%",
+        f"errors: ours {errors['ours']}, raw {errors['raw']}",
+    )
+
+
+def run(
+    url: str,
+    agent_id: str,
+    sessions: int,
+    waves: int,
+    slow_agent_id: str | None = None,
+    slow_waves: int = 0,
+) -> Section:
+    section = asyncio.run(_run(url, agent_id, sessions, waves))
+    if slow_agent_id:
+        section.rows.insert(1, asyncio.run(_slow(url, slow_agent_id, sessions, slow_waves)))
+    return section

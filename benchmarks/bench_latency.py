@@ -57,7 +57,41 @@ ALWAYS = "sync_memory='always'"
 """The opt-in arm: memory blocks read before every turn (one more request, by design)."""
 
 
-def run(url: str, agent_id: str, repeats: int) -> Section:
+SLOW = "LLM 1 s/turn"
+"""Label of the rows measured on the fake LLM's slow model (1 s per completion)."""
+
+
+def _slow_pairs(url: str, agent_id: str, repeats: int) -> dict[str, dict[str, list[float]]]:
+    """The default arm and the raw SDK on an agent whose LLM takes 1 s per completion."""
+    client = Letta(base_url=url, timeout=300)
+    model = ChatLetta(agent_id=agent_id, base_url=url)
+    config: RunnableConfig = {"configurable": {"session_id": "bench-latency-slow-ours"}}
+    raw_conv = tagged_conversation(client, agent_id, "bench-latency-slow-raw")
+    _ours_turn(model, config)
+    _raw_turn(client, raw_conv)
+    turn: dict[str, list[float]] = {"ours": [], "raw": []}
+    first: dict[str, list[float]] = {"ours": [], "raw": [], "raw_ping": []}
+    for i in range(repeats):
+        pairs = [
+            (
+                lambda: turn["ours"].append(_ours_turn(model, config)),
+                lambda: turn["raw"].append(_raw_turn(client, raw_conv)),
+            ),
+            (
+                lambda: first["ours"].append(_ours_first(model, config)),
+                lambda: _record_raw_first(client, raw_conv, first),
+            ),
+        ]
+        for ours, raw in pairs:
+            for arm in (ours, raw) if i % 2 == 0 else (raw, ours):
+                arm()
+    log(f"latency at {SLOW}: {repeats} repeats done")
+    return {"turn": turn, "first": first}
+
+
+def run(
+    url: str, agent_id: str, repeats: int, slow_agent_id: str | None = None, slow_repeats: int = 0
+) -> Section:
     client = Letta(base_url=url, timeout=300)
     model = ChatLetta(agent_id=agent_id, base_url=url)
     always = ChatLetta(agent_id=agent_id, base_url=url, sync_memory="always")
@@ -86,26 +120,41 @@ def run(url: str, agent_id: str, repeats: int) -> Section:
             for name in names[i % 3 :] + names[: i % 3]:
                 group[name]()
     log(f"latency: {repeats} repeats done")
+    slow = _slow_pairs(url, slow_agent_id, slow_repeats) if slow_agent_id else None
     section = Section()
     ms = 1000.0
-    for what, data in (
-        ("invoke turn, warm session", turn),
-        ("stream first chunk vs raw first assistant event", first),
+    side_by_side: list[str] = []
+    for key, what, data in (
+        ("turn", "invoke turn, warm session", turn),
+        ("first", "stream first chunk vs raw first assistant event", first),
     ):
-        for arm, label in (("ours", "default"), ("always", ALWAYS)):
-            r = ratio(data[arm], data["raw"])
+        arms = [("ours", "default", data), ("always", ALWAYS, data)]
+        if slow is not None:
+            arms.insert(1, ("ours", f"default, {SLOW}", slow[key]))
+        for arm, label, measured in arms:
+            r = ratio(measured[arm], measured["raw"])
             gated = arm == "ours"
             section.rows.append(
                 Row(
                     "1 latency",
                     f"{what}, {label}",
-                    Stat(data[arm]).fmt(ms, " ms"),
-                    Stat(data["raw"]).fmt(ms, " ms"),
+                    Stat(measured[arm]).fmt(ms, " ms"),
+                    Stat(measured["raw"]).fmt(ms, " ms"),
                     r.fmt(digits=3),
                     f"<= {GOAL}" if gated else "-",
                     verdict(r.median, GOAL) if gated else "info",
                 )
             )
+        if slow is not None:
+            at_zero = ratio(data["ours"], data["raw"]).median
+            at_one = ratio(slow[key]["ours"], slow[key]["raw"]).median
+            side_by_side.append(f"{what}: {at_zero:.3f} at 0 s, {at_one:.3f} at 1 s")
+    if side_by_side:
+        section.notes.append(
+            "1 latency: overhead ratio (default, ours / raw) with a fake LLM that answers at "
+            "once and with one that takes 1 s per completion (the fake's `fake-llm-slow` "
+            "model): " + "; ".join(side_by_side) + "."
+        )
     extra = Stat([a - b for a, b in zip(turn["always"], turn["ours"], strict=True)]).median
     section.notes.append(
         f"1 latency: {ALWAYS} costs {extra * ms:.0f} ms (median) more per turn than the "

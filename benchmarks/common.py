@@ -20,6 +20,8 @@ from langchain_letta.sessions import session_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_HANDLE = "openai-proxy/fake-llm"
+SLOW_MODEL_HANDLE = "openai-proxy/fake-llm-slow"
+"""The fake LLM's model that takes 1 s per completion, like a real LLM's turn."""
 EMBEDDING_HANDLE = "openai/text-embedding-3-small"
 SEED_BATCH = 499  # messages per seeding send (the agent's one reply makes it 500 stored)
 
@@ -144,11 +146,11 @@ def counted_clients(url: str, counter: Counter, timeout: float = 300.0) -> tuple
     )
 
 
-def new_agent(client: Letta, label: str) -> str:
-    """A fresh agent on the fake LLM; the caller deletes it."""
+def new_agent(client: Letta, label: str, model: str = MODEL_HANDLE) -> str:
+    """A fresh agent on the fake LLM (or ``model``); the caller deletes it."""
     agent = client.agents.create(
         name=f"bench-{label}-{uuid.uuid4().hex[:8]}",
-        model=MODEL_HANDLE,
+        model=model,
         embedding=EMBEDDING_HANDLE,
         memory_blocks=[
             {"label": "human", "value": "A benchmark user."},

@@ -27,13 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     bench_concurrency,
+    bench_connections,
     bench_history_read,
     bench_latency,
     bench_memory,
     bench_roundtrips,
     bench_stream_cost,
 )
-from benchmarks.common import Row, Section, base_url, log, new_agent
+from benchmarks.common import SLOW_MODEL_HANDLE, Row, Section, base_url, log, new_agent
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -51,16 +52,18 @@ class Plan:
     sessions: int
     waves: int
     memory_stored: int
+    slow_repeats: int
+    slow_waves: int
 
 
-FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 12, 10_000)
-QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000)
+FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 12, 10_000, 10, 6)
+QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="sections to run, e.g. 1,4")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -73,22 +76,34 @@ def main() -> None:
 
     admin = Letta(base_url=url, timeout=300)
     agent_id = new_agent(admin, "suite")
+    slow_id = None  # sections 1 and 5 also run on an LLM that takes 1 s per turn, if offered
+    if only & {1, 5} and SLOW_MODEL_HANDLE in [m.handle for m in admin.models.list()]:
+        slow_id = new_agent(admin, "slow", SLOW_MODEL_HANDLE)
+    elif only & {1, 5}:
+        log(f"{SLOW_MODEL_HANDLE} is not offered: sections 1 and 5 run at 0 s per turn only")
     sections: list[Section] = []
     try:
         steps: dict[int, Callable[[], Section]] = {
-            1: lambda: bench_latency.run(url, agent_id, plan.latency_repeats),
+            1: lambda: bench_latency.run(
+                url, agent_id, plan.latency_repeats, slow_id, plan.slow_repeats
+            ),
             2: lambda: bench_roundtrips.run(url, agent_id, list(plan.rt_sizes), plan.rt_turns),
             3: lambda: bench_history_read.run(url, agent_id, plan.read_stored, plan.read_repeats),
             4: lambda: bench_stream_cost.run(url, plan.stream_repeats),
-            5: lambda: bench_concurrency.run(url, agent_id, plan.sessions, plan.waves),
+            5: lambda: bench_concurrency.run(
+                url, agent_id, plan.sessions, plan.waves, slow_id, plan.slow_waves
+            ),
             6: lambda: bench_memory.run(url, agent_id, plan.memory_stored),
+            7: lambda: bench_connections.run(url, agent_id),
         }
         for number, step in steps.items():
             if number in only:
                 log(f"section {number} ...")
                 sections.append(step())
     finally:
-        admin.agents.delete(agent_id)
+        for agent in (agent_id, slow_id):
+            if agent:
+                admin.agents.delete(agent)
     elapsed = time.perf_counter() - started
     report = render(sections, args, elapsed)
     print(report)

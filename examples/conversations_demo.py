@@ -74,7 +74,7 @@ def model_handle(agent: Any) -> str:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent = named_agent(letta, AGENT_NAME, cloud="letta.com" in base_url, memory_blocks=MEMORY)
+    agent = named_agent(letta, AGENT_NAME, memory_blocks=MEMORY)
     agent_id, handle = agent.id, model_handle(agent)
     fake = handle == FAKE_MODEL
     run = uuid.uuid4().hex[:6]

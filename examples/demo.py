@@ -22,7 +22,8 @@ Where it runs:
 * neither: the project's local Letta stack (real server, fake LLM), started if needed.
 
 ``LETTA_DEMO_MODEL`` / ``LETTA_DEMO_EMBEDDING`` choose the agent's model handles when the
-agent is created (defaults: the local fake LLM, or ``openai/gpt-4o-mini`` on Letta Cloud).
+agent is created; unset, it takes handles the server offers (the local fake LLM, or
+``openai/gpt-4o-mini``, first) and says which.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def count(texts: list[str], text: str) -> int:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent = named_agent(letta, DEMO_AGENT, cloud="letta.com" in base_url, memory_blocks=DEMO_MEMORY)
+    agent = named_agent(letta, DEMO_AGENT, memory_blocks=DEMO_MEMORY)
     agent_id = agent.id
     fake_llm = FAKE_MODEL in (agent.model, getattr(agent.llm_config, "handle", None))
     run = uuid.uuid4().hex[:6]  # marks this run's messages: the demo agent is reused

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import letta_client
 from letta_client import Letta
 from letta_client.types import AgentState, CreateBlockParam
 
@@ -46,26 +47,74 @@ def connect() -> tuple[str, str | None]:
 
 
 def named_agent(
-    letta: Letta, name: str, *, cloud: bool, memory_blocks: Iterable[CreateBlockParam]
+    letta: Letta, name: str, *, memory_blocks: Iterable[CreateBlockParam]
 ) -> AgentState:
     """The agent called ``name``: found by name, else created with ``memory_blocks``.
 
-    A new agent's model is ``LETTA_DEMO_MODEL``, else ``openai/gpt-4o-mini`` on Letta Cloud
-    (``cloud``) or the local fake LLM; its embedding ``LETTA_DEMO_EMBEDDING``, else
-    ``openai/text-embedding-3-small``.
+    A new agent's model and embedding are ``LETTA_DEMO_MODEL`` and ``LETTA_DEMO_EMBEDDING``,
+    else handles the server offers (see :func:`pick`). A server that cannot be reached or
+    refuses the agent ends the script with one line saying what to set, never a traceback.
     """
-    for agent in letta.agents.list(name=name):
-        print(f"Reusing agent {name!r} ({agent.id})")
-        return agent
-    model = os.environ.get("LETTA_DEMO_MODEL") or ("openai/gpt-4o-mini" if cloud else FAKE_MODEL)
-    created = letta.agents.create(
-        name=name,
-        model=model,
-        embedding=os.environ.get("LETTA_DEMO_EMBEDDING", "openai/text-embedding-3-small"),
-        memory_blocks=memory_blocks,
-    )
+    try:
+        for agent in letta.agents.list(name=name):
+            print(f"Reusing agent {name!r} ({agent.id})")
+            return agent
+        models = [m.handle for m in letta.models.list() if m.handle]
+        embeddings = [e.handle for e in letta.models.embeddings.list() if e.handle]
+    except letta_client.APIError as error:
+        raise SystemExit(
+            f"Cannot use the Letta server at {letta.base_url}: {one_line(error)}"
+        ) from None
+    model = chosen("LETTA_DEMO_MODEL", "chat model", models, MODEL_PREFERENCE)
+    embedding = chosen("LETTA_DEMO_EMBEDDING", "embedding", embeddings, EMBEDDING_PREFERENCE)
+    try:
+        created = letta.agents.create(
+            name=name, model=model, embedding=embedding, memory_blocks=memory_blocks
+        )
+    except letta_client.APIError as error:
+        raise SystemExit(
+            f"The server refused an agent on model {model} with embedding {embedding} "
+            f"({one_line(error)}); set LETTA_DEMO_MODEL to one of: {', '.join(models)}"
+            f" and LETTA_DEMO_EMBEDDING to one of: {', '.join(embeddings)}"
+        ) from None
     print(f"Created agent {name!r} ({created.id}) on model {model}")
     return created
+
+
+MODEL_PREFERENCE = (FAKE_MODEL, "openai/gpt-4o-mini")
+"""Chat models the examples take first when the server offers them."""
+EMBEDDING_PREFERENCE = ("openai/text-embedding-3-small",)
+"""Embeddings the examples take first when the server offers them."""
+LAST_RESORT = "letta/"
+"""Letta's own hosted free handles (``letta/letta-free``) come after every other."""
+
+
+def pick(offered: list[str], preferred: Iterable[str]) -> str | None:
+    """The first ``preferred`` handle offered, else the first other one, ``letta/...`` last."""
+    for handle in preferred:
+        if handle in offered:
+            return handle
+    ranked = sorted(offered, key=lambda handle: handle.startswith(LAST_RESORT))
+    return ranked[0] if ranked else None
+
+
+def chosen(variable: str, kind: str, offered: list[str], preferred: Iterable[str]) -> str:
+    """``$variable`` when set, else :func:`pick`'s choice (said aloud); exits when none."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    handle = pick(offered, preferred)
+    if handle is None:
+        raise SystemExit(
+            f"The Letta server offers no {kind}: configure a provider on it, then set {variable}"
+        )
+    print(f"Using {kind} {handle} (set {variable} to choose another: {', '.join(offered)})")
+    return handle
+
+
+def one_line(error: Exception) -> str:
+    """An error's message on one line, short enough to read."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class Checks:

@@ -49,9 +49,7 @@ def thread(thread_id: str) -> RunnableConfig:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent_id = named_agent(
-        letta, DEMO_AGENT, cloud="letta.com" in base_url, memory_blocks=DEMO_MEMORY
-    ).id
+    agent_id = named_agent(letta, DEMO_AGENT, memory_blocks=DEMO_MEMORY).id
     run = uuid.uuid4().hex[:6]
     threads = {"alice": f"alice-graph-{run}", "bob": f"bob-graph-{run}"}
     print(f"Letta server {base_url}, agent {agent_id}")

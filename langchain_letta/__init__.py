@@ -1,5 +1,7 @@
 """LangChain and LangGraph integration for stateful Letta agents."""
 
+from importlib.metadata import version
+
 from langchain_letta.chat_history import LettaChatMessageHistory
 from langchain_letta.chat_models import ChatLetta
 from langchain_letta.errors import (
@@ -19,6 +21,9 @@ from langchain_letta.errors import (
     LettaTimeoutError,
 )
 from langchain_letta.sessions import InMemorySessionStore, JsonFileSessionStore, SessionStore
+
+__version__ = version("langchain-letta")
+"""The installed distribution's version: ``pyproject.toml`` is its one source."""
 
 __all__ = [
     "ChatLetta",
@@ -40,4 +45,5 @@ __all__ = [
     "LettaStructuredOutputError",
     "LettaTimeoutError",
     "SessionStore",
+    "__version__",
 ]

@@ -30,6 +30,10 @@ prompt's characters // 4, completion tokens the number of streamed pieces.
 
 Run: ``python3 fake_llm.py --port 8399``. Env ``FAKE_LLM_MODEL`` sets the
 model id, ``FAKE_LLM_LOG`` a file that gets one line per request.
+
+A second model, ``<id>-slow``, answers the same way after ``FAKE_LLM_SLOW_DELAY``
+seconds (1) per completion, like a real LLM's turn: benchmarks weigh client overhead
+against it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL_ID = os.environ.get("FAKE_LLM_MODEL", "fake-llm")
+SLOW_MODEL_ID = f"{MODEL_ID}-slow"
+SLOW_DELAY = float(os.environ.get("FAKE_LLM_SLOW_DELAY", "1"))
 CONTEXT_WINDOW = 128000
 LETTA_BUILTIN_TOOLS = frozenset(
     {
@@ -356,7 +362,7 @@ def choose_reply(body: dict[str, Any]) -> Reply:
         reply = tool_call_reply(body, name, None, quoted_text(triggers.text) or "hello")
     else:
         reply = text_reply(body, triggers)
-    reply.delay = triggers.slow
+    reply.delay = triggers.slow + (SLOW_DELAY if body.get("model") == SLOW_MODEL_ID else 0.0)
     if triggers.think:
         reply.reasoning = "Thinking about: " + (triggers.text or "the request")
     return reply
@@ -518,17 +524,20 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
         """``GET /v1/models`` (and ``/v1/models/<id>``)."""
         path = self.path.split("?")[0].rstrip("/")
         log_request("GET", self.path, "")
-        model = {
-            "id": MODEL_ID,
-            "object": "model",
-            "created": 0,
-            "owned_by": "fake-llm",
-            "context_length": CONTEXT_WINDOW,
+        models = {
+            model_id: {
+                "id": model_id,
+                "object": "model",
+                "created": 0,
+                "owned_by": "fake-llm",
+                "context_length": CONTEXT_WINDOW,
+            }
+            for model_id in (MODEL_ID, SLOW_MODEL_ID)
         }
         if path == "/v1/models":
-            self.send_json(200, {"object": "list", "data": [model]})
-        elif path == f"/v1/models/{MODEL_ID}":
-            self.send_json(200, model)
+            self.send_json(200, {"object": "list", "data": list(models.values())})
+        elif path.startswith("/v1/models/") and path[len("/v1/models/") :] in models:
+            self.send_json(200, models[path[len("/v1/models/") :]])
         else:
             self.send_json(
                 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}

