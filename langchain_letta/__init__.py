@@ -1,5 +1,7 @@
 """LangChain and LangGraph integration for stateful Letta agents."""
 
+from typing import TYPE_CHECKING
+
 from langchain_letta.chat_history import LettaChatMessageHistory
 from langchain_letta.chat_models import ChatLetta
 from langchain_letta.errors import (
@@ -20,6 +22,23 @@ from langchain_letta.errors import (
 )
 from langchain_letta.sessions import InMemorySessionStore, JsonFileSessionStore, SessionStore
 
+if TYPE_CHECKING:
+    from langchain_letta.store import LettaStore
+
+
+def __getattr__(name: str) -> object:
+    """``LettaStore`` is imported on first use: it needs the optional ``langgraph``."""
+    if name == "LettaStore":
+        try:
+            from langchain_letta.store import LettaStore
+        except ImportError as error:
+            raise ImportError(
+                "LettaStore needs langgraph: pip install 'langchain-letta[langgraph]'"
+            ) from error
+        return LettaStore
+    raise AttributeError(f"module 'langchain_letta' has no attribute {name!r}")
+
+
 __all__ = [
     "ChatLetta",
     "InMemorySessionStore",
@@ -37,6 +56,7 @@ __all__ = [
     "LettaPendingApprovalError",
     "LettaRateLimitError",
     "LettaRunError",
+    "LettaStore",
     "LettaStructuredOutputError",
     "LettaTimeoutError",
     "SessionStore",
