@@ -327,3 +327,19 @@ def test_a_batch_runs_in_order(store: LettaStore) -> None:
     assert isinstance(results[1], Item)
     assert results[1].value == {"v": 1}
     assert results[2:] == [None, None, []]
+
+
+def test_the_store_example() -> None:
+    from tests.integration_tests.test_examples import run_example
+
+    output = run_example("langgraph_store.py")
+
+    for line in (
+        "[ok] the agent's archival memory holds it",
+        "[ok] bob's thread found alice's fact",
+        "[ok] the agent recalled the fact",
+        "[ok] the agent's note is in the store",
+        "[ok] a store put edited the agent's core memory block",
+        "All checks passed.",
+    ):
+        assert line in output, f"missing {line!r} in:\n{output}"
