@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.errors import LettaInputError, LettaNotFoundError, translate_error
 from langchain_letta.store.encoding import (
+    STORE_TAG,
     STORE_WORD,
     StoredItem,
     check_key,
@@ -71,7 +72,8 @@ class _Row:
 
     @property
     def item(self) -> StoredItem | None:
-        return decode(self.text)
+        """The store item, for passages the store wrote (its tag: not a copy the agent made)."""
+        return decode(self.text) if STORE_TAG in self.tags else None
 
 
 _Plan = Generator[_Call, Any, T]
@@ -150,7 +152,9 @@ class LettaStore(BaseStore):
 
     Put replaces:
         Letta cannot edit a passage, so ``put`` reads the key's passages, writes the
-        new one (keeping the first ``created_at``) and then deletes the old ones.
+        new one (keeping the first ``created_at``) and then deletes the old ones. Only
+        passages tagged ``langgraph-store`` are items: a copy the agent makes of one
+        shows under ``("letta", "archival")``.
         When several processes put one key at once, each may write its passage
         before it sees the others'. The rule: the passage the server stored last
         (by its ``created_at``, then its id) is the item, for every read in every
@@ -163,7 +167,9 @@ class LettaStore(BaseStore):
         update); ``delete`` 1 plus one per passage; ``search`` 1 for up to 100
         items without a query, 1 with a query while the top matches hold enough items
         of the prefix (it asks for more otherwise); ``list_namespaces`` one per 100
-        passages. The first insert of an agent takes about a second (embedding).
+        passages, and so does a ``get`` in ``("letta", "archival")`` (Letta 0.16.8 has
+        no endpoint that reads one passage). The first insert of an agent takes about
+        a second (embedding).
 
     Semantic search:
         ``query`` ranks by Letta's archival search over the agent's embedding model;

@@ -192,3 +192,13 @@ def test_the_fake_llm_embeds_similar_texts_close() -> None:
     assert cosine("Ada drinks green tea", "Paris is a city") == 0.0
     payload = fake_llm.embeddings_json({"input": ["a", "b"], "encoding_format": "base64"})
     assert [row["index"] for row in payload["data"]] == [0, 1]
+
+
+def test_only_passages_the_store_tagged_are_items() -> None:
+    from langchain_letta.store.letta_store import _Row
+
+    text, tags = encode(("a",), "k", {"x": 1})
+    now = datetime.now(UTC)
+
+    assert _Row("passage-1", text, now, tags).item is not None
+    assert _Row("passage-2", text, now, []).item is None  # the agent copied it
