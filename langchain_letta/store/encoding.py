@@ -8,11 +8,22 @@ marker line with the item as JSON::
     lgstore lgk3f0c...(key) lgn91ab...(namespace prefix) lgn77e0...
     {"namespace": ["memories", "ada"], "key": "tea", "value": {...}, "created_at": null}
 
-``agents.passages.list(search=...)`` is a case-insensitive substring match (a SQL ``LIKE``
-where ``%`` and ``_`` are wildcards), so lookups search for the hex markers only: one
-per (namespace, key) and one per namespace prefix. Tags carry the namespace for the
-agent's own tools (``langgraph-store``, ``ns:<labels joined by '.'>``); the server
-filters tags only after its ``LIMIT``, so the store never relies on them.
+What Letta 0.16.8 serves, measured, and why the layout is so:
+
+- ``agents.passages.list(search=...)`` is a case-insensitive substring filter in SQL
+  (``LIKE``: ``%`` and ``_`` are wildcards), applied before ``limit``; oldest first.
+  Lookups search only for hex markers: one per (namespace, key), one per namespace
+  prefix. Listed passages carry their embedding (4096 floats, zero-padded).
+- ``agents.passages.search(query=, tags=, tag_match_mode=, top_k=, start_datetime=)``
+  ranks by embedding distance, applies ``top_k``, THEN filters tags: a tag filter with
+  a small ``top_k`` misses (1 tagged passage among 11, ``top_k=5``: 0 results). Results
+  hold id, text, tags and a timestamp, no score, no embedding; a blank query gives none.
+- ``agents.passages.create(text=, tags=, created_at=)`` stores one passage (no
+  chunking) and honours ``created_at``; there is no update and no single-passage read.
+  ``delete`` of a missing passage answers 404.
+
+So tags (``langgraph-store``, ``ns:<labels joined by '.'>``) serve the agent's own tools
+and mark the store's passages; lookups never rely on the server's tag filter.
 """
 
 from __future__ import annotations
