@@ -343,3 +343,66 @@ def test_the_store_example() -> None:
         "All checks passed.",
     ):
         assert line in output, f"missing {line!r} in:\n{output}"
+
+
+def test_same_answers_as_langgraphs_in_memory_store(store: LettaStore) -> None:
+    """LangGraph ships no store conformance suite: InMemoryStore is the reference."""
+    from langgraph.store.memory import InMemoryStore
+
+    reference = InMemoryStore()
+
+    def both(method: str, *args: object, **kwargs: object) -> tuple[object, object]:
+        return getattr(store, method)(*args, **kwargs), getattr(reference, method)(*args, **kwargs)
+
+    def shape(result: object) -> object:
+        if isinstance(result, list):
+            return sorted((shape(r) for r in result), key=repr)
+        if isinstance(result, Item):
+            return (result.namespace, result.key, result.value)
+        return result
+
+    for namespace, key, value in [
+        (("u", "ada", "facts"), "tea", {"fact": "green tea", "n": 1}),
+        (("u", "ada", "facts"), "city", {"fact": "London", "n": 2}),
+        (("u", "bob"), "tea", {"fact": "coffee", "n": 3}),
+        (("docs",), "readme", {"text": "hello", "n": 4}),
+        (("u", "ada", "facts"), "tea", {"fact": "black tea", "n": 5}),  # replaces
+    ]:
+        both("put", namespace, key, value)
+    both("delete", ("u", "bob"), "tea")
+    both("put", ("u", "bob"), "city", {"fact": "Paris", "n": 6})
+
+    for args, kwargs in [
+        ((("u", "ada", "facts"), "tea"), {}),
+        ((("u", "bob"), "tea"), {}),
+        ((("u",), "tea"), {}),
+    ]:
+        ours, theirs = both("get", *args, **kwargs)
+        assert shape(ours) == shape(theirs), args
+    for args, kwargs in [
+        ((("u",),), {}),
+        ((("u", "ada"),), {}),
+        ((("u",),), {"filter": {"n": {"$gt": 2}}}),
+        ((("u",),), {"filter": {"fact": "Paris"}}),
+        ((("nothing",),), {}),
+        (((),), {"filter": {"n": 4}}),
+    ]:
+        ours, theirs = both("search", *args, **kwargs)
+        assert shape(ours) == shape(theirs), (args, kwargs)
+    ours, theirs = both("search", ("u",), limit=2, offset=1)
+    assert len(ours) == len(theirs) == 2
+    # InMemoryStore also lists namespaces a get or a delete touched (its dict of dicts
+    # keeps them, empty); list the namespaces that hold items, as ours does
+    items = reference.search((), limit=100)
+    reference = InMemoryStore()
+    for item in items:
+        reference.put(item.namespace, item.key, item.value)
+    for kwargs in [
+        {"prefix": ("u",)},
+        {"prefix": ("u",), "max_depth": 2},
+        {"suffix": ("facts",)},
+        {"prefix": ("u", "*", "facts")},
+        {"prefix": ("docs",), "limit": 1},
+    ]:
+        ours, theirs = both("list_namespaces", **kwargs)
+        assert ours == theirs, kwargs
