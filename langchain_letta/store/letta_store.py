@@ -233,19 +233,27 @@ class LettaStore(BaseStore):
         """Attach Letta's ``archival_memory_search`` and ``_insert`` tools to the agent.
 
         Then the agent itself finds what nodes put, and what it inserts shows under
-        ``("letta", "archival")``. Returns the names attached (already attached ones
-        are skipped).
+        ``("letta", "archival")``. Returns the names attached now (tools already
+        attached, or that the server lacks, are skipped).
         """
-        attached = {tool.name for tool in self._client.agents.tools.list(self.agent_id)}
+        return self._run(self._attach())
+
+    async def aattach_archival_tools(self) -> list[str]:
+        """Async twin of :meth:`attach_archival_tools`."""
+        return await self._arun(self._attach())
+
+    def _attach(self) -> _Plan[list[str]]:
+        tools = yield _Call("agents.tools.list", (self.agent_id,), {"limit": PAGE_SIZE})
+        attached = {tool.name for tool in _items(tools)}
         names = []
         for name in ARCHIVAL_TOOLS:
             if name in attached:
                 continue
-            for tool in self._client.tools.list(name=name):
-                if tool.name == name and tool.id:
-                    self._client.agents.tools.attach(tool.id, agent_id=self.agent_id)
-                    names.append(name)
-                    break
+            found = yield _Call("tools.list", (), {"name": name})
+            ids = [tool.id for tool in _items(found) if tool.name == name and tool.id]
+            if ids:  # a server without the tool attaches nothing for it
+                yield _Call("agents.tools.attach", (ids[0],), {"agent_id": self.agent_id})
+                names.append(name)
         return names
 
     # ------------------------------------------------------------------ drivers
@@ -408,7 +416,7 @@ class LettaStore(BaseStore):
                 items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
         if covers["blocks"] and len(items) < wanted:
             blocks = yield _Call("agents.blocks.list", (self.agent_id,), {"limit": PAGE_SIZE})
-            for block in blocks:
+            for block in _items(blocks):
                 item = _block_item(block)
                 if _block_matches(item, op.query) and matches_filter(item.value, op.filter):
                     items.append(item)
@@ -487,6 +495,11 @@ class LettaStore(BaseStore):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _items(page: Any) -> list[Any]:
+    """The items of one page (sync and async pages alike; no auto-paging)."""
+    return list(getattr(page, "items", page))
 
 
 def _resolve(client: Any, path: str) -> Any:

@@ -248,6 +248,9 @@ def test_blocks_are_the_agents_core_memory(store: LettaStore, letta: Letta, agen
     assert [i.key for i in store.search(("letta", "blocks"), query="concise")] == ["persona"]
 
     store.put(("letta", "blocks"), "human", {"value": "Name: Ada Lovelace"})
+    assert store.attach_archival_tools() == ["archival_memory_search", "archival_memory_insert"]
+    tools = {tool.name for tool in letta.agents.tools.list(agent_id)}
+    assert {"archival_memory_search", "archival_memory_insert"} <= tools
 
     assert letta.agents.blocks.retrieve("human", agent_id=agent_id).value == "Name: Ada Lovelace"
 
@@ -299,12 +302,18 @@ async def test_async_twins(
     hits = await store.asearch(("a",), query="black tea")
     assert [i.key for i in hits] == ["k"]
     assert await store.alist_namespaces(prefix=("a",)) == [("a", "b")]
+    assert {i.key for i in await store.asearch(("letta", "blocks"))} == {"human", "persona"}
     human = await store.aget(("letta", "blocks"), "human")
     assert human is not None
     assert human.value["value"] == "Name: Ada"
     assert len(passages(letta, agent_id)) == 1
 
     await store.adelete(("a", "b"), "k")
+    assert await store.aattach_archival_tools() == [
+        "archival_memory_search",
+        "archival_memory_insert",
+    ]
+    assert await store.aattach_archival_tools() == []
 
     assert passages(letta, agent_id) == []
     assert await store.asearch(("a",)) == []
