@@ -22,8 +22,10 @@ What Letta 0.16.8 serves, measured, and why the layout is so:
   chunking) and honours ``created_at``; there is no update and no single-passage read.
   ``delete`` of a missing passage answers 404.
 
-So tags (``langgraph-store``, ``ns:<labels joined by '.'>``) serve the agent's own tools
-and mark the store's passages; lookups never rely on the server's tag filter.
+So tags (``langgraph-store``, and ``ns:<labels joined by '.'>`` for each namespace
+prefix) mark the store's passages and serve the agent's own tag searches; the store's
+semantic search filters by the prefix tag with a ``top_k`` large enough (1,000) that
+the cut before the tag filter rarely matters.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "key_marker",
     "matches_filter",
     "prefix_marker",
+    "prefix_tag",
     "readable_text",
 ]
 
@@ -127,6 +130,11 @@ def prefix_marker(prefix: tuple[str, ...]) -> str:
     return "lgn" + _digest(list(prefix), 20)
 
 
+def prefix_tag(prefix: tuple[str, ...]) -> str:
+    """The tag every item whose namespace starts with ``prefix`` carries."""
+    return "ns:" + SEPARATOR.join(prefix)
+
+
 def _path_text(value: Any, path: list[str]) -> Any:
     for part in path:
         if not isinstance(value, dict) or part not in value:
@@ -174,7 +182,8 @@ def encode(
     body = json.dumps(payload, allow_nan=False, ensure_ascii=False, sort_keys=True)
     readable = readable_text(value, index)
     text = f"{readable}\n\n{STORE_WORD} {' '.join(markers)}\n{body}"
-    return text, [STORE_TAG, "ns:" + SEPARATOR.join(namespace)]
+    prefixes = [prefix_tag(namespace[:depth]) for depth in range(1, len(namespace) + 1)]
+    return text, [STORE_TAG, *prefixes]
 
 
 def decode(text: str) -> StoredItem | None:

@@ -37,6 +37,7 @@ from langchain_letta.store.encoding import (
     key_marker,
     matches_filter,
     prefix_marker,
+    prefix_tag,
 )
 
 __all__ = ["ARCHIVAL_NAMESPACE", "BLOCKS_NAMESPACE", "LettaStore"]
@@ -48,6 +49,7 @@ ARCHIVAL_TOOLS = ("archival_memory_search", "archival_memory_insert")
 PAGE_SIZE = 100
 KEY_PAGE_SIZE = 20
 SEARCH_TOP_K = 50
+SEARCH_DEPTH = 1000  # passages nearest the query that a search reads at most
 T = TypeVar("T")
 
 
@@ -139,7 +141,8 @@ class LettaStore(BaseStore):
           (namespace, key). Its text is the value's fields as ``field: text`` lines
           (what the embedding and the agent read; ``index`` of ``put`` picks the
           fields), then a marker line and the item as JSON. Its tags are
-          ``langgraph-store`` and ``ns:<labels joined by '.'>``.
+          ``langgraph-store`` and one ``ns:<labels joined by '.'>`` per namespace
+          prefix (``ns:users``, ``ns:users.ada``), for the agent's tag searches.
         - ``("letta", "archival")``: the passages the store did not write (the agent's
           own ``archival_memory_insert``, other apps). Key: the passage id; value:
           ``{"text": ..., "tags": [...]}``. ``put(..., None)`` deletes one; other puts
@@ -165,8 +168,10 @@ class LettaStore(BaseStore):
     Cost (requests to Letta):
         ``get`` 1; ``put`` 2 for a new key, 3 to replace one (Letta has no passage
         update); ``delete`` 1 plus one per passage; ``search`` 1 for up to 100
-        items without a query, 1 with a query while the top matches hold enough items
-        of the prefix (it asks for more otherwise); ``list_namespaces`` one per 100
+        items without a query, 1 with a query under a prefix (Letta filters by the
+        prefix's tag among the 1,000 passages nearest the query: farther ones are not
+        searched; with the empty prefix 1, or 2 when the 50 nearest hold too few);
+        ``list_namespaces`` one per 100
         passages, and so does a ``get`` in ``("letta", "archival")`` (Letta 0.16.8 has
         no endpoint that reads one passage). The first insert of an agent takes about
         a second (embedding).
@@ -409,7 +414,8 @@ class LettaStore(BaseStore):
                 return item if item is not None and matches_filter(item.value, op.filter) else None
 
             if op.query:
-                items = yield from self._semantic(op.query, keep, wanted)
+                tag = prefix_tag(prefix) if prefix and covers["store"] else None
+                items = yield from self._semantic(op.query, keep, wanted, tag)
             else:
                 marker = _list_marker(prefix, covers)
                 rows = yield from self._rows(marker, stop=None, wanted=(keep, wanted))
@@ -473,19 +479,30 @@ class LettaStore(BaseStore):
             after = batch[-1].id
 
     def _semantic(
-        self, query: str, keep: Callable[[_Row], SearchItem | None], wanted: int
+        self,
+        query: str,
+        keep: Callable[[_Row], SearchItem | None],
+        wanted: int,
+        tag: str | None,
     ) -> _Plan[list[SearchItem]]:
-        """Letta's archival search, asking for more results until enough are kept."""
-        top_k = max(SEARCH_TOP_K, 4 * wanted)
+        """Letta's archival search over the passages nearest ``query``.
+
+        The server cuts at ``top_k`` before it filters by ``tag``, so a prefix search
+        reads the nearest ``SEARCH_DEPTH`` passages in one request. Without a tag (the
+        empty prefix, the agent's own passages) it reads ``max(50, 4 * wanted)``, and
+        the nearest ``SEARCH_DEPTH`` when those hold too few items.
+        """
+        top_k = SEARCH_DEPTH if tag else max(SEARCH_TOP_K, 4 * wanted)
         while True:
-            response = yield _Call(
-                "agents.passages.search", (self.agent_id,), {"query": query, "top_k": top_k}
-            )
+            kwargs: dict[str, Any] = {"query": query, "top_k": top_k}
+            if tag:
+                kwargs["tags"] = [tag]
+            response = yield _Call("agents.passages.search", (self.agent_id,), kwargs)
             rows = [_row_of_result(result) for result in response.results]
             items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
-            if len(items) >= wanted or len(rows) < top_k:
+            if len(items) >= wanted or len(rows) < top_k or top_k >= SEARCH_DEPTH:
                 return items
-            top_k *= 4
+            top_k = SEARCH_DEPTH
 
     def _delete_rows(self, rows: list[_Row]) -> _Plan[None]:
         for row in rows:

@@ -415,3 +415,18 @@ def test_same_answers_as_langgraphs_in_memory_store(store: LettaStore) -> None:
     ]:
         ours, theirs = both("list_namespaces", **kwargs)
         assert ours == theirs, kwargs
+
+
+def test_a_query_finds_a_sparse_prefix_among_nearer_passages(
+    store: LettaStore, counted: Counted, letta: Letta, agent_id: str
+) -> None:
+    # Letta applies top_k before the tag filter: 60 nearer passages must not hide the item
+    for i in range(60):
+        letta.agents.passages.create(agent_id, text=f"green tea green tea note {i}")
+    store.put(("users", "ada"), "tea", {"fact": "Ada drinks tea"})
+    counted.take()
+
+    hits = store.search(("users", "ada"), query="green tea")
+
+    assert [i.key for i in hits] == ["tea"]
+    assert len(counted.take()) == 1

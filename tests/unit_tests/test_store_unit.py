@@ -38,7 +38,7 @@ def test_an_item_survives_its_passage_text() -> None:
     assert (stored.namespace, stored.key, stored.value) == (("memories", "ada"), "tea", value)
     assert stored.created_at == created
     assert text.startswith("fact: Ada drinks green tea\nn: 3\n")
-    assert tags == ["langgraph-store", "ns:memories.ada"]
+    assert tags == ["langgraph-store", "ns:memories", "ns:memories.ada"]
 
 
 def test_the_text_carries_a_marker_per_key_and_per_namespace_prefix() -> None:
