@@ -97,6 +97,8 @@ def _newest(rows: list[_Row]) -> _Row:
 
 def _namespace_matches(namespace: tuple[str, ...], condition: MatchCondition) -> bool:
     path = tuple(condition.path)
+    if not path:
+        return True
     if len(namespace) < len(path):
         return False
     part = namespace[: len(path)] if condition.match_type == "prefix" else namespace[-len(path) :]

@@ -202,3 +202,16 @@ def test_only_passages_the_store_tagged_are_items() -> None:
 
     assert _Row("passage-1", text, now, tags).item is not None
     assert _Row("passage-2", text, now, []).item is None  # the agent copied it
+
+
+def test_namespace_conditions_follow_langgraph() -> None:
+    from langgraph.store.base import MatchCondition
+
+    from langchain_letta.store.letta_store import _namespace_matches
+
+    namespace = ("users", "ada", "facts")
+    assert _namespace_matches(namespace, MatchCondition("prefix", ("users", "*")))
+    assert _namespace_matches(namespace, MatchCondition("suffix", ("ada", "facts")))
+    assert _namespace_matches(namespace, MatchCondition("suffix", ()))
+    assert not _namespace_matches(namespace, MatchCondition("prefix", ("ada",)))
+    assert not _namespace_matches(("users",), MatchCondition("prefix", ("users", "ada")))
