@@ -32,6 +32,7 @@ from benchmarks import (
     bench_latency,
     bench_memory,
     bench_roundtrips,
+    bench_store,
     bench_stream_cost,
 )
 from benchmarks.common import SLOW_MODEL_HANDLE, Row, Section, base_url, log, new_agent
@@ -63,7 +64,7 @@ QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="sections to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="sections to run, e.g. 1,4")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -95,6 +96,7 @@ def main() -> None:
             ),
             6: lambda: bench_memory.run(url, agent_id, plan.memory_stored),
             7: lambda: bench_connections.run(url, agent_id),
+            8: lambda: bench_store.run(url, max(3, plan.latency_repeats // 2)),
         }
         for number, step in steps.items():
             if number in only:

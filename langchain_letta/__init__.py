@@ -1,6 +1,7 @@
 """LangChain and LangGraph integration for stateful Letta agents."""
 
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 from langchain_letta.chat_history import LettaChatMessageHistory
 from langchain_letta.chat_models import ChatLetta
@@ -25,6 +26,23 @@ from langchain_letta.sessions import InMemorySessionStore, JsonFileSessionStore,
 __version__ = version("langchain-letta")
 """The installed distribution's version: ``pyproject.toml`` is its one source."""
 
+if TYPE_CHECKING:
+    from langchain_letta.store import LettaStore
+
+
+def __getattr__(name: str) -> object:
+    """``LettaStore`` is imported on first use: it needs the optional ``langgraph``."""
+    if name == "LettaStore":
+        try:
+            from langchain_letta.store import LettaStore
+        except ImportError as error:
+            raise ImportError(
+                "LettaStore needs langgraph: pip install 'langchain-letta[langgraph]'"
+            ) from error
+        return LettaStore
+    raise AttributeError(f"module 'langchain_letta' has no attribute {name!r}")
+
+
 __all__ = [
     "ChatLetta",
     "InMemorySessionStore",
@@ -42,6 +60,7 @@ __all__ = [
     "LettaPendingApprovalError",
     "LettaRateLimitError",
     "LettaRunError",
+    "LettaStore",
     "LettaStructuredOutputError",
     "LettaTimeoutError",
     "SessionStore",

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Deterministic OpenAI-compatible fake LLM for tests (stdlib only).
 
-Serves ``GET /v1/models`` (one model, default id ``fake-llm``) and
-``POST /v1/chat/completions`` (JSON, or SSE when ``stream`` is true).
+Serves ``GET /v1/models`` (one model, default id ``fake-llm``),
+``POST /v1/chat/completions`` (JSON, or SSE when ``stream`` is true) and
+``POST /v1/embeddings`` (see ``embed``: hashed bag of words, so texts that
+share words get close vectors and archival search finds them).
 What it answers is chosen from trigger tokens in square brackets in the
 LAST user message of the request:
 
@@ -39,10 +41,13 @@ against it.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
+import math
 import os
 import re
+import struct
 import sys
 import threading
 import time
@@ -67,6 +72,7 @@ LETTA_BUILTIN_TOOLS = frozenset(
 )
 TRIGGER_START = re.compile(r"\[(memory|slow|tool|error|ratelimit|long|think)\b")
 TOOL_RESULT_CHARS = 200
+EMBEDDING_DIM = 1536  # text-embedding-3-small, the handle the stack's agents use
 _LOG_LOCK = threading.Lock()
 
 
@@ -474,6 +480,60 @@ def stream_chunks(body: dict[str, Any], reply: Reply) -> Iterator[dict[str, Any]
         yield {**base, "choices": [], "usage": usage(body, reply)}
 
 
+# --------------------------------------------------------------------------- embeddings
+
+
+def embedding_words(text: str) -> list[str]:
+    """Lowercased words of ``text``, a plural ``s`` dropped (``cats`` and ``cat`` match)."""
+    found = re.findall(r"[a-z0-9]+", text.lower())
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in found]
+
+
+def embed(text: str, dim: int = EMBEDDING_DIM) -> list[float]:
+    """Deterministic unit vector of ``text``: each word adds +-1 at a hashed position.
+
+    Texts sharing words get a high cosine similarity, texts sharing none about zero.
+    Text with no words gets a fixed vector (never the zero vector, which has no cosine).
+    """
+    vector = [0.0] * dim
+    for word in embedding_words(text) or [""]:
+        digest = hashlib.sha256(word.encode()).digest()
+        index = int.from_bytes(digest[:4], "little") % dim
+        vector[index] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def embedding_inputs(raw: Any) -> list[str]:
+    """The texts of an embeddings request ``input`` (a string, strings, or token ids)."""
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
+        return [" ".join(f"t{x}" for x in raw)]
+    if isinstance(raw, list):
+        return [x if isinstance(x, str) else " ".join(f"t{t}" for t in x) for x in raw]
+    raise ValueError("input must be a string or a list")
+
+
+def embeddings_json(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI ``/v1/embeddings`` response (``encoding_format`` float or base64)."""
+    texts = embedding_inputs(body.get("input"))
+    dim = int(body.get("dimensions") or EMBEDDING_DIM)
+    data = []
+    for index, text in enumerate(texts):
+        vector: Any = embed(text, dim)
+        if body.get("encoding_format") == "base64":
+            vector = base64.b64encode(struct.pack(f"<{dim}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    tokens = sum(len(embedding_words(t)) for t in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model") or "text-embedding-3-small",
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -544,7 +604,7 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
             )
 
     def do_POST(self) -> None:
-        """``POST /v1/chat/completions``."""
+        """``POST /v1/chat/completions`` and ``POST /v1/embeddings``."""
         path = self.path.split("?")[0].rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         try:
@@ -553,6 +613,9 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
             self.send_json(
                 400, {"error": {"message": "invalid JSON", "type": "invalid_request_error"}}
             )
+            return
+        if path == "/v1/embeddings":
+            self.send_embeddings(body)
             return
         if path != "/v1/chat/completions":
             log_request("POST", self.path, "unsupported")
@@ -570,6 +633,17 @@ class FakeLLMHandler(BaseHTTPRequestHandler):
         else:
             time.sleep(reply.delay)
             self.send_json(200, completion_json(body, reply))
+
+    def send_embeddings(self, body: dict[str, Any]) -> None:
+        """Answer one embeddings request (400 for an ``input`` it cannot read)."""
+        try:
+            payload = embeddings_json(body)
+        except (ValueError, TypeError) as error:
+            log_request("POST", self.path, f"embeddings error {error}")
+            self.send_json(400, {"error": {"message": str(error), "type": "invalid_request_error"}})
+            return
+        log_request("POST", self.path, f"embeddings n={len(payload['data'])}")
+        self.send_json(200, payload)
 
     def send_stream(self, body: dict[str, Any], reply: Reply) -> None:
         """Send the reply as SSE chunks, spreading ``reply.delay`` over them."""
