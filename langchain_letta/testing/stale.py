@@ -79,7 +79,7 @@ def stale_cassette_message(cassette: Any, request: Any) -> str:
         f"Stale cassette {cassette._path}: no recorded response for {_sent(original)}",
         f"  sent body: {short(body_json(original.body), 300)}",
     ]
-    candidates: list[tuple[int, int, Any]] = []
+    scored: list[tuple[int, int, Any]] = []
     for index, (old, _) in enumerate(cassette.data):
         score = (
             (old.method == request.method) * 4
@@ -89,25 +89,29 @@ def stale_cassette_message(cassette: Any, request: Any) -> str:
             + (sorted(dict(old.query)) == sorted(dict(request.query)))
         )
         played = cassette.play_counts[index] > 0
-        candidates.append((score - played, -index, old))
-    if candidates:
-        _, _, closest = max(candidates, key=lambda c: (c[0], c[1]))
+        if (
+            played
+            and score == 12
+            and not first_difference(body_json(old.body), body_json(request.body))
+        ):
+            lines.append(
+                f"  it matches recorded request #{index + 1}, already played: the test sends "
+                "it more often than the recording did"
+            )
+        scored.append((score - 100 * played, -index, old))
+    if scored:
+        _, _, closest = max(scored, key=lambda c: (c[0], c[1]))
         lines.append(f"  closest recorded: {_sent(closest)}")
-        same_place = closest.method == request.method and _masked_path(
-            closest.path
-        ) == _masked_path(request.path)
-        if same_place:
+        if closest.method == request.method and closest.path.count("/") == request.path.count("/"):
+            path = compare(closest.path, original.path)
             difference = (
-                (
-                    compare(closest.path, request.path)
-                    and f"path: {compare(closest.path, request.path)}"
-                )
-                or _query_difference(closest, request, compare)
+                (path and f"path: {path}")
+                or _query_difference(closest, original, compare)
                 or first_difference(
-                    body_json(closest.body), body_json(request.body), compare=compare
+                    body_json(closest.body), body_json(original.body), compare=compare
                 )
             )
-            lines.append(f"  first difference: {difference or 'none (already played)'}")
+            lines.append(f"  first difference: {difference or 'none'}")
     else:
         lines.append("  the cassette records no requests")
     lines.append(f"  {WHAT_MAY_DIFFER}")
