@@ -75,9 +75,10 @@ def run_pytest(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Complet
     )
 
 
-def recorded_agent() -> str:
+def recorded_ids() -> dict[str, str]:
+    """``APP_AGENT`` and ``APP_CONVERSATION`` as the recording had them."""
     lines = (PROJECT / "recorded_with.env").read_text().split()
-    return dict(line.split("=", 1) for line in lines)["APP_AGENT"]
+    return dict(line.split("=", 1) for line in lines)
 
 
 @pytest.mark.parametrize("vcrpy", ["8", "9"])
@@ -93,20 +94,22 @@ def test_vcrpy_line_in_use(vcrpy: str) -> None:
 
 
 @pytest.mark.parametrize("vcrpy", ["8", "9"])
-@pytest.mark.parametrize("agent", ["recorded", "other"])
-def test_user_project_replays_offline(vcrpy: str, agent: str) -> None:
-    variables = {"APP_AGENT": recorded_agent(), "LETTA_BASE_URL": UNRESOLVABLE}
-    if agent == "other":
+@pytest.mark.parametrize("ids", ["recorded-ids", "other-ids"])
+def test_user_project_replays_offline(vcrpy: str, ids: str) -> None:
+    variables = recorded_ids() | {"LETTA_BASE_URL": UNRESOLVABLE}
+    if ids == "other-ids":
         variables |= {
             "APP_AGENT": f"agent-{uuid.uuid4()}",
+            "APP_CONVERSATION": f"conv-{uuid.uuid4()}",
             "LETTA_API_KEY": "sk-ci-0123456789abcdef",
         }
     assert variables["APP_AGENT"].startswith("agent-")
+    assert variables["APP_CONVERSATION"].startswith("conv-")
 
     result = run_pytest(PROJECT, environment(vcrpy, **variables), "--block-network")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 passed" in result.stdout, result.stdout
+    assert "8 passed" in result.stdout, result.stdout
 
 
 def test_repo_cassette_tests_replay_with_vcrpy9() -> None:

@@ -1,6 +1,7 @@
 """A small app on one existing Letta agent, the way apps are usually written.
 
-The agent's id comes from the environment (``APP_AGENT``), the server from
+The agent's id comes from the environment (``APP_AGENT``), and so does the id of a
+conversation the app keeps (``APP_CONVERSATION``); the server comes from
 ``LETTA_BASE_URL`` (and ``LETTA_API_KEY``), as ``ChatLetta`` reads them by default.
 """
 
@@ -23,6 +24,11 @@ from langchain_letta import ChatLetta, LettaChatMessageHistory
 def agent_id() -> str:
     """The app's agent."""
     return os.environ["APP_AGENT"]
+
+
+def kept_conversation() -> str:
+    """A conversation of the agent whose id the app keeps."""
+    return os.environ["APP_CONVERSATION"]
 
 
 def model() -> ChatLetta:

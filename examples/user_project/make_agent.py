@@ -1,11 +1,14 @@
-"""Create the app's agent for a recording and print its id (an app's agent usually exists).
+"""Create the app's agent and one conversation of it for a recording; print the agent's id.
 
-A fresh agent per recording keeps a re-recording's traffic the same as the first one's
-(no conversations left over from an earlier run). Its id also goes to ``recorded_with.env``
-so this repo's own test can replay with the very id the recording used.
+An app's agent usually exists already; a fresh one per recording keeps a re-recording's
+traffic the same as the first one's (no conversations left over from an earlier run). The
+conversation is the one ``APP_CONVERSATION`` names (an app that keeps conversation ids).
+Both ids go to ``recorded_with.env`` too, so this repo's own test can replay with the very
+ids the recording used; export them from there for the recording:
 
-    APP_AGENT=$(python make_agent.py) LETTA_BASE_URL=http://127.0.0.1:8283 \
-        pytest --record-mode=rewrite
+    export LETTA_BASE_URL=http://127.0.0.1:8283
+    python make_agent.py && set -a && . ./recorded_with.env && set +a
+    pytest --record-mode=rewrite
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ def main() -> None:
             {"label": "persona", "value": "A concise assistant."},
         ],
     )
-    (Path(__file__).parent / "recorded_with.env").write_text(f"APP_AGENT={agent.id}\n")
+    conversation = letta.conversations.create(agent_id=agent.id)
+    (Path(__file__).parent / "recorded_with.env").write_text(
+        f"APP_AGENT={agent.id}\nAPP_CONVERSATION={conversation.id}\n"
+    )
     print(agent.id)
 
 

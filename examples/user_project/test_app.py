@@ -1,14 +1,15 @@
 """The app's tests, recorded once against a Letta server and replayed in CI without one.
 
-Record (the agent exists; here ``make_agent.py`` makes a fresh one)::
+Record (the agent and conversation exist; here ``make_agent.py`` makes fresh ones)::
 
-    APP_AGENT=$(python make_agent.py) LETTA_BASE_URL=http://127.0.0.1:8283 \
-        pytest --record-mode=rewrite
+    export LETTA_BASE_URL=http://127.0.0.1:8283
+    python make_agent.py && set -a && . ./recorded_with.env && set +a
+    pytest --record-mode=rewrite
 
-Replay: no server, the network blocked, any host, the same agent id or another
-environment's::
+Replay: no server, the network blocked, any host, the same ids or another environment's::
 
-    APP_AGENT=agent-<any id> LETTA_BASE_URL=http://letta.invalid pytest --block-network
+    APP_AGENT=agent-<any uuid> APP_CONVERSATION=conv-<any uuid> \
+        LETTA_BASE_URL=http://letta.invalid pytest --block-network
 
 Only ids, otids, the host and the API key may differ between the two; session keys and
 texts are the same, so they are fixed strings here.
@@ -20,6 +21,8 @@ import app
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from letta_client import Letta
+
+from langchain_letta import LettaChatMessageHistory
 
 pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
 
@@ -114,6 +117,18 @@ def test_client_tool_round_trip() -> None:
 
     assert "It's sunny in Paris." in answer.text
     assert answer.response_metadata["conversation_id"] == call.response_metadata["conversation_id"]
+
+
+def test_a_kept_conversation_by_id() -> None:
+    conversation = app.kept_conversation()
+    config = {"configurable": {"conversation_id": conversation}}
+
+    reply = app.model().invoke("Hello there.", config=config)
+
+    assert reply.response_metadata["conversation_id"] == conversation
+    stored = LettaChatMessageHistory(conversation_id=conversation, agent_id=app.agent_id())
+    assert [m.type for m in stored.messages] == ["human", "ai"]
+    assert stored.messages[1].id == reply.id
 
 
 def test_the_agent_read_back_is_the_apps() -> None:

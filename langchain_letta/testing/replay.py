@@ -8,10 +8,10 @@ recording has at the same place, and stays bound for the rest of the cassette; r
 are played back with the bound placeholders turned into the test's ids. So a test replays
 whichever agent or conversation id it is handed, as long as its traffic is the same.
 
-An id can stand only for a placeholder that first appeared in a request of the recording
-(an id the test had before the server told it one), and one real id stands for one
-placeholder: two ids of the test where the recording had one, or one where it had two, do
-not replay. Everything but ids (texts, session keys, names) must be the same as recorded.
+One real id stands for one placeholder: two ids of the test where the recording had one,
+or one where it had two, do not replay. A response played before the test's id first
+appears in a request still carries the placeholder. Everything but ids (texts, session
+keys, names) must be the same as recorded.
 """
 
 from __future__ import annotations
@@ -63,13 +63,8 @@ class ReplayIds:
         self.shapes = [_shape(request) for request in requests]
         self.known: set[str] = set()
         """Every id the cassette holds: sent as it is, it matches only itself."""
-        self.inputs: set[str] = set()
-        """Placeholders first seen in a request: ids the recorded test had of its own."""
         for request, response in zip(requests, responses, strict=True):
-            for found in _ids_in(request.uri) + _ids_in(request.body):
-                if found not in self.known:
-                    self.inputs.add(found)
-                    self.known.add(found)
+            self.known.update(_ids_in(request.uri) + _ids_in(request.body))
             self.known.update(_ids_in((response.get("body") or {}).get("string")))
         self.placeholder_of: dict[str, str] = {}
         self.real_of: dict[str, str] = {}
@@ -102,12 +97,6 @@ class ReplayIds:
                 f"sent {real}, which this replay maps to the recorded {bound}, where the "
                 f"recording has {placeholder}: the recording used another id here (the test "
                 "uses one id where the recording had two)"
-            )
-        if placeholder not in self.inputs:
-            return (
-                f"sent {real} where the recording has {placeholder}, an id the server minted "
-                "during the recording (the test has its own id where the recorded test used "
-                "one a response gave it)"
             )
         taken = self.real_of.get(placeholder) or next(
             (key for key, value in binding.items() if value == placeholder), None
