@@ -3,7 +3,7 @@
 Use with [pytest-recording](https://github.com/kiwicom/pytest-recording) (vcrpy 8 or 9)
 in your `conftest.py`:
 
-```python
+``python
 import pytest
 from langchain_letta.testing import letta_vcr_config, register_letta
 
@@ -15,7 +15,7 @@ def vcr_config():
 
 def pytest_recording_configure(config, vcr):
     register_letta(vcr)
-```
+``
 
 Then mark tests with `@pytest.mark.vcr`; record with `pytest --record-mode=rewrite`
 against a server, replay with the default `--record-mode=none` and no server.

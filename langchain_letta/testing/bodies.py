@@ -8,11 +8,11 @@ from typing import Any
 __all__ = ["NOT_JSON", "as_json", "body_text", "dump_json", "short"]
 
 NOT_JSON = object()
-"""What :func:`as_json` returns for a text that is not JSON."""
+"""What `as_json` returns for a text that is not JSON."""
 
 
 def body_text(body: Any) -> str | None:
-    """A body as text (``None`` for no body or bytes that are not UTF-8)."""
+    """A body as text (`None` for no body or bytes that are not UTF-8)."""
     if body is None:
         return None
     if isinstance(body, bytes):
@@ -24,7 +24,7 @@ def body_text(body: Any) -> str | None:
 
 
 def as_json(text: str | None) -> Any:
-    """``text`` parsed as JSON, or :data:`NOT_JSON`."""
+    """`text` parsed as JSON, or `NOT_JSON`."""
     if not text or text[0] not in '{["':
         return NOT_JSON
     try:
@@ -39,6 +39,6 @@ def dump_json(value: Any) -> str:
 
 
 def short(value: Any, limit: int = 120) -> str:
-    """A value shown in an error message, cut at ``limit`` characters."""
+    """A value shown in an error message, cut at `limit` characters."""
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."

@@ -1,4 +1,4 @@
-"""vcrpy settings for Letta and the one call that installs the rest on a ``vcr.VCR``."""
+"""vcrpy settings for Letta and the one call that installs the rest on a `vcr.VCR`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["letta_vcr_config", "register_letta", "register_letta_matchers"]
 
 
 def letta_vcr_config(**overrides: Any) -> dict[str, Any]:
-    """Settings for vcrpy to record Letta traffic (see the package docstring); ``overrides`` win."""
+    """Settings for vcrpy to record Letta traffic (see the package docstring); `overrides` win."""
     config: dict[str, Any] = {
         "filter_headers": [(name, None) for name in SECRET_HEADERS],
         "filter_query_parameters": [(name, None) for name in SECRET_QUERY_PARAMETERS],
@@ -29,12 +29,12 @@ def letta_vcr_config(**overrides: Any) -> dict[str, Any]:
 
 
 def register_letta(vcr: Any, *, trim: bool = True) -> None:
-    """Install the Letta matcher, serializer and persister on a ``vcr.VCR`` instance.
+    """Install the Letta matcher, serializer and persister on a `vcr.VCR` instance.
 
-    With pytest-recording, call it from the ``pytest_recording_configure`` hook. ``trim``
+    With pytest-recording, call it from the `pytest_recording_configure` hook. `trim`
     leaves the bulky, static parts of agent state (tool schemas) out of recordings.
     Cassettes of this VCR replay with the test's own ids (see
-    :mod:`langchain_letta.testing.replay`) and explain a request they cannot answer.
+    `langchain_letta.testing.replay`) and explain a request they cannot answer.
     """
     vcr.register_matcher("letta_json_body", json_body_matcher)
     vcr.register_serializer("yaml", letta_serializer)
@@ -47,4 +47,4 @@ def register_letta(vcr: Any, *, trim: bool = True) -> None:
 
 
 register_letta_matchers = register_letta
-"""The earlier name of :func:`register_letta` (it installs everything)."""
+"""The earlier name of `register_letta` (it installs everything)."""

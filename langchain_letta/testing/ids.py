@@ -1,9 +1,9 @@
 """Letta ids in recordings: which strings are ids, and their stable placeholders.
 
-Every server-minted id (``agent-<uuid>``, ``conv-<uuid>``, ``message-<uuid>``,
-``run-<uuid>``, bare uuids such as an ``otid``) and every tool call id (``call_...``)
+Every server-minted id (`agent-<uuid>`, `conv-<uuid>`, `message-<uuid>`,
+`run-<uuid>`, bare uuids such as an `otid`) and every tool call id (`call_...`)
 becomes, on record, a placeholder that is the same within one cassette and unique to it:
-``<8 hex of the cassette name's hash>-0000-4000-8000-<counter>``, numbered in order of
+`<8 hex of the cassette name's hash>-0000-4000-8000-<counter>`, numbered in order of
 first appearance. Placeholders (and Letta's fixed all-zero ids) are left as they are.
 """
 
@@ -18,7 +18,7 @@ __all__ = ["ID", "IdNormalizer", "cassette_scope", "is_placeholder"]
 UUID = re.compile(
     r"(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"
 )
-"""A uuid anywhere in a text (the part of a Letta id after its ``agent-``/``conv-`` prefix)."""
+"""A uuid anywhere in a text (the part of a Letta id after its `agent-`/`conv-` prefix)."""
 
 CALL_ID = re.compile(r"(?<![A-Za-z0-9_])call_[A-Za-z0-9]{16,}(?![A-Za-z0-9])")
 """A tool call id."""
@@ -31,7 +31,7 @@ _CALL_PLACEHOLDER = re.compile(r"^call_[0-9a-f]{8}x(\d{15})$")
 
 
 def is_placeholder(value: str) -> bool:
-    """Whether ``value`` is a placeholder id (of any cassette) or a fixed all-zero id."""
+    """Whether `value` is a placeholder id (of any cassette) or a fixed all-zero id."""
     return bool(_PLACEHOLDER.match(value) or _CALL_PLACEHOLDER.match(value))
 
 
@@ -44,9 +44,9 @@ def cassette_scope(cassette_path: str | Path) -> str:
 class IdNormalizer:
     """Rewrites Letta ids to placeholders stable within one cassette and unique to it.
 
-    Any uuid is rewritten, its ``agent-``/``conv-``/... prefix kept.
+    Any uuid is rewritten, its `agent-`/`conv-`/... prefix kept.
 
-    A placeholder is ``<8 hex of the cassette name's hash>-0000-4000-8000-<counter>``;
+    A placeholder is `<8 hex of the cassette name's hash>-0000-4000-8000-<counter>`;
     placeholders (and Letta's fixed all-zero ids) are left as they are.
     """
 
@@ -56,7 +56,7 @@ class IdNormalizer:
         self.counter = 0
 
     def seen(self, text: str) -> None:
-        """Count placeholders already in ``text`` so new ones never collide with them."""
+        """Count placeholders already in `text` so new ones never collide with them."""
         for found in UUID.findall(text):
             match = _PLACEHOLDER.match(found)
             if match and found.startswith(self.tag):
@@ -76,7 +76,7 @@ class IdNormalizer:
         return self.mapping[value]
 
     def call_id(self, value: str) -> str:
-        """The placeholder for one tool call id (``call_...``)."""
+        """The placeholder for one tool call id (`call_...`)."""
         if _CALL_PLACEHOLDER.match(value):
             return value
         if value not in self.mapping:
@@ -85,6 +85,6 @@ class IdNormalizer:
         return self.mapping[value]
 
     def text(self, text: str) -> str:
-        """``text`` with every uuid and tool call id in it replaced by its placeholder."""
+        """`text` with every uuid and tool call id in it replaced by its placeholder."""
         text = UUID.sub(lambda m: self.placeholder(m.group(0)), text)
         return CALL_ID.sub(lambda m: self.call_id(m.group(0)), text)

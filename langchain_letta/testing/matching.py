@@ -1,8 +1,8 @@
-"""Request matching for replays: JSON bodies compared as JSON, ``otid`` values ignored.
+"""Request matching for replays: JSON bodies compared as JSON, `otid` values ignored.
 
 Requests match on method, path, query and JSON body, never on scheme, host or port, so a
 cassette recorded against one server replays against any base URL. Key order and spacing
-do not count, and neither do ``otid`` values (each call may mint its own).
+do not count, and neither do `otid` values (each call may mint its own).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from langchain_letta.testing.scrub import SCRUBBED
 __all__ = ["IGNORED_BODY_KEYS", "body_json", "first_difference", "json_body_matcher"]
 
 IGNORED_BODY_KEYS = frozenset({"otid"})
-"""JSON keys whose values request matching ignores: an ``otid`` is minted client-side per
+"""JSON keys whose values request matching ignores: an `otid` is minted client-side per
 call, so it differs between a recording and a replay."""
 
 Compare = Callable[[str, str], str | None]
-"""How two strings differ (``None``: they do not), recorded value first."""
+"""How two strings differ (`None`: they do not), recorded value first."""
 
 
 def _comparable(value: Any) -> Any:
@@ -32,7 +32,7 @@ def _comparable(value: Any) -> Any:
 
 
 def body_json(body: bytes | str | None) -> Any:
-    """A body as matching sees it: JSON without ``otid`` values, else its text."""
+    """A body as matching sees it: JSON without `otid` values, else its text."""
     text = body_text(body)
     if not text:
         return None
@@ -47,9 +47,9 @@ def _plain(recorded: str, sent: str) -> str | None:
 def first_difference(
     recorded: Any, sent: Any, where: str = "", compare: Compare | None = None
 ) -> str | None:
-    """Where two JSON values first differ (``None`` if they do not), as ``.path: what``.
+    """Where two JSON values first differ (`None` if they do not), as `.path: what`.
 
-    ``compare`` decides for two strings (by default: equal or not); a secret scrubbed on
+    `compare` decides for two strings (by default: equal or not); a secret scrubbed on
     record matches whatever is sent.
     """
     if isinstance(recorded, dict) and isinstance(sent, dict):
@@ -83,7 +83,7 @@ def first_difference(
 def json_body_matcher(sent: Any, recorded: Any) -> None:
     """A vcrpy matcher: request bodies equal as JSON.
 
-    Key order, spacing and ``otid`` values are ignored. vcrpy passes the request being
+    Key order, spacing and `otid` values are ignored. vcrpy passes the request being
     made first, the recorded one second.
     """
     difference = first_difference(body_json(recorded.body), body_json(sent.body))

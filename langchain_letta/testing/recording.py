@@ -1,6 +1,6 @@
 """What a cassette stores: ids normalized, secrets scrubbed, bulky agent state left out.
 
-:class:`LettaPersister` writes every cassette through :func:`normalize_interactions`, so
+`LettaPersister` writes every cassette through `normalize_interactions`, so
 re-recording the same traffic yields the same bytes (ids are numbered in order of first
 appearance, and nothing else varies between runs but timestamps the server sends).
 """
@@ -89,15 +89,15 @@ def normalize_interactions(
 class LettaPersister:
     """A vcrpy persister that normalizes ids and scrubs secrets on save.
 
-    Loads through ``inner`` (say, pytest-recording's persister). On save it also keeps only
-    ``content-type`` headers and (with ``trim``) drops bulky agent fields.
+    Loads through `inner` (say, pytest-recording's persister). On save it also keeps only
+    `content-type` headers and (with `trim`) drops bulky agent fields.
     """
 
     inner: Any = None
     trim: bool = True
 
     def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
-        """Load as ``inner`` does."""
+        """Load as `inner` does."""
         from vcr.persisters.filesystem import FilesystemPersister
 
         return (self.inner or FilesystemPersister).load_cassette(cassette_path, serializer)

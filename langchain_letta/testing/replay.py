@@ -2,7 +2,7 @@
 
 A cassette stores placeholders where the recording had ids. A replayed test sends real ids
 again: the agent id it reads from its environment (the same as when recording, or another
-environment's), and ``otid`` values it mints per call. Each id a replayed request carries
+environment's), and `otid` values it mints per call. Each id a replayed request carries
 that the cassette does not hold is bound, at its first appearance, to the placeholder the
 recording has at the same place, and stays bound for the rest of the cassette; responses
 are played back with the bound placeholders turned into the test's ids. So a test replays
@@ -75,7 +75,7 @@ class ReplayIds:
     def _unify(
         self, sent: Sequence[str], recorded: Sequence[str], binding: dict[str, str]
     ) -> str | None:
-        """Extend ``binding`` so ``sent`` ids stand for ``recorded`` ones, or say why not."""
+        """Extend `binding` so `sent` ids stand for `recorded` ones, or say why not."""
         for real, placeholder in zip(sent, recorded, strict=True):
             reason = self._why_not(real, placeholder, binding)
             if reason:
@@ -109,7 +109,7 @@ class ReplayIds:
         return None
 
     def _binding_for(self, shape: _Shape, cassette: Any) -> dict[str, str] | None:
-        """New bindings that make ``shape`` one of the cassette's requests not yet played."""
+        """New bindings that make `shape` one of the cassette's requests not yet played."""
         repeats = getattr(cassette, "allow_playback_repeats", False)
         for index, recorded in enumerate(self.shapes):
             if recorded.masked != shape.masked:
@@ -122,14 +122,14 @@ class ReplayIds:
         return None
 
     def bind(self, binding: dict[str, str]) -> None:
-        """Record that each real id of ``binding`` stands for its placeholder."""
+        """Record that each real id of `binding` stands for its placeholder."""
         self.placeholder_of.update(binding)
         self.real_of.update({placeholder: real for real, placeholder in binding.items()})
 
     def explain(self, recorded: str, sent: str) -> str | None:
         """How a sent string differs from a recorded one, ids compared as this replay maps them.
 
-        ``None`` when the two are the same up to ids that this replay could map.
+        `None` when the two are the same up to ids that this replay could map.
         """
         recorded_ids, sent_ids = ID.findall(recorded), ID.findall(sent)
         if ID.sub(_MASK, recorded) != ID.sub(_MASK, sent) or len(recorded_ids) != len(sent_ids):
@@ -143,10 +143,10 @@ class ReplayIds:
     # --- translation ----------------------------------------------------------------------
 
     def translate(self, request: Any, cassette: Any, *, commit: bool = False) -> Any:
-        """``request`` with the real ids it carries replaced by the placeholders they stand for.
+        """`request` with the real ids it carries replaced by the placeholders they stand for.
 
         Ids seen for the first time are bound to the placeholders at the same places in the
-        first unplayed recorded request of the same shape (with ``commit``, for good).
+        first unplayed recorded request of the same shape (with `commit`, for good).
         """
         with self.lock:
             shape = _shape(request)
@@ -160,7 +160,7 @@ class ReplayIds:
             return _substituted(request, mapping)
 
     def bind_otids(self, sent: Any, recorded: Any) -> None:
-        """Bind the ``otid`` values of a played request to the recorded ones."""
+        """Bind the `otid` values of a played request to the recorded ones."""
         binding: dict[str, str] = {}
         _pair_otids(_json_of(sent.body), _json_of(recorded.body), binding)
         with self.lock:
@@ -230,7 +230,7 @@ def _substituted(request: Any, mapping: dict[str, str]) -> Any:
 
 
 def replay_ids(cassette: Any) -> ReplayIds | None:
-    """The id bindings of a Letta cassette being replayed (``None`` if nothing to replay)."""
+    """The id bindings of a Letta cassette being replayed (`None` if nothing to replay)."""
     from langchain_letta.testing.recording import LettaPersister
 
     if not isinstance(getattr(cassette, "_persister", None), LettaPersister):

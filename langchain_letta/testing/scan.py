@@ -46,9 +46,9 @@ _SCAN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 def scan_for_secrets(
     roots: Iterable[str | Path], extra_values: Iterable[str] = ()
 ) -> list[SecretFinding]:
-    """Credentials found in the cassette files under ``roots`` (``.yaml``/``.yml``/``.json``).
+    """Credentials found in the cassette files under `roots` (`.yaml`/`.yml`/`.json`).
 
-    ``extra_values`` are literal secrets to look for too (say, the ``LETTA_API_KEY`` in
+    `extra_values` are literal secrets to look for too (say, the `LETTA_API_KEY` in
     use); values shorter than 8 characters are ignored.
     """
     literals = [value for value in extra_values if value and len(value) >= 8]

@@ -1,8 +1,8 @@
 """Secrets never reach a cassette: headers cut, keys and tokens in bodies and URLs replaced.
 
-Only the ``content-type`` header is kept on requests and responses (no ``Authorization``,
-API key, cookie or ``Set-Cookie``); API keys, bearer tokens and secret-named JSON fields in
-bodies and query strings become ``<scrubbed>``. A scrubbed value recorded matches any value
+Only the `content-type` header is kept on requests and responses (no `Authorization`,
+API key, cookie or `Set-Cookie`); API keys, bearer tokens and secret-named JSON fields in
+bodies and query strings become `<scrubbed>`. A scrubbed value recorded matches any value
 sent at replay, so the API key may differ between record and replay (or be absent).
 """
 
@@ -33,7 +33,7 @@ SECRET_HEADERS = (
     "x-letta-api-key",
     "x-project",
 )
-"""Headers that never reach a cassette (every header but ``content-type`` is dropped)."""
+"""Headers that never reach a cassette (every header but `content-type` is dropped)."""
 
 KEPT_HEADERS = ("content-type",)
 """The only headers kept in a cassette, on requests and responses."""
@@ -56,7 +56,7 @@ _SECRET_TEXT = (
 
 
 def scrub_text(text: str) -> str:
-    """``text`` with API keys and bearer tokens replaced."""
+    """`text` with API keys and bearer tokens replaced."""
     for pattern in _SECRET_TEXT:
         text = pattern.sub(SCRUBBED, text)
     return text
@@ -98,6 +98,6 @@ def keep_headers(headers: Any) -> dict[str, Any]:
 
 
 def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    """Keep only the ``content-type`` header of a recorded response (vcrpy hook)."""
+    """Keep only the `content-type` header of a recorded response (vcrpy hook)."""
     response["headers"] = keep_headers(response.get("headers"))
     return response

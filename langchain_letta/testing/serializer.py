@@ -104,4 +104,4 @@ class _LettaSerializer:
 
 
 letta_serializer = _LettaSerializer()
-"""The serializer :func:`register_letta` installs as ``yaml`` (cassettes stay ``.yaml``)."""
+"""The serializer `register_letta` installs as `yaml` (cassettes stay `.yaml`)."""

@@ -69,7 +69,7 @@ def _query_difference(recorded: Any, sent: Any, compare: Any) -> str | None:
 
 
 def stale_cassette_message(cassette: Any, request: Any) -> str:
-    """Why ``request`` found no recorded response in ``cassette``, and how to fix it."""
+    """Why `request` found no recorded response in `cassette`, and how to fix it."""
     ids = replay_ids(cassette)
     original = request
     if ids:
@@ -124,7 +124,7 @@ def stale_cassette_message(cassette: Any, request: Any) -> str:
 
 
 def install_clear_stale_cassette_errors() -> None:
-    """Put :func:`stale_cassette_message` first in vcrpy's "cannot overwrite" errors."""
+    """Put `stale_cassette_message` first in vcrpy's "cannot overwrite" errors."""
     from vcr import errors
 
     exception = errors.CannotOverwriteExistingCassetteException
