@@ -3,7 +3,10 @@
 The message names the request, the closest recorded one and the first difference between
 them, ids compared as the replay maps them: an id in a place where the recording has
 something else, two ids of the test where the recording had one (or one where it had two),
-and a session key or text that differs from the recorded one are each said as such.
+and a session key or text that differs from the recorded one are each said as such. Code
+that catches such an error and sends something else (a retry, a lookup) fails on a request
+the recording never had: the message then also names the first request of the cassette
+that found no recorded response.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def stale_cassette_message(cassette: Any, request: Any) -> str:
     scored: list[tuple[int, int, Any]] = []
     for index, (old, _) in enumerate(cassette.data):
         score = (
-            (old.method == request.method) * 4
+            (old.method == request.method) * 6
             + (old.path == request.path) * 4
             + (_masked_path(old.path) == _masked_path(request.path)) * 2
             + (old.query == request.query)
@@ -91,14 +94,14 @@ def stale_cassette_message(cassette: Any, request: Any) -> str:
         played = cassette.play_counts[index] > 0
         if (
             played
-            and score == 12
+            and score == 14
             and not first_difference(body_json(old.body), body_json(request.body))
         ):
             lines.append(
                 f"  it matches recorded request #{index + 1}, already played: the test sends "
                 "it more often than the recording did"
             )
-        scored.append((score - 100 * played, -index, old))
+        scored.append((score - 5 * played, -index, old))
     if scored:
         _, _, closest = max(scored, key=lambda c: (c[0], c[1]))
         lines.append(f"  closest recorded: {_sent(closest)}")
@@ -114,6 +117,14 @@ def stale_cassette_message(cassette: Any, request: Any) -> str:
             lines.append(f"  first difference: {difference or 'none'}")
     else:
         lines.append("  the cassette records no requests")
+    earlier = cassette.__dict__.get("_letta_unanswered") or []
+    if earlier:
+        lines.append(
+            f"  earlier in this cassette {len(earlier)} request(s) found no recorded response "
+            "(the code under test may have caught that error and sent this request instead); "
+            "the first one:"
+        )
+        lines += [f"    {line}" for line in earlier[0]]
     lines.append(f"  {WHAT_MAY_DIFFER}")
     lines.append(
         "  Otherwise the code under test now talks to Letta differently from the recording: "
@@ -134,10 +145,18 @@ def install_clear_stale_cassette_errors() -> None:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
         original(self, *args, **kwargs)
+        cassette = kwargs["cassette"]
         try:
-            clear = stale_cassette_message(kwargs["cassette"], kwargs["failed_request"])
+            clear = stale_cassette_message(cassette, kwargs["failed_request"])
         except Exception:  # pragma: no cover - never hide vcrpy's own message
             return
+        summary = [
+            line.strip()
+            for line in clear.splitlines()[:5]
+            if line.lstrip().startswith(("closest recorded", "first difference"))
+        ]
+        unanswered = cassette.__dict__.setdefault("_letta_unanswered", [])
+        unanswered.append([clear.splitlines()[0].split(": ", 1)[1], *summary])
         self.args = (f"{clear}\n\n{self.args[0] if self.args else ''}".strip(),)
 
     __init__._letta = True  # type: ignore[attr-defined]

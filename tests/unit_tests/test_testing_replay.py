@@ -229,3 +229,17 @@ def test_recording_is_unchanged_by_replay_support(tmp_path: Path) -> None:
         data = {"interactions": normalize_interactions(app_traffic(agent), "m/t.yaml")}
         texts.append(letta_serializer.serialize(data | {"version": 1}))
     assert texts[0] == texts[1]
+
+
+def test_a_later_failure_names_the_first_unanswered_request(cassette_path: Path) -> None:
+    """Code that catches the first error and tries something else still shows the cause."""
+    with replaying(cassette_path):
+        with pytest.raises(CannotOverwriteExistingCassetteException):
+            httpx.get(f"{REPLAY_HOST}/v1/agents/{AGENT}", params={"include": "agent.blocks"})
+        with pytest.raises(CannotOverwriteExistingCassetteException) as raised:
+            httpx.get(f"{REPLAY_HOST}/v1/runs/", params={"active": "true"})
+
+    message = str(raised.value)
+    assert "no recorded response for GET /v1/runs/?active=true" in message
+    assert "earlier in this cassette 1 request(s) found no recorded response" in message
+    assert "first difference: query include: sent 'agent.blocks', not recorded" in message
