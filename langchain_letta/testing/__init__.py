@@ -24,17 +24,18 @@ What may differ between recording and replay:
 
 - **the host**: requests match on method, path, query and JSON body, never on scheme,
   host or port, so a cassette replays against any `base_url` (one that does not resolve);
-- **ids**: Letta ids (`agent-…`, `conv-…`, `message-…`, …), any other uuid and tool call
-  ids. A recording stores placeholders; a replay maps each id the test sends onto the
-  placeholder recorded at the same place, at its first appearance in the cassette, and
-  plays responses back with the test's ids. The same agent id as when recording replays,
-  and so does another environment's;
+- **ids**: Letta ids (`agent-…`, `conv-…`, `message-…`, …), any other uuid outside a
+  session key, and tool call ids. A recording stores placeholders; a replay maps each id
+  the test sends onto the placeholder recorded at the same place, at its first appearance
+  in the cassette, and plays responses back with the test's ids. The same agent id as
+  when recording replays, and so does another environment's;
 - **otids**: their values are ignored (each call may mint its own);
 - **the API key**: it is never recorded, and a replay needs none.
 
-What may not: session keys, message texts, names and every other value the test sends,
-nor the number and order of distinct ids (one agent where the recording had two). A
-request the cassette cannot answer fails naming what differs.
+What may not: session keys (stored as they are, a uuid in one included), message texts,
+names and every other value the test sends, nor the number of distinct ids (one agent
+where the recording had two). A request the cassette cannot answer fails naming what
+differs.
 
 The modules, one idea each:
 

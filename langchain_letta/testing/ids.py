@@ -5,15 +5,21 @@ Every server-minted id (`agent-<uuid>`, `conv-<uuid>`, `message-<uuid>`,
 becomes, on record, a placeholder that is the same within one cassette and unique to it:
 `<8 hex of the cassette name's hash>-0000-4000-8000-<counter>`, numbered in order of
 first appearance. Placeholders (and Letta's fixed all-zero ids) are left as they are.
+
+A session key is not an id, whatever it holds: the session tag that carries it
+(`langchain-letta session: <key>`, in a conversation's `summary` and in the lookup's
+`summary_search`) is stored as it is, so a test must use the same session keys when
+replaying as when recording, and one that makes up a random key per run fails clearly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ID", "IdNormalizer", "cassette_scope", "is_placeholder"]
+__all__ = ["ID", "IdNormalizer", "cassette_scope", "find_ids", "replace_ids"]
 
 UUID = re.compile(
     r"(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"
@@ -26,13 +32,33 @@ CALL_ID = re.compile(r"(?<![A-Za-z0-9_])call_[A-Za-z0-9]{16,}(?![A-Za-z0-9])")
 ID = re.compile(f"{UUID.pattern}|{CALL_ID.pattern}")
 """Either kind of id."""
 
+SESSION_TAG = re.compile(
+    r'langchain-letta session: (?:[^"\\\n]|\\.)*'  # as text or inside a JSON string
+    r"|langchain-letta(?:\+|%20)session%3A(?:\+|%20)[^&#\s\"']*"  # URL-encoded
+)
+"""A session tag: the session key in it is not an id (see the module docstring)."""
+
+_TAG_OR_ID = re.compile(f"(?P<tag>{SESSION_TAG.pattern})|(?P<id>{ID.pattern})")
+_TAG_OR_UUID = re.compile(f"(?P<tag>{SESSION_TAG.pattern})|(?P<id>{UUID.pattern})")
+_TAG_OR_CALL_ID = re.compile(f"(?P<tag>{SESSION_TAG.pattern})|(?P<id>{CALL_ID.pattern})")
+
+
+def find_ids(text: str) -> list[str]:
+    """The ids in `text`, in order, leaving out anything inside a session tag."""
+    return [m.group("id") for m in _TAG_OR_ID.finditer(text) if m.group("id")]
+
+
+def replace_ids(text: str, replace: Callable[[str], str], pattern: re.Pattern[str] = ID) -> str:
+    """`text` with each id outside session tags replaced by `replace(id)`.
+
+    `pattern` says which ids: `ID` (both kinds), `UUID` or `CALL_ID`.
+    """
+    combined = {ID: _TAG_OR_ID, UUID: _TAG_OR_UUID, CALL_ID: _TAG_OR_CALL_ID}[pattern]
+    return combined.sub(lambda m: replace(m.group("id")) if m.group("id") else m.group(0), text)
+
+
 _PLACEHOLDER = re.compile(r"^[0-9a-f]{8}-0000-4000-8000-(\d{12})$")
 _CALL_PLACEHOLDER = re.compile(r"^call_[0-9a-f]{8}x(\d{15})$")
-
-
-def is_placeholder(value: str) -> bool:
-    """Whether `value` is a placeholder id (of any cassette) or a fixed all-zero id."""
-    return bool(_PLACEHOLDER.match(value) or _CALL_PLACEHOLDER.match(value))
 
 
 def cassette_scope(cassette_path: str | Path) -> str:
@@ -85,6 +111,9 @@ class IdNormalizer:
         return self.mapping[value]
 
     def text(self, text: str) -> str:
-        """`text` with every uuid and tool call id in it replaced by its placeholder."""
-        text = UUID.sub(lambda m: self.placeholder(m.group(0)), text)
-        return CALL_ID.sub(lambda m: self.call_id(m.group(0)), text)
+        """`text` with every uuid and tool call id in it replaced by its placeholder.
+
+        Uuids first, then tool call ids; session tags are left as they are.
+        """
+        text = replace_ids(text, self.placeholder, UUID)
+        return replace_ids(text, self.call_id, CALL_ID)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_letta.testing.bodies import NOT_JSON, as_json, body_text
-from langchain_letta.testing.ids import ID
+from langchain_letta.testing.ids import find_ids, replace_ids
 from langchain_letta.testing.matching import body_json
 from langchain_letta.testing.scrub import SCRUBBED, SECRET_QUERY_PARAMETERS, scrub_json, scrub_text
 
@@ -48,12 +48,16 @@ def _shape(request: Any) -> _Shape:
     ]
     body = body_json(request.body)
     canonical = json.dumps([request.method, request.path, query, scrub_json(body)], sort_keys=True)
-    return _Shape(ID.sub(_MASK, canonical), tuple(ID.findall(canonical)))
+    return _Shape(replace_ids(canonical, _masked), tuple(find_ids(canonical)))
+
+
+def _masked(_: str) -> str:
+    return _MASK
 
 
 def _ids_in(value: Any) -> list[str]:
     text = body_text(value)
-    return ID.findall(text) if text else []
+    return find_ids(text) if text else []
 
 
 class ReplayIds:
@@ -131,8 +135,9 @@ class ReplayIds:
 
         `None` when the two are the same up to ids that this replay could map.
         """
-        recorded_ids, sent_ids = ID.findall(recorded), ID.findall(sent)
-        if ID.sub(_MASK, recorded) != ID.sub(_MASK, sent) or len(recorded_ids) != len(sent_ids):
+        recorded_ids, sent_ids = find_ids(recorded), find_ids(sent)
+        masks_differ = replace_ids(recorded, _masked) != replace_ids(sent, _masked)
+        if masks_differ or len(recorded_ids) != len(sent_ids):
             if recorded_ids and not sent_ids:
                 return f"recorded {recorded!r} (an id), sent {sent!r} (no id)"
             if sent_ids and not recorded_ids:
@@ -180,7 +185,7 @@ class ReplayIds:
         text = body_text(body)
         if not self.real_of or not text:
             return response
-        rewritten = ID.sub(lambda m: self.real_of.get(m.group(0), m.group(0)), text)
+        rewritten = replace_ids(text, lambda found: self.real_of.get(found, found))
         if rewritten == text:
             return response
         response = copy.deepcopy(response)
@@ -198,7 +203,7 @@ def _pair_otids(sent: Any, recorded: Any, binding: dict[str, str]) -> None:
         for key, value in sent.items():
             old = recorded.get(key)
             if key == "otid" and isinstance(value, str) and isinstance(old, str):
-                if ID.fullmatch(value) and ID.fullmatch(old):
+                if find_ids(value) == [value] and find_ids(old) == [old]:
                     binding.setdefault(value, old)
             else:
                 _pair_otids(value, old, binding)
@@ -212,7 +217,7 @@ def _substituted(request: Any, mapping: dict[str, str]) -> Any:
         return request
 
     def swap(text: str) -> str:
-        return ID.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+        return replace_ids(text, lambda found: mapping.get(found, found))
 
     uri = swap(request.uri)
     text = body_text(request.body)

@@ -70,13 +70,17 @@ def app_traffic(agent: str = AGENT, key: str = "ada") -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def cassette_path(tmp_path: Path) -> Path:
-    path = tmp_path / "test_app" / "test_one.yaml"
-    path.parent.mkdir()
-    data = {"interactions": normalize_interactions(app_traffic(), "test_app/test_one.yaml")}
+def write_cassette(root: Path, name: str, traffic: list[dict[str, Any]]) -> Path:
+    path = root / "test_app" / f"{name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    data = {"interactions": normalize_interactions(traffic, f"test_app/{name}.yaml")}
     path.write_text(letta_serializer.serialize(data | {"version": 1}))
     return path
+
+
+@pytest.fixture
+def cassette_path(tmp_path: Path) -> Path:
+    return write_cassette(tmp_path, "test_one", app_traffic())
 
 
 @contextmanager
@@ -176,14 +180,11 @@ def test_two_ids_where_the_recording_had_one_fail_naming_both(cassette_path: Pat
 
 
 def test_one_id_where_the_recording_had_two_fails(tmp_path: Path) -> None:
-    path = tmp_path / "test_app" / "test_two.yaml"
-    path.parent.mkdir()
     traffic = [
         interaction("GET", f"/v1/agents/{AGENT}", None, {"id": AGENT}),
         interaction("GET", f"/v1/agents/{OTHER_AGENT}", None, {"id": OTHER_AGENT}),
     ]
-    data = {"interactions": normalize_interactions(traffic, "test_app/test_two.yaml")}
-    path.write_text(letta_serializer.serialize(data | {"version": 1}))
+    path = write_cassette(tmp_path, "test_two", traffic)
     mine = "agent-11111111-2222-4333-8444-555555555555"
 
     with replaying(path):
@@ -243,3 +244,22 @@ def test_a_later_failure_names_the_first_unanswered_request(cassette_path: Path)
     assert "no recorded response for GET /v1/runs/?active=true" in message
     assert "earlier in this cassette 1 request(s) found no recorded response" in message
     assert "first difference: query include: sent 'agent.blocks', not recorded" in message
+
+
+def test_a_session_key_is_no_id_even_with_a_uuid_in_it(tmp_path: Path) -> None:
+    key = f"user-{uuid.uuid4()}"
+    path = write_cassette(tmp_path, "test_key", app_traffic(key=key))
+    assert path.read_text().count(key) == 2  # in the lookup and the create, as it was
+
+    with replaying(path) as cassette:
+        run_app(OTHER_AGENT, key=key)
+        assert cassette.all_played
+    with replaying(path), pytest.raises(CannotOverwriteExistingCassetteException) as raised:
+        run_app(OTHER_AGENT, key=f"user-{uuid.uuid4()}")  # a random key per run
+
+    difference = str(raised.value).split("first difference: ")[1].split("\n")[0]
+    assert difference.startswith(f"query summary_search: recorded '{TAG}{key}', sent '{TAG}user-")
+    assert difference.endswith(
+        "(a session key: the test must use the same session keys when "
+        "replaying as when recording, not random ones)"
+    )
