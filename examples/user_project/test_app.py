@@ -17,6 +17,8 @@ texts are the same, so they are fixed strings here.
 
 from __future__ import annotations
 
+import asyncio
+
 import app
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -57,6 +59,24 @@ async def test_chat_async_invoke_then_stream() -> None:
     stored = await app.history("async-bob").aget_messages()
     assert [m.text for m in stored if m.type == "human"] == ["Hello, I am Bob.", "And now?"]
     assert stored[1].id == first.id
+
+
+async def test_two_sessions_at_once() -> None:
+    model = app.model()
+
+    ada, bob = await asyncio.gather(
+        model.ainvoke("I am Ada.", config=session("together-ada")),
+        model.ainvoke("I am Bob.", config=session("together-bob")),
+    )
+
+    assert ada.response_metadata["conversation_id"] != bob.response_metadata["conversation_id"]
+    for key, reply, text in (
+        ("together-ada", ada, "I am Ada."),
+        ("together-bob", bob, "I am Bob."),
+    ):
+        stored = await app.history(key).aget_messages()
+        assert [m.text for m in stored if m.type == "human"] == [text]
+        assert stored[-1].id == reply.id
 
 
 def test_runnable_with_message_history_stores_each_turn_once() -> None:
