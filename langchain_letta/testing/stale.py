@@ -15,17 +15,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from langchain_letta.testing.bodies import short
-from langchain_letta.testing.ids import UUID
-from langchain_letta.testing.matching import body_json, first_difference
+from langchain_letta.testing.ids import SESSION_TAG, UUID
+from langchain_letta.testing.matching import Compare, body_json, first_difference
 from langchain_letta.testing.replay import ReplayIds, replay_ids
 
 __all__ = ["install_clear_stale_cassette_errors", "stale_cassette_message"]
 
-_SESSION_TAG = "langchain-letta session: "
-
 WHAT_MAY_DIFFER = (
-    "Between recording and replay only the host, the ids (Letta ids and uuids, each "
-    "mapped onto the recorded ones at first use), otids and the API key may differ; "
+    "Between recording and replay only the host, the ids (Letta ids and uuids outside "
+    "session keys, each mapped onto the recorded one at first use), otids and the API key "
+    "may differ; "
     "session keys, texts and every other value must be the same."
 )
 
@@ -40,7 +39,7 @@ def _sent(request: Any) -> str:
     )
 
 
-def _compare(ids: ReplayIds | None) -> Any:
+def _compare(ids: ReplayIds | None) -> Compare:
     def compare(recorded: str, sent: str) -> str | None:
         if recorded == sent:
             return None
@@ -48,7 +47,7 @@ def _compare(ids: ReplayIds | None) -> Any:
         if ids and found is None:
             return None
         found = found or f"recorded {short(recorded)}, sent {short(sent)}"
-        if _SESSION_TAG in recorded or _SESSION_TAG in sent:
+        if SESSION_TAG.search(recorded) or SESSION_TAG.search(sent):
             found += (
                 " (a session key: the test must use the same session keys when replaying as "
                 "when recording, not random ones)"
@@ -58,7 +57,7 @@ def _compare(ids: ReplayIds | None) -> Any:
     return compare
 
 
-def _query_difference(recorded: Any, sent: Any, compare: Any) -> str | None:
+def _query_difference(recorded: Any, sent: Any, compare: Compare) -> str | None:
     old, new = dict(recorded.query), dict(sent.query)
     for key in list(old) + [k for k in new if k not in old]:
         if key not in new:
