@@ -31,6 +31,9 @@ test-live: $(INSTALLED) tmux  ## integration tests live against the server (no c
 record: $(INSTALLED) tmux  ## re-record cassettes from the real server
 	LETTA_TEST_MODE=record $(PY) -m pytest tests/integration_tests
 	$(PY) -m pytest examples/test_recorded_chain.py --record-mode=rewrite
+	cd examples/user_project && export LETTA_BASE_URL=$${LETTA_BASE_URL:-http://127.0.0.1:8283} && \
+		../../$(PY) make_agent.py && set -a && . ./recorded_with.env && set +a && \
+		../../$(PY) -m pytest -p no:cacheprovider --record-mode=rewrite
 
 bench: $(INSTALLED)  ## benchmarks live against the local stack (BENCH_ARGS=--quick for a short run)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

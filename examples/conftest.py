@@ -20,3 +20,7 @@ def vcr_config() -> dict[str, Any]:
 
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     register_letta(vcr)
+
+
+# A project of its own (its own pytest.ini and conftest.py), run by tests/test_user_project.py.
+collect_ignore = ["user_project"]

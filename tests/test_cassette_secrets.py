@@ -11,7 +11,11 @@ import pytest
 from langchain_letta.testing import scan_for_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
-CASSETTE_ROOTS = (ROOT / "cassettes", ROOT / "examples" / "cassettes")
+CASSETTE_ROOTS = (
+    ROOT / "cassettes",
+    ROOT / "examples" / "cassettes",
+    ROOT / "examples" / "user_project" / "cassettes",
+)
 
 
 def configured_secrets() -> list[str]:
