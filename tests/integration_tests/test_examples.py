@@ -79,3 +79,21 @@ def test_langgraph_example() -> None:
         "All checks passed.",
     ):
         assert line in output, f"missing {line!r} in:\n{output}"
+
+
+def test_langgraph_agent_example() -> None:
+    output = run_example("langgraph_agent.py")
+
+    for line in (
+        "[ok] get_weather ran in this process",
+        "[ok] a WeatherReport came back",
+        "[ok] a plain turn works right after",
+        "[ok] the interrupt names the tool",
+        "[ok] the agent heard the denial and its reason",
+        "[ok] the denied tool did not run",
+        "[ok] the new turn went to a branch of the conversation",
+        "[ok] the original kept its turns",
+        "[ok] the branch holds step 1 and the new turn only",
+        "All checks passed.",
+    ):
+        assert line in output, f"missing {line!r} in:\n{output}"
