@@ -16,6 +16,7 @@ Letta way:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ from langchain_letta.errors import LettaInputError, translate_error
 from langchain_letta.messages import anchor_conversation, is_stored_in
 
 __all__ = ["LettaApprovalMiddleware", "LettaCompactionMiddleware", "ask_approvals"]
+
+_LOG = logging.getLogger(__name__)
 
 
 def ask_approvals(messages: Sequence[BaseMessage]) -> list[ToolMessage]:
@@ -99,7 +102,9 @@ class LettaCompactionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     Before a model call whose state holds more than ``trigger`` messages, it asks Letta
     to compact the conversation (``conversations.messages.compact``: Letta summarises
     with the agent's own model and keeps the summary in the conversation's context),
-    then keeps only the newest ``keep`` messages in the graph's state. The newest
+    then keeps only the newest ``keep`` messages in the graph's state. A compaction the
+    server fails is logged and the turn goes on (Letta also compacts by itself when the
+    context fills); a connection error is raised. The newest
     message Letta stored always stays, so the next turn still sends only what is new;
     nothing is sent to the user's conversation as a message.
 
@@ -128,6 +133,9 @@ class LettaCompactionMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             self.model.client.conversations.messages.compact(conversation_id)  # type: ignore[union-attr]
         except letta_client.BadRequestError:
             pass  # "failed to reduce the number of messages": Letta had nothing to compact
+        except letta_client.APIStatusError as error:
+            # the turn goes on: Letta also compacts by itself when the context is full
+            _LOG.warning("Letta could not compact %s: %s", conversation_id, translate_error(error))
         except Exception as error:
             raise translate_error(error) from error
         start = _safe_start(messages, len(messages) - self.keep, conversation_id)
