@@ -24,6 +24,10 @@ A branch is found again after a restart: its ``summary`` names the conversation 
 branches from (``langchain-letta branch of conv-...``), and the graph's state names the
 branch in its messages' metadata, so a thread's next turn on a branch goes to the branch.
 The original conversation keeps its turns; each conversation stores a turn once.
+
+A replay of a thread's very first step has no Letta message to diverge at: it is
+recognised by the LangChain ids of its messages (LangGraph gives each state message
+one), which this process remembers for the turns it stored, and goes to a new branch.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ _ROOTS: dict[str, str] = {}
 """conversation id -> the conversation it branches from (itself for a root)."""
 _FORKS_AT_MESSAGE: dict[str, bool] = {}
 """server URL -> whether its ``fork(message_id=)`` forks at the message."""
+_PLANNED: dict[str, tuple[str, ...]] = {}
+"""conversation id -> LangChain ids of the input its running turn sends."""
+_SENT: dict[str, set[str]] = {}
+"""conversation id -> LangChain ids of input messages a finished turn stored there."""
 
 
 def branch_tag(root_id: str) -> str:
@@ -61,10 +69,19 @@ def branch_tag(root_id: str) -> str:
 
 
 def record_tip(conversation_id: str, message_id: str | None) -> None:
-    """Remember the newest message a turn stored in the conversation."""
+    """Remember the newest message a turn stored in the conversation.
+
+    The turn's input messages that carry a LangChain id (LangGraph gives every state
+    message one) are remembered as sent there too, so a replay of them is recognised.
+    """
     if message_id:
         with _lock:
             _remember(_TIPS, conversation_id, message_id)
+            planned = _PLANNED.pop(conversation_id, ())
+            sent = _SENT.setdefault(conversation_id, set())
+            sent.update(planned)
+            if len(sent) > _MAX_REMEMBERED:
+                sent.clear()
 
 
 def _remember(table: dict[str, Any], key: str, value: Any) -> None:
@@ -79,6 +96,8 @@ def reset() -> None:
         _TIPS.clear()
         _ROOTS.clear()
         _FORKS_AT_MESSAGE.clear()
+        _PLANNED.clear()
+        _SENT.clear()
 
 
 class Branches:
@@ -106,10 +125,14 @@ class Branches:
         """
         try:
             conversation_id = self._branch_in_input(conversation_id, messages)
-            anchor, _ = unsent_tail(messages, conversation_id)
-            if anchor is None or not self._diverges(conversation_id, str(anchor.id)):
-                return conversation_id, list(messages)
-            return self._fork(conversation_id, messages, anchor)
+            anchor, tail = unsent_tail(messages, conversation_id)
+            if anchor is None and _replayed(conversation_id, tail):
+                return self._seed(conversation_id, messages)  # a replay of the first step
+            if anchor is not None and self._diverges(conversation_id, str(anchor.id)):
+                conversation_id, messages = self._fork(conversation_id, messages, anchor)
+                _, tail = unsent_tail(messages, conversation_id)
+            _plan(conversation_id, tail)
+            return conversation_id, list(messages)
         except Exception as error:
             raise translate_error(error) from error
 
@@ -177,11 +200,20 @@ class Branches:
                 _FORKS_AT_MESSAGE[server] = fork is not None
             if fork is not None:
                 return fork, _relabel(messages, conversation_id, fork)
+        return self._seed(conversation_id, messages)
+
+    def _seed(
+        self, conversation_id: str, messages: Sequence[BaseMessage]
+    ) -> tuple[str, list[BaseMessage]]:
+        """A new branch that the whole input is sent to (the shared prefix seeds it)."""
+        root = self._root(conversation_id)
         seeded = self.client.conversations.create(agent_id=self.agent_id, summary=branch_tag(root))
         LEDGER.created(self.agent_id, seeded.id)
+        plain = [_as_text(message) for message in messages]
         with _lock:
             _remember(_ROOTS, seeded.id, root)
-        return str(seeded.id), [_as_text(message) for message in messages]
+        _plan(str(seeded.id), plain)
+        return str(seeded.id), plain
 
     def _fork_at(self, conversation_id: str, message_id: str, root: str) -> str | None:
         """A fork that ends at ``message_id``, or ``None`` when the server cannot make one."""
@@ -198,6 +230,29 @@ class Branches:
             _remember(_ROOTS, fork.id, root)
             _remember(_TIPS, fork.id, message_id)
         return str(fork.id)
+
+
+def _lc_ids(messages: Sequence[BaseMessage]) -> tuple[str, ...]:
+    return tuple(
+        str(m.id) for m in messages if m.id and not str(m.id).startswith(("message-", "lc_run"))
+    )
+
+
+def _plan(conversation_id: str, tail: Sequence[BaseMessage]) -> None:
+    """Note the input a turn is about to send (kept once the turn stored it)."""
+    with _lock:
+        _remember(_PLANNED, conversation_id, _lc_ids(tail))
+
+
+def _replayed(conversation_id: str, tail: Sequence[BaseMessage]) -> bool:
+    """Whether an input with no anchor repeats messages a turn here already stored.
+
+    A LangGraph replay of a thread's first step sends the same state messages (same
+    LangChain ids) again; a new turn's messages are new objects with new ids.
+    """
+    ids = _lc_ids(tail)
+    with _lock:
+        return bool(ids) and bool(_SENT.get(conversation_id, set()) & set(ids))
 
 
 def _is_new_input(item: Any) -> bool:

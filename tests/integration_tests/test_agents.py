@@ -118,12 +118,17 @@ def test_replaying_a_checkpoint_never_stores_a_turn_twice(
     history = list(app.get_state_history(thread("tr")))
     before_two = next(s for s in history if s.next == ("agent",) and len(s.values["messages"]) == 3)
 
+    before_one = next(s for s in history if s.next == ("agent",) and len(s.values["messages"]) == 1)
+
     replayed = app.invoke(None, before_two.config)
+    first = app.invoke(None, before_one.config)  # the thread's very first step
 
     branch = replayed["messages"][-1].response_metadata["conversation_id"]
+    first_branch = first["messages"][-1].response_metadata["conversation_id"]
     assert stored(letta, original) == ["one", "Echo: one", "two", "Echo: two"]
     assert stored(letta, branch) == ["one", "Echo: one", "two", "Echo: two"]
-    assert branch != original
+    assert stored(letta, first_branch) == ["one", "Echo: one"]
+    assert len({original, branch, first_branch}) == 3
 
 
 def test_plain_turns_never_fork(base_url: str, agent_id: str, letta: Letta) -> None:
