@@ -620,6 +620,7 @@ class ChatLetta(BaseChatModel):
                     conversation_id, sent, **_without_tools(call.options)
                 ):
                     pass
+                turn.chunker.requests.clear()  # answered: nothing is left pending
         except LettaNotFoundError:
             self._forget(turn)
             raise
@@ -665,6 +666,7 @@ class ChatLetta(BaseChatModel):
                     conversation_id, sent, **_without_tools(call.options)
                 ):
                     pass
+                turn.chunker.requests.clear()  # answered: nothing is left pending
         except LettaNotFoundError:
             self._forget(turn)
             raise
