@@ -11,11 +11,10 @@ from typing import Any, Literal
 
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models import LanguageModelInput, ModelProfile
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import (
     BaseChatModel,
-    agenerate_from_stream,
     generate_from_stream,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -46,6 +45,8 @@ from pydantic import (
     model_validator,
 )
 
+from langchain_letta.approvals import PENDING
+from langchain_letta.auxiliary import adiscard, athrowaway, discard, throwaway
 from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
 from langchain_letta.conversation import BLOCKS, Conversations
 from langchain_letta.errors import (
@@ -57,6 +58,7 @@ from langchain_letta.errors import (
     LettaTimeoutError,
     translate_error,
 )
+from langchain_letta.forks import Branches, record_tip
 from langchain_letta.locks import current_owner
 from langchain_letta.memory import LEDGER, SyncMemory, check_mode
 from langchain_letta.messages import (
@@ -67,9 +69,10 @@ from langchain_letta.messages import (
     to_letta_messages,
     unsent_tail,
 )
+from langchain_letta.profile import letta_profile
 from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
-from langchain_letta.structured import PENDING, acknowledgement, pending_structured_calls
+from langchain_letta.structured import UNANSWERED, acknowledgement, pending_structured_calls
 
 __all__ = ["ChatLetta"]
 
@@ -252,6 +255,10 @@ class ChatLetta(BaseChatModel):
     (needs Redis on the server; Letta Cloud has it)."""
     busy_timeout: float = 60.0
     """Seconds to wait for a conversation that another run holds."""
+    auxiliary: bool = False
+    """For helper calls that are not the user's turn (middleware, summaries): each call
+    runs in a throwaway conversation, deleted after it, whatever the config routes to
+    (see :mod:`langchain_letta.auxiliary`)."""
     conversation_id: str | None = None
     """A conversation fixed on the instance (used when the config names none)."""
     session_id: str | None = None
@@ -259,7 +266,10 @@ class ChatLetta(BaseChatModel):
     session_store: SessionStore | None = Field(default=None, exclude=True)
     """Where session keys map to conversations (default: on the Letta server)."""
     model_name: str | None = Field(default=None, alias="model")
-    """The agent's model handle; read from the agent on first use when not given."""
+    """A name for the agent's model in traces and metadata. When not given, the agent's
+    own model handle is read on first use and reported in ``response_metadata``, but
+    this field stays unset, so LangChain's name-based choices (``create_agent``'s
+    structured-output strategy) never change between a session's turns."""
     temperature: float | None = None
     """Accepted for compatibility; the agent's model settings govern."""
     max_tokens: int | None = None
@@ -276,7 +286,9 @@ class ChatLetta(BaseChatModel):
 
     _conversations: Conversations = PrivateAttr()
     _resolver: SessionResolver = PrivateAttr()
+    _branches: Branches = PrivateAttr()
     _agent_known: bool = PrivateAttr(default=False)
+    _agent_model: str | None = PrivateAttr(default=None)
     _context_window: int | None = PrivateAttr(default=None)
 
     @field_validator("sync_memory", mode="before")
@@ -306,7 +318,12 @@ class ChatLetta(BaseChatModel):
             own_async_client=own_async_client,
         )
         self._resolver = SessionResolver(self.client, self.agent_id, self.session_store)
+        self._branches = Branches(self.client, self.agent_id)
         return self
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """Tool calling yes, native structured output no (see :mod:`langchain_letta.profile`)."""
+        return letta_profile()
 
     @property
     def _llm_type(self) -> str:
@@ -340,7 +357,7 @@ class ChatLetta(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="letta",
-            ls_model_name=kwargs.get("model") or self.model_name or self.agent_id,
+            ls_model_name=kwargs.get("model") or self._model_label(),
             ls_model_type="chat",
         )
         if self.temperature is not None:
@@ -465,7 +482,22 @@ class ChatLetta(BaseChatModel):
         with ``ToolMessage`` on the same session (or pass the AI message back in the
         input) and the agent continues. ``tool_choice`` is accepted but Letta lets the
         agent decide.
+
+        Raises:
+            LettaInputError: for a ``response_format``: a Letta send has no per-request
+                response format (``profile["structured_output"]`` is ``False``); ask
+                for structured output through tool calling instead
+                (``create_agent(response_format=ToolStrategy(Schema))``).
+
         """
+        if kwargs.pop("response_format", None) is not None:
+            raise LettaInputError(
+                "Letta has no per-request response format, so ChatLetta cannot honour "
+                "bind_tools(response_format=...). Ask for structured output through tool "
+                "calling: create_agent(response_format=ToolStrategy(Schema)) or "
+                "model.with_structured_output(Schema). Nothing was sent."
+            )
+        kwargs.pop("strict", None)  # OpenAI's strict schemas: Letta has no such switch
         client_tools = []
         for tool in tools:
             function = convert_to_openai_tool(tool)["function"]
@@ -550,7 +582,8 @@ class ChatLetta(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return _final(generate_from_stream(self._stream(messages, stop, run_manager, **kwargs)))
+        chunks = list(self._stream(messages, stop, run_manager, **kwargs))
+        return _final(generate_from_stream(iter(chunks)), chunks[-1].message.id)
 
     async def _agenerate(
         self,
@@ -559,8 +592,8 @@ class ChatLetta(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        stream = self._astream(messages, stop, run_manager, **kwargs)
-        return _final(await agenerate_from_stream(stream))
+        chunks = [chunk async for chunk in self._astream(messages, stop, run_manager, **kwargs)]
+        return _final(generate_from_stream(iter(chunks)), chunks[-1].message.id)
 
     def _stream(
         self,
@@ -571,11 +604,18 @@ class ChatLetta(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         call = self._prepare(messages, kwargs)
         blocks = self._read_agent()
-        model_name = call.model or self.model_name or self.agent_id
+        model_name = call.model or self._model_label()
         self._check_size(call.unsent)
-        conversation_id, session_id = self._conversation(call.route, messages)
+        if self.auxiliary:  # a helper call: its own throwaway conversation
+            conversation_id, session_id = throwaway(self.client, self.agent_id), None  # type: ignore[arg-type]
+        else:
+            conversation_id, session_id = self._conversation(call.route, messages)
+            # time travel: a diverging input continues in a branch (langchain_letta.forks)
+            conversation_id, messages = self._branches.place(conversation_id, messages)
         answered = self._answer_pending(conversation_id, call)
-        turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
+        turn = _Turn.plan(
+            messages, conversation_id, session_id, self.agent_id, model_name, call.options
+        )
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
         events = self._conversations.stream_turn(
             conversation_id,
@@ -601,9 +641,13 @@ class ChatLetta(BaseChatModel):
                     self._send_quietly(conversation_id, acknowledgement(ids), call)
                 except (LettaConnectionError, LettaTimeoutError):
                     _note_unanswered(turn, call)  # the next turn here answers it
+                turn.chunker.requests.clear()  # answered: nothing is left pending
         except LettaNotFoundError:
             self._forget(turn)
             raise
+        finally:
+            if self.auxiliary:
+                discard(self.client, conversation_id)  # type: ignore[arg-type]
         yield _emit(turn.close(call.history), run_manager)
 
     async def _astream(
@@ -615,11 +659,20 @@ class ChatLetta(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         call = self._prepare(messages, kwargs)
         blocks = await self._aread_agent()
-        model_name = call.model or self.model_name or self.agent_id
+        model_name = call.model or self._model_label()
         self._check_size(call.unsent)
-        conversation_id, session_id = await self._aconversation(call.route, messages)
+        if self.auxiliary:  # a helper call: its own throwaway conversation
+            conversation_id = await athrowaway(self.async_client, self.agent_id)  # type: ignore[arg-type]
+            session_id = None
+        else:
+            conversation_id, session_id = await self._aconversation(call.route, messages)
+            # time travel: a diverging input continues in a branch (langchain_letta.forks)
+            place = self._branches.place
+            conversation_id, messages = await asyncio.to_thread(place, conversation_id, messages)
         answered = await self._aanswer_pending(conversation_id, call)
-        turn = _Turn.plan(messages, conversation_id, session_id, self.agent_id, model_name)
+        turn = _Turn.plan(
+            messages, conversation_id, session_id, self.agent_id, model_name, call.options
+        )
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
         events = self._conversations.astream_turn(
             conversation_id,
@@ -645,9 +698,13 @@ class ChatLetta(BaseChatModel):
                     await self._asend_quietly(conversation_id, acknowledgement(ids), call)
                 except (LettaConnectionError, LettaTimeoutError):
                     _note_unanswered(turn, call)
+                turn.chunker.requests.clear()  # answered: nothing is left pending
         except LettaNotFoundError:
             self._forget(turn)
             raise
+        finally:
+            if self.auxiliary:
+                await adiscard(self.async_client, conversation_id)  # type: ignore[arg-type]
         yield await _aemit(turn.close(call.history), run_manager)
 
     def _send_quietly(
@@ -674,7 +731,7 @@ class ChatLetta(BaseChatModel):
 
     def _answer_pending(self, conversation_id: str, call: _Call) -> frozenset[str]:
         """Answer a structured-output call an earlier turn left waiting (see ``structured``)."""
-        tool_name = PENDING.take(conversation_id)
+        tool_name = UNANSWERED.take(conversation_id)
         if tool_name is None:
             return frozenset()
         self._conversations.wait_idle(conversation_id)  # the structured call's run may be going
@@ -684,13 +741,13 @@ class ChatLetta(BaseChatModel):
             try:
                 self._send_quietly(conversation_id, acknowledgement(ids), call)
             except Exception:
-                PENDING.note(conversation_id, tool_name)
+                UNANSWERED.note(conversation_id, tool_name)
                 raise
         return frozenset(ids)
 
     async def _aanswer_pending(self, conversation_id: str, call: _Call) -> frozenset[str]:
         """Async twin of :meth:`_answer_pending`."""
-        tool_name = PENDING.take(conversation_id)
+        tool_name = UNANSWERED.take(conversation_id)
         if tool_name is None:
             return frozenset()
         await self._conversations.await_idle(conversation_id)
@@ -700,7 +757,7 @@ class ChatLetta(BaseChatModel):
             try:
                 await self._asend_quietly(conversation_id, acknowledgement(ids), call)
             except Exception:
-                PENDING.note(conversation_id, tool_name)
+                UNANSWERED.note(conversation_id, tool_name)
                 raise
         return frozenset(ids)
 
@@ -817,9 +874,13 @@ class ChatLetta(BaseChatModel):
         self._learn(agent)
         return list(agent.blocks) if agent.blocks is not None else None
 
+    def _model_label(self) -> str:
+        """The model's name for traces: as given, else the agent's handle, else its id."""
+        return self.model_name or self._agent_model or self.agent_id
+
     def _learn(self, agent: Any) -> None:
         """Keep what a turn needs to know of the agent: its model and context window."""
-        self.model_name = self.model_name or _agent_model(agent)
+        self._agent_model = _agent_model(agent)
         window = getattr(getattr(agent, "llm_config", None), "context_window", None)
         self._context_window = window if isinstance(window, int) else None
         self._agent_known = True
@@ -867,15 +928,18 @@ class _Turn:
         session_id: str | None,
         agent_id: str,
         model_name: str,
+        options: dict[str, Any],
     ) -> _Turn:
         """Send only what the conversation has not stored (``otid`` values come later)."""
         anchor, tail = unsent_tail(messages, conversation_id)
-        payloads = to_letta_messages(tail, anchor=anchor)
+        # calls an earlier turn left waiting are answered first (langchain_letta.approvals)
+        payloads = PENDING.settle(conversation_id, to_letta_messages(tail, anchor=anchor))
         chunker = TurnChunker(
             conversation_id,
             agent_id,
             model_name=model_name,
             client_returns=client_return_ids(payloads),
+            client_tools=frozenset(tool["name"] for tool in options.get("client_tools") or []),
         )
         return cls(conversation_id, session_id, payloads, chunker)
 
@@ -883,6 +947,9 @@ class _Turn:
         """The closing chunk (a history under ``RunnableWithMessageHistory`` keeps its read)."""
         if history is not None:
             history.hold_snapshot()
+        record_tip(self.conversation_id, self.chunker.last_message_id)  # langchain_letta.forks
+        waiting = self.chunker.requests if self.chunker.stop_reason == "requires_approval" else []
+        PENDING.record(self.conversation_id, waiting)  # langchain_letta.approvals
         return self.chunker.finish()
 
 
@@ -974,7 +1041,7 @@ def _to_acknowledge(turn: _Turn, call: _Call, answered: frozenset[str]) -> list[
 def _note_unanswered(turn: _Turn, call: _Call) -> None:
     """A structured-output call that may have left its conversation waiting."""
     if call.structured is not None:
-        PENDING.note(turn.conversation_id, call.structured)
+        UNANSWERED.note(turn.conversation_id, call.structured)
 
 
 def _without_tools(options: dict[str, Any]) -> dict[str, Any]:
@@ -1009,7 +1076,10 @@ async def _aemit(
     return generation
 
 
-def _final(result: ChatResult) -> ChatResult:
+def _final(result: ChatResult, reply_id: str | None) -> ChatResult:
+    """The merged reply, under the id of its closing chunk (the turn's last Letta message)."""
     generation = result.generations[0]
     message = strip_indexes(generation.message)  # type: ignore[arg-type]
+    if reply_id:
+        message = message.model_copy(update={"id": reply_id})
     return ChatResult(generations=[ChatGeneration(message=message)], llm_output=result.llm_output)

@@ -26,6 +26,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import tool_call_chunk
 
+from langchain_letta.approvals import APPROVAL_KEY, decision_message, decision_of
 from langchain_letta.errors import LettaInputError
 
 __all__ = [
@@ -117,6 +118,10 @@ def to_letta_messages(
     leading = anchor is None
     for message in messages:
         leading = leading and isinstance(message, ToolMessage)
+        decision = decision_of(message)  # an approval decision answers wherever it stands
+        if decision is not None:
+            returns.append(decision)
+            continue
         if isinstance(message, ToolMessage) and (leading or message.tool_call_id in pending_calls):
             returns.append(_tool_return(message))
             continue
@@ -130,12 +135,13 @@ def to_letta_messages(
 
 
 def client_return_ids(payloads: Sequence[dict[str, Any]]) -> frozenset[str]:
-    """Ids of the client-side tool calls that ``payloads`` answer."""
+    """Ids of the client-side tool calls that ``payloads`` answer (not approvals)."""
     return frozenset(
         str(approval["tool_call_id"])
         for payload in payloads
         if payload.get("type") == "approval"
         for approval in payload["approvals"]
+        if approval.get("type") == "tool"
     )
 
 
@@ -170,7 +176,15 @@ def _plain_text(message: BaseMessage) -> str:
 
 
 def _assistant_text(message: AIMessage) -> str:
-    calls = [f"[called {call['name']}({json.dumps(call['args'])})]" for call in message.tool_calls]
+    own = [
+        block
+        for block in message.content
+        if isinstance(block, dict) and block.get("type") == "server_tool_call"
+    ]  # the agent's own tool calls (an approval waiting among them) go as text too
+    calls = [
+        f"[called {call['name']}({json.dumps(call.get('args') or {})})]"
+        for call in [*own, *message.tool_calls]
+    ]
     text = "\n".join(filter(None, [message.text, *calls]))
     if not text.strip():
         raise LettaInputError("An AI message with no text and no tool call cannot be sent.")
@@ -248,6 +262,7 @@ def _server_tool_result(item: Any) -> dict[str, Any]:
 
 @dataclass
 class _PendingToolCall:
+    message_id: str | None = None
     name: str = ""
     arguments: str = ""
 
@@ -261,6 +276,12 @@ class TurnChunker:
     blocks, the agent's own tools as ``server_tool_call`` / ``server_tool_result``
     blocks, client-side tool calls (Letta's approval requests) as ``tool_call_chunks``.
     :meth:`finish` returns the closing chunk: Letta's message id, usage and metadata.
+
+    Ids: every chunk carries the id of the Letta message it streams, so all the chunks
+    of a plain reply (token deltas included) share one id, the one the reply is stored
+    under. A reply that spans several Letta messages (the agent's own tool steps, then
+    its answer) carries each message's id on that message's chunks; the closing chunk,
+    like the invoked reply and the history, carries the id of the turn's last message.
     """
 
     conversation_id: str
@@ -274,6 +295,11 @@ class TurnChunker:
     """Ids of client-side tool calls whose results were sent: Letta echoes them, skip those."""
     client_calls: list[tuple[str, str]] = field(default_factory=list)
     """The client-side tool calls the turn ended with: ``(call id, tool name)``."""
+    client_tools: frozenset[str] | None = None
+    """Names of the turn's client-side tools: an approval request for any other tool is
+    the agent's own tool waiting for approval (``None``: every request is client-side)."""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    """Every call the turn stopped for: ``tool_call_id``, ``name``, ``args``, ``server_side``."""
     _blocks_seen: bool = False
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
@@ -297,7 +323,7 @@ class TurnChunker:
         elif kind == "tool_return_message" and event.tool_call_id not in self.client_returns:
             chunks.append(self._block(event.id, event.tool_call_id, _server_tool_result(event)))
         elif kind == "approval_request_message":
-            chunks.append(self._client_tool_calls(event))
+            chunks.extend(self._approval_requests(event))
         elif kind == "stop_reason":
             self.stop_reason = str(event.stop_reason)
         elif kind == "usage_statistics":
@@ -313,6 +339,13 @@ class TurnChunker:
             "stop_reason": self.stop_reason,
             "run_id": self.run_id,
         }
+        approvals = [
+            {key: request[key] for key in ("tool_call_id", "name", "args")}
+            for request in self.requests
+            if request["server_side"]
+        ]
+        if approvals:
+            metadata[APPROVAL_KEY] = approvals
         if self.stop_reason in {"end_turn", "requires_approval"}:
             metadata["finish_reason"] = (
                 "tool_calls" if self.stop_reason == "requires_approval" else "stop"
@@ -324,26 +357,33 @@ class TurnChunker:
             response_metadata=metadata,
             chunk_position="last",
         )
-        return sum(chunks, AIMessageChunk(content=[])) + last if chunks else last
+        if not chunks:
+            return last
+        closing = sum(chunks, AIMessageChunk(content=[])) + last
+        return closing.model_copy(update={"id": self.last_message_id or closing.id})
 
     def _index(self, message_id: str, part: str) -> int:
         return self._indexes.setdefault((message_id, part), len(self._indexes))
 
     def _text(self, message_id: str, text: str) -> AIMessageChunk:
         if not self._blocks_seen:
-            return AIMessageChunk(content=text)
+            return AIMessageChunk(content=text, id=message_id)
         index = self._index(message_id, "text")
-        return AIMessageChunk(content=[{"type": "text", "text": text, "index": index}])
+        block = {"type": "text", "text": text, "index": index}
+        return AIMessageChunk(content=[block], id=message_id)
 
-    def _block(self, message_id: str, part: str, block: dict[str, Any]) -> AIMessageChunk:
+    def _block(
+        self, message_id: str, part: str, block: dict[str, Any], chunk_id: str | None = None
+    ) -> AIMessageChunk:
         self._blocks_seen = True
-        return AIMessageChunk(content=[{**block, "index": self._index(message_id, part)}])
+        content: list[str | dict[Any, Any]] = [{**block, "index": self._index(message_id, part)}]
+        return AIMessageChunk(content=content, id=chunk_id or message_id)
 
     def _collect_tool_calls(self, event: Any) -> None:
         for call in _tool_calls_of(event):
             call_id = call.tool_call_id or (self._tool_call_order or [""])[-1]
             if call_id not in self._tool_calls:
-                self._tool_calls[call_id] = _PendingToolCall()
+                self._tool_calls[call_id] = _PendingToolCall(getattr(event, "id", None))
                 self._tool_call_order.append(call_id)
             pending = self._tool_calls[call_id]
             pending.name = pending.name or call.name or ""
@@ -359,26 +399,45 @@ class TurnChunker:
                 "name": pending.name,
                 "args": _parse_args(pending.arguments),
             }
-            chunks.append(self._block(call_id, "server_tool_call", block))
+            chunks.append(self._block(call_id, "server_tool_call", block, pending.message_id))
         self._tool_call_order.clear()
         return chunks
 
-    def _client_tool_calls(self, event: Any) -> AIMessageChunk:
-        self.client_calls.extend(
-            (str(call.tool_call_id), str(call.name)) for call in _tool_calls_of(event)
-        )
-        return AIMessageChunk(
-            content="",
-            tool_call_chunks=[
+    def _approval_requests(self, event: Any) -> list[AIMessageChunk]:
+        """Client-side calls as ``tool_call_chunks``; the agent's own as blocks to approve."""
+        chunks = []
+        client_calls = []
+        for position, call in enumerate(_tool_calls_of(event)):
+            server_side = self.client_tools is not None and call.name not in self.client_tools
+            request = {
+                "tool_call_id": call.tool_call_id,
+                "name": call.name,
+                "args": _parse_args(call.arguments),
+                "server_side": server_side,
+            }
+            self.requests.append(request)
+            if server_side:
+                block = {
+                    "type": "server_tool_call",
+                    "id": call.tool_call_id,
+                    "name": call.name,
+                    "args": request["args"],
+                    "extras": {"letta_approval": "pending"},
+                }
+                chunks.append(self._block(event.id, call.tool_call_id, block))
+                continue
+            self.client_calls.append((str(call.tool_call_id), str(call.name)))
+            client_calls.append(
                 tool_call_chunk(
                     name=call.name,
                     args=call.arguments,
                     id=call.tool_call_id,
                     index=self._index(event.id, call.tool_call_id or str(position)),
                 )
-                for position, call in enumerate(_tool_calls_of(event))
-            ],
-        )
+            )
+        if client_calls:
+            chunks.append(AIMessageChunk(content="", id=event.id, tool_call_chunks=client_calls))
+        return chunks
 
 
 def _usage(event: Any) -> dict[str, Any]:
@@ -459,7 +518,11 @@ def fold_messages(
         elif kind == "approval_response_message":
             close_turn()
             tool_messages = _tool_messages(item, metadata)
-            client_returns.update(m.tool_call_id for m in tool_messages)  # type: ignore[attr-defined]
+            client_returns.update(
+                m.tool_call_id  # type: ignore[attr-defined]
+                for m in tool_messages
+                if decision_of(m) is None  # an approved tool's result is the agent's own
+            )
             folded.extend(tool_messages)
     close_turn()
     return folded
@@ -473,7 +536,7 @@ def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> 
     metadata = {k: v for k, v in merged.response_metadata.items() if v is not None}
     message = AIMessage(
         content=merged.content,
-        id=merged.id,
+        id=items[-1].id,  # the turn's last message, as a streamed reply's closing chunk
         tool_calls=merged.tool_calls,
         response_metadata=metadata,
     )
@@ -506,6 +569,9 @@ def _user_content_back(content: Any) -> str | list[str | dict[str, Any]]:
 def _tool_messages(item: Any, metadata: dict[str, Any]) -> list[BaseMessage]:
     messages: list[BaseMessage] = []
     for approval in getattr(item, "approvals", None) or []:
+        if getattr(approval, "type", None) == "approval":
+            messages.append(decision_message(approval, metadata, item.id))
+            continue
         if getattr(approval, "type", None) != "tool":
             continue
         messages.append(

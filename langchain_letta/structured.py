@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ACKNOWLEDGEMENT", "PENDING", "acknowledgement", "pending_structured_calls"]
+__all__ = ["ACKNOWLEDGEMENT", "UNANSWERED", "acknowledgement", "pending_structured_calls"]
 
 ACKNOWLEDGEMENT = "Structured output received."
 _MAX_CONVERSATIONS = 10_000
@@ -77,5 +77,5 @@ class _Pending:
             self._tools.clear()
 
 
-PENDING = _Pending()
+UNANSWERED = _Pending()
 """Conversations whose structured-output call may still wait for its answer."""

@@ -86,7 +86,8 @@ def test_loaded_turns_look_like_streamed_turns(base_url: str, agent_id: str) -> 
     chunks = list(model.stream(TOOL_TURN + " again", config=session("hal")))
     merged = sum(chunks[1:], chunks[0])
     assert isinstance(merged, AIMessageChunk)
-    streamed = strip_indexes(AIMessage(content=merged.content, id=merged.id))
+    # the closing chunk carries the reply's id (its last Letta message, as in the history)
+    streamed = strip_indexes(AIMessage(content=merged.content, id=chunks[-1].id))
 
     loaded = LettaChatMessageHistory(session_id="hal", agent_id=agent_id, base_url=base_url)
     ai = [m for m in loaded.messages if isinstance(m, AIMessage)]

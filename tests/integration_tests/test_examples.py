@@ -144,3 +144,21 @@ def test_with_no_model_named_the_examples_pick_one_the_server_offers() -> None:
     assert "Using chat model openai-proxy/fake-llm (set LETTA_DEMO_MODEL to choose" in done.stdout
     assert "Using embedding openai/text-embedding-3-small (set LETTA_DEMO_EMBEDDING" in done.stdout
     assert f"Created agent {name!r} ({agent.id}) on model openai-proxy/fake-llm" in done.stdout
+
+
+def test_langgraph_agent_example() -> None:
+    output = run_example("langgraph_agent.py")
+
+    for line in (
+        "[ok] get_weather ran in this process",
+        "[ok] a WeatherReport came back",
+        "[ok] a plain turn works right after",
+        "[ok] the interrupt names the tool",
+        "[ok] the agent heard the denial and its reason",
+        "[ok] the denied tool did not run",
+        "[ok] the new turn went to a branch of the conversation",
+        "[ok] the original kept its turns",
+        "[ok] the branch holds step 1 and the new turn only",
+        "All checks passed.",
+    ):
+        assert line in output, f"missing {line!r} in:\n{output}"

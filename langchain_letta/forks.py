@@ -1,0 +1,288 @@
+"""Time travel: an input that diverges from its conversation continues in a fork of it.
+
+LangGraph can run a thread again from an earlier checkpoint (time travel). The input then
+ends at a message that is no longer the conversation's newest: Letta already stored later
+turns that the graph has abandoned. Sending the new turn there would put the abandoned
+turns in the agent's context, so the turn goes to a *branch* instead: a fork of the
+conversation at that message.
+
+How a branch is made depends on the server, found out once per server and process:
+
+* **Letta Cloud** forks at a message (``conversations.fork(id, message_id=...)``): the
+  branch holds the very same stored messages up to the fork point.
+* **The open-source server (0.16.8)** forks only whole conversations (it accepts
+  ``message_id`` and ignores it, measured). There the branch is a new conversation of the
+  agent seeded with the shared prefix: the input's messages up to the fork point are sent
+  with the new turn, in one request, so Letta stores them (under new ids) and runs the
+  agent once. Tool calls in the prefix are seeded as text (Letta stores a message only by
+  running the agent).
+
+The probe forks at the message, reads the fork back and keeps it only if it ends there;
+otherwise it deletes it and seeds (each later fork seeds at once).
+
+A branch is found again after a restart: its ``summary`` names the conversation it
+branches from (``langchain-letta branch of conv-...``), and the graph's state names the
+branch in its messages' metadata, so a thread's next turn on a branch goes to the branch.
+The original conversation keeps its turns; each conversation stores a turn once.
+
+A replay of a thread's very first step has no Letta message to diverge at: it is
+recognised by the LangChain ids of its messages (LangGraph gives each state message
+one), which this process remembers for the turns it stored, and goes to a new branch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from letta_client import Letta
+
+from langchain_letta.approvals import decision_of
+from langchain_letta.errors import translate_error
+from langchain_letta.memory import LEDGER
+from langchain_letta.messages import is_stored_in, unsent_tail
+
+__all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip"]
+
+BRANCH_PREFIX = "langchain-letta branch of "
+_DIVERGENCE_DEPTH = 20
+_MAX_REMEMBERED = 10_000
+
+_lock = threading.Lock()
+_TIPS: dict[str, str] = {}
+"""conversation id -> its newest message that this process saw stored."""
+_ROOTS: dict[str, str] = {}
+"""conversation id -> the conversation it branches from (itself for a root)."""
+_FORKS_AT_MESSAGE: dict[str, bool] = {}
+"""server URL -> whether its ``fork(message_id=)`` forks at the message."""
+_PLANNED: dict[str, tuple[str, ...]] = {}
+"""conversation id -> LangChain ids of the input its running turn sends."""
+_SENT: dict[str, set[str]] = {}
+"""conversation id -> LangChain ids of input messages a finished turn stored there."""
+
+
+def branch_tag(root_id: str) -> str:
+    """The ``summary`` that marks a conversation as a branch of ``root_id``."""
+    return f"{BRANCH_PREFIX}{root_id}"
+
+
+def record_tip(conversation_id: str, message_id: str | None) -> None:
+    """Remember the newest message a turn stored in the conversation.
+
+    The turn's input messages that carry a LangChain id (LangGraph gives every state
+    message one) are remembered as sent there too, so a replay of them is recognised.
+    """
+    if message_id:
+        with _lock:
+            _remember(_TIPS, conversation_id, message_id)
+            planned = _PLANNED.pop(conversation_id, ())
+            sent = _SENT.setdefault(conversation_id, set())
+            sent.update(planned)
+            if len(sent) > _MAX_REMEMBERED:
+                sent.clear()
+
+
+def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+    if len(table) >= _MAX_REMEMBERED:
+        table.pop(next(iter(table)))
+    table[key] = value
+
+
+def reset() -> None:
+    """Forget everything (for tests)."""
+    with _lock:
+        _TIPS.clear()
+        _ROOTS.clear()
+        _FORKS_AT_MESSAGE.clear()
+        _PLANNED.clear()
+        _SENT.clear()
+
+
+class Branches:
+    """Places a turn's input in the conversation it continues, forking on divergence.
+
+    Args:
+        client: the letta-client.
+        agent_id: the agent whose conversations these are.
+
+    """
+
+    def __init__(self, client: Letta, agent_id: str) -> None:
+        self.client = client
+        self.agent_id = agent_id
+
+    def place(
+        self, conversation_id: str, messages: Sequence[BaseMessage]
+    ) -> tuple[str, list[BaseMessage]]:
+        """The conversation the input continues, and the input as that conversation sees it.
+
+        Usually ``conversation_id`` and ``messages`` unchanged, at no request. The
+        conversation changes when the input's newest Letta message belongs to a branch
+        of ``conversation_id`` (a thread's turn on a branch), or when the input diverges
+        from the conversation (then a new branch is made).
+        """
+        try:
+            conversation_id = self._branch_in_input(conversation_id, messages)
+            anchor, tail = unsent_tail(messages, conversation_id)
+            if anchor is None and _replayed(conversation_id, tail):
+                return self._seed(conversation_id, messages)  # a replay of the first step
+            if anchor is not None and self._diverges(conversation_id, str(anchor.id)):
+                conversation_id, messages = self._fork(conversation_id, messages, anchor)
+                _, tail = unsent_tail(messages, conversation_id)
+            _plan(conversation_id, tail)
+            return conversation_id, list(messages)
+        except Exception as error:
+            raise translate_error(error) from error
+
+    # ------------------------------------------------------------------------ which branch
+
+    def _branch_in_input(self, conversation_id: str, messages: Sequence[BaseMessage]) -> str:
+        """The branch of ``conversation_id`` the input's newest Letta message is in, if any."""
+        for message in reversed(messages):
+            named = message.response_metadata.get("conversation_id")
+            if not (message.id and str(message.id).startswith("message-") and named):
+                continue
+            if named == conversation_id:
+                return conversation_id
+            if self._root(str(named)) == self._root(conversation_id):
+                return str(named)
+            return conversation_id
+        return conversation_id
+
+    def _root(self, conversation_id: str) -> str:
+        with _lock:
+            known = _ROOTS.get(conversation_id)
+        if known:
+            return known
+        conversation = self.client.conversations.retrieve(conversation_id)
+        summary = conversation.summary or ""
+        root = conversation_id
+        if conversation.agent_id == self.agent_id and summary.startswith(BRANCH_PREFIX):
+            root = summary[len(BRANCH_PREFIX) :].strip() or conversation_id
+        with _lock:
+            _remember(_ROOTS, conversation_id, root)
+        return root
+
+    # ------------------------------------------------------------------------ divergence
+
+    def _diverges(self, conversation_id: str, anchor_id: str) -> bool:
+        """Whether the conversation holds new input after the anchor (another branch's turns).
+
+        Free when the anchor is the newest message this process saw stored there; else
+        one listing of what follows the anchor. The agent's own later steps in the
+        anchor's turn (tool steps after a ``max_steps`` stop) are no divergence.
+        """
+        with _lock:
+            if _TIPS.get(conversation_id) == anchor_id:
+                return False
+        later = self.client.conversations.messages.list(
+            conversation_id, order="asc", after=anchor_id, limit=_DIVERGENCE_DEPTH
+        ).items
+        if any(_is_new_input(item) for item in later):
+            return True
+        record_tip(conversation_id, later[-1].id if later else anchor_id)
+        return False
+
+    # ------------------------------------------------------------------------ forking
+
+    def _fork(
+        self, conversation_id: str, messages: Sequence[BaseMessage], anchor: BaseMessage
+    ) -> tuple[str, list[BaseMessage]]:
+        root = self._root(conversation_id)
+        server = str(self.client.base_url)
+        with _lock:
+            at_message = _FORKS_AT_MESSAGE.get(server, True)
+        if at_message:
+            fork = self._fork_at(conversation_id, str(anchor.id), root)
+            with _lock:
+                _FORKS_AT_MESSAGE[server] = fork is not None
+            if fork is not None:
+                return fork, _relabel(messages, conversation_id, fork)
+        return self._seed(conversation_id, messages)
+
+    def _seed(
+        self, conversation_id: str, messages: Sequence[BaseMessage]
+    ) -> tuple[str, list[BaseMessage]]:
+        """A new branch that the whole input is sent to (the shared prefix seeds it)."""
+        root = self._root(conversation_id)
+        seeded = self.client.conversations.create(agent_id=self.agent_id, summary=branch_tag(root))
+        LEDGER.created(self.agent_id, seeded.id)
+        plain = [_as_text(message) for message in messages]
+        with _lock:
+            _remember(_ROOTS, seeded.id, root)
+        _plan(str(seeded.id), plain)
+        return str(seeded.id), plain
+
+    def _fork_at(self, conversation_id: str, message_id: str, root: str) -> str | None:
+        """A fork that ends at ``message_id``, or ``None`` when the server cannot make one."""
+        fork = self.client.conversations.fork(
+            conversation_id, agent_id=self.agent_id, message_id=message_id
+        )
+        held = self.client.conversations.retrieve(fork.id).in_context_message_ids or []
+        if not held or held[-1] != message_id:
+            self.client.conversations.delete(fork.id)  # a whole copy: not the fork asked for
+            return None
+        self.client.conversations.update(fork.id, summary=branch_tag(root))
+        LEDGER.created(self.agent_id, fork.id)
+        with _lock:
+            _remember(_ROOTS, fork.id, root)
+            _remember(_TIPS, fork.id, message_id)
+        return str(fork.id)
+
+
+def _lc_ids(messages: Sequence[BaseMessage]) -> tuple[str, ...]:
+    return tuple(
+        str(m.id) for m in messages if m.id and not str(m.id).startswith(("message-", "lc_run"))
+    )
+
+
+def _plan(conversation_id: str, tail: Sequence[BaseMessage]) -> None:
+    """Note the input a turn is about to send (kept once the turn stored it)."""
+    with _lock:
+        _remember(_PLANNED, conversation_id, _lc_ids(tail))
+
+
+def _replayed(conversation_id: str, tail: Sequence[BaseMessage]) -> bool:
+    """Whether an input with no anchor repeats messages a turn here already stored.
+
+    A LangGraph replay of a thread's first step sends the same state messages (same
+    LangChain ids) again; a new turn's messages are new objects with new ids.
+    """
+    ids = _lc_ids(tail)
+    with _lock:
+        return bool(ids) and bool(_SENT.get(conversation_id, set()) & set(ids))
+
+
+def _is_new_input(item: Any) -> bool:
+    """Whether ``item`` is a message the client sent.
+
+    A compaction summary is not: Letta stores it as a user message holding a
+    ``system_alert``.
+    """
+    kind = str(item.message_type)
+    if kind == "approval_response_message":
+        return True
+    if kind != "user_message":
+        return False
+    content = item.content if isinstance(item.content, str) else ""
+    return not (content.lstrip().startswith("{") and '"system_alert"' in content)
+
+
+def _as_text(message: BaseMessage) -> BaseMessage:
+    """A seeded approval decision goes as text: its call does not exist in the new branch."""
+    if decision_of(message) is None:
+        return message
+    return message.model_copy(update={"additional_kwargs": {}})
+
+
+def _relabel(messages: Sequence[BaseMessage], source: str, fork: str) -> list[BaseMessage]:
+    """The input with the messages of ``source`` marked as stored in ``fork`` (same ids)."""
+    relabelled = []
+    for message in messages:
+        if is_stored_in(message, source):
+            metadata = {**message.response_metadata, "conversation_id": fork}
+            message = message.model_copy(update={"response_metadata": metadata})
+        relabelled.append(message)
+    return relabelled

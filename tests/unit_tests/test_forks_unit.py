@@ -1,0 +1,148 @@
+"""Time travel without a server: when an input diverges, and which branch it goes to."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from langchain_letta import forks
+from langchain_letta.forks import Branches, branch_tag, record_tip
+
+AGENT = "agent-1"
+
+
+class FakeConversations:
+    """Just enough of ``client.conversations`` for :class:`Branches`."""
+
+    def __init__(self, later: list[Any], forks_at_message: bool) -> None:
+        self.later = later
+        self.forks_at_message = forks_at_message
+        self.calls: list[str] = []
+        self.summaries: dict[str, str] = {}
+        self.messages = SimpleNamespace(list=self._list)
+
+    def _list(self, conversation_id: str, **params: Any) -> Any:
+        self.calls.append(f"list {conversation_id} after={params['after']}")
+        return SimpleNamespace(items=self.later)
+
+    def retrieve(self, conversation_id: str) -> Any:
+        self.calls.append(f"retrieve {conversation_id}")
+        held = ["sys", "message-1"] if self.forks_at_message else ["sys", "message-1", "m-2"]
+        return SimpleNamespace(
+            agent_id=AGENT,
+            summary=self.summaries.get(conversation_id),
+            in_context_message_ids=held,
+        )
+
+    def fork(self, conversation_id: str, **params: Any) -> Any:
+        self.calls.append(f"fork {conversation_id} at={params['message_id']}")
+        return SimpleNamespace(id="conv-fork")
+
+    def create(self, agent_id: str, summary: str) -> Any:
+        self.calls.append(f"create {summary}")
+        return SimpleNamespace(id="conv-seeded")
+
+    def update(self, conversation_id: str, summary: str) -> None:
+        self.calls.append(f"update {conversation_id}")
+        self.summaries[conversation_id] = summary
+
+    def delete(self, conversation_id: str) -> None:
+        self.calls.append(f"delete {conversation_id}")
+
+
+def branches(later: list[Any], *, forks_at_message: bool = False) -> Branches:
+    client = SimpleNamespace(
+        base_url=f"http://server-{forks_at_message}",
+        conversations=FakeConversations(later, forks_at_message),
+    )
+    return Branches(client, AGENT)  # type: ignore[arg-type]
+
+
+def calls(b: Branches) -> list[str]:
+    return b.client.conversations.calls  # type: ignore[attr-defined,no-any-return]
+
+
+def stored(text: str, message_id: str, conversation_id: str = "conv-a") -> AIMessage:
+    return AIMessage(text, id=message_id, response_metadata={"conversation_id": conversation_id})
+
+
+def row(kind: str, content: str = "") -> Any:
+    return SimpleNamespace(message_type=kind, id=f"message-{kind}", content=content)
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    forks.reset()
+
+
+INPUT: list[BaseMessage] = [
+    HumanMessage("one"),
+    stored("Echo: one", "message-1"),
+    HumanMessage("new"),
+]
+
+
+def test_the_newest_known_anchor_costs_no_request() -> None:
+    b = branches([row("user_message")])
+    record_tip("conv-a", "message-1")
+
+    assert b.place("conv-a", INPUT) == ("conv-a", INPUT)
+    assert calls(b) == []
+
+
+def test_agent_steps_after_the_anchor_are_no_divergence() -> None:
+    b = branches([row("tool_call_message"), row("tool_return_message")])
+
+    assert b.place("conv-a", INPUT)[0] == "conv-a"
+    assert calls(b) == ["list conv-a after=message-1"]
+    assert b.place("conv-a", [*INPUT[:2], HumanMessage("again")])[0] == "conv-a"  # tip learned
+
+
+def test_a_compaction_summary_is_no_divergence() -> None:
+    summary = row("user_message", '{"type": "system_alert", "message": "summary"}')
+
+    assert branches([summary]).place("conv-a", INPUT)[0] == "conv-a"
+
+
+def test_a_later_turn_makes_a_seeded_branch_on_a_server_that_forks_whole_conversations() -> None:
+    b = branches([row("user_message")], forks_at_message=False)
+
+    conversation, sent = b.place("conv-a", INPUT)
+
+    assert conversation == "conv-seeded"
+    assert sent == INPUT  # the whole input seeds the branch
+    assert "delete conv-fork" in calls(b)  # the probe's whole copy is not kept
+    assert calls(b)[-1] == f"create {branch_tag('conv-a')}"
+    again = branches([row("user_message")], forks_at_message=False)
+    again.client = b.client  # same server: no second probe
+    calls(b).clear()
+    again.place("conv-a", INPUT)
+    assert not any(c.startswith("fork") for c in calls(b))
+
+
+def test_a_server_that_forks_at_the_message_keeps_the_stored_prefix() -> None:
+    b = branches([row("user_message")], forks_at_message=True)
+
+    conversation, sent = b.place("conv-a", INPUT)
+
+    assert conversation == "conv-fork"
+    assert sent[1].response_metadata["conversation_id"] == "conv-fork"  # same ids, new home
+    assert sent[1].id == "message-1"
+    assert "update conv-fork" in calls(b)
+
+
+def test_a_turn_on_a_branch_goes_to_the_branch() -> None:
+    b = branches([])
+    b.client.conversations.summaries["conv-b"] = branch_tag("conv-a")  # type: ignore[attr-defined]
+    on_branch = [
+        *INPUT[:2],
+        HumanMessage("x"),
+        stored("Echo: x", "message-9", "conv-b"),
+        HumanMessage("y"),
+    ]
+    record_tip("conv-b", "message-9")
+
+    assert b.place("conv-a", on_branch)[0] == "conv-b"
