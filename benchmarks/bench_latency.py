@@ -53,8 +53,12 @@ def _ours_first(model: ChatLetta, config: RunnableConfig) -> float:
     return first
 
 
-ALWAYS = "sync_memory='always'"
-"""The opt-in arm: memory blocks read before every turn (one more request, by design)."""
+PROCESS = "sync_memory='process'"
+"""The cheaper opt-in arm: blocks read only at a session's first turn here and after a
+server-side tool ran here (a warm turn is the send alone). ``sync_memory=<seconds>``
+costs the same between its checks."""
+GOAL_SLOW = 1.02
+"""The default's goal with an LLM that takes 1 s per turn (the realistic case)."""
 
 
 SLOW = "LLM 1 s/turn"
@@ -94,9 +98,9 @@ def run(
 ) -> Section:
     client = Letta(base_url=url, timeout=300)
     model = ChatLetta(agent_id=agent_id, base_url=url)
-    always = ChatLetta(agent_id=agent_id, base_url=url, sync_memory="always")
+    always = ChatLetta(agent_id=agent_id, base_url=url, sync_memory="process")
     config: RunnableConfig = {"configurable": {"session_id": "bench-latency-ours"}}
-    always_config: RunnableConfig = {"configurable": {"session_id": "bench-latency-always"}}
+    always_config: RunnableConfig = {"configurable": {"session_id": "bench-latency-process"}}
     raw_conv = tagged_conversation(client, agent_id, "bench-latency-raw")
     for _ in range(2):  # warm: session resolved, model name read, connections open
         _ours_turn(model, config)
@@ -128,12 +132,14 @@ def run(
         ("turn", "invoke turn, warm session", turn),
         ("first", "stream first chunk vs raw first assistant event", first),
     ):
-        arms = [("ours", "default", data), ("always", ALWAYS, data)]
+        arms = [
+            ("ours", "default ('always'), LLM 0 s", data, None),
+            ("always", PROCESS, data, None),
+        ]
         if slow is not None:
-            arms.insert(1, ("ours", f"default, {SLOW}", slow[key]))
-        for arm, label, measured in arms:
+            arms.insert(1, ("ours", f"default ('always'), {SLOW}", slow[key], GOAL_SLOW))
+        for arm, label, measured, goal in arms:
             r = ratio(measured[arm], measured["raw"])
-            gated = arm == "ours"
             section.rows.append(
                 Row(
                     "1 latency",
@@ -141,8 +147,8 @@ def run(
                     Stat(measured[arm]).fmt(ms, " ms"),
                     Stat(measured["raw"]).fmt(ms, " ms"),
                     r.fmt(digits=3),
-                    f"<= {GOAL}" if gated else "-",
-                    verdict(r.median, GOAL) if gated else "info",
+                    f"<= {goal}" if goal else "-",
+                    verdict(r.median, goal) if goal else "info",
                 )
             )
         if slow is not None:
@@ -155,13 +161,15 @@ def run(
             "once and with one that takes 1 s per completion (the fake's `fake-llm-slow` "
             "model): " + "; ".join(side_by_side) + "."
         )
-    extra = Stat([a - b for a, b in zip(turn["always"], turn["ours"], strict=True)]).median
+    extra = Stat([a - b for a, b in zip(turn["ours"], turn["always"], strict=True)]).median
     section.notes.append(
-        f"1 latency: {ALWAYS} costs {extra * ms:.0f} ms (median) more per turn than the "
-        "default: the GET /v1/agents/{id}?include=agent.blocks it sends before every turn to "
-        "see blocks edited by other processes or the API. The default ('auto') reads the "
-        "blocks only at a session's first turn in the process and after a turn that ran a "
-        "server-side tool, so a warm turn is the send alone, as with the raw SDK."
+        f"1 latency: the default ('always', exact) costs {extra * ms:.0f} ms (median) more per "
+        f"turn than {PROCESS}: the GET /v1/agents/{{id}}?include=agent.blocks it sends before "
+        "every turn, so that block edits made by other processes or the API are in the next "
+        "turn's prompt. Its goal is set at a realistic LLM latency (1 s per turn); at 0 s the "
+        "ratio is reported as info. 'process' reads the blocks only at a session's first turn "
+        "in the process and after a turn that ran a server-side tool, so a warm turn is the "
+        "send alone, as with the raw SDK."
     )
     section.rows.append(
         Row(
