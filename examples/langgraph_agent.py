@@ -80,7 +80,6 @@ def main() -> int:
     agent_id = named_agent(
         letta,
         AGENT,
-        cloud="letta.com" in base_url,
         memory_blocks=[
             {"label": "human", "value": "The users of this example."},
             {"label": "persona", "value": "A friendly, concise assistant."},

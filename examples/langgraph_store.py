@@ -71,9 +71,7 @@ def thread(thread_id: str) -> RunnableConfig:
 def main() -> int:
     base_url, api_key = connect()
     letta = Letta(base_url=base_url, api_key=api_key)
-    agent_id = named_agent(
-        letta, STORE_AGENT, cloud="letta.com" in base_url, memory_blocks=MEMORY
-    ).id
+    agent_id = named_agent(letta, STORE_AGENT, memory_blocks=MEMORY).id
     run = uuid.uuid4().hex[:6]
     print(f"Letta server {base_url}, agent {agent_id}, run {run}")
     check = Checks()
