@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-live tmux record bench lint format typecheck stack-up stack-down stack-status clean
+FUZZ_MINUTES ?= 30
+FUZZ_SUMMARY ?= fuzz-summary.json
+
+.PHONY: demo test test-live fuzz tmux record bench lint format typecheck stack-up stack-down stack-status clean
 
 # uv installs in seconds from its cache (and the Letta server venv too, see scripts/letta_stack.py);
 # plain pip is the fallback.
@@ -27,6 +30,9 @@ test: $(INSTALLED) tmux  ## the whole suite: unit and cassette replays offline, 
 
 test-live: $(INSTALLED) tmux  ## integration tests live against the server (no cassettes)
 	LETTA_TEST_MODE=live $(PY) -m pytest tests/integration_tests
+
+fuzz: $(INSTALLED)  ## a longer soak of the stateful test: FUZZ_MINUTES=30, summary in FUZZ_SUMMARY
+	FUZZ_MINUTES=$(FUZZ_MINUTES) FUZZ_SUMMARY=$(FUZZ_SUMMARY) $(PY) -m pytest tests/stateful/test_user_paths.py
 
 record: $(INSTALLED) tmux  ## re-record cassettes from the real server
 	LETTA_TEST_MODE=record $(PY) -m pytest tests/integration_tests

@@ -79,10 +79,23 @@ RUN_KNOWN_BUGS = os.environ.get("FUZZ_KNOWN_BUGS", "skip") == "run"
 EXTRA_DISABLED = {name for name in os.environ.get("FUZZ_DISABLE", "").split(",") if name}
 
 
+ONLY = {name for name in os.environ.get("FUZZ_ONLY", "").split(",") if name}
+_ALWAYS = {"turn", "route"}  # plain turns are drawn even under FUZZ_ONLY
+
+
 def enabled(variant: str) -> bool:
-    if variant in EXTRA_DISABLED:
+    """Whether the run draws ``variant`` (``rule`` or ``rule:variant``)."""
+    rule_name = variant.split(":")[0]
+    if variant in EXTRA_DISABLED or rule_name in EXTRA_DISABLED:
+        return False
+    if ONLY and not {variant, rule_name} & (ONLY | _ALWAYS):
         return False
     return RUN_KNOWN_BUGS or variant not in KNOWN_BUGS
+
+
+def gate(name: str) -> Any:
+    """A rule drawn only while ``name`` is enabled."""
+    return precondition(lambda self: enabled(name))
 
 
 def variants(rule_name: str, names: list[str]) -> st.SearchStrategy[str]:
@@ -604,6 +617,7 @@ class UserPaths(RuleBasedStateMachine):
         assert reply.text == f"Echo: {text}", f"the reply does not answer this turn: {reply.text!r}"
         self._landed(agent, None if route == "unkeyed" else key, route, reply, text)
 
+    @gate("batch_across_sessions")
     @rule(sessions=st.permutations(["A/k1", "A/k10"]), asynchronous=st.booleans())
     @step
     def batch_across_sessions(self, sessions: list[str], asynchronous: bool) -> None:
@@ -670,6 +684,7 @@ class UserPaths(RuleBasedStateMachine):
         assert reply.response_metadata.get("stop_reason") == "max_steps", reply.response_metadata
         self._landed(agent, key, "session_id", reply, text)
 
+    @gate("client_tool")
     @rule(session=st.sampled_from(SESSIONS), route=st.sampled_from(["session_id", "unkeyed"]))
     @step
     def client_tool_round_trip(self, session: str, route: str) -> None:
@@ -691,6 +706,7 @@ class UserPaths(RuleBasedStateMachine):
         assert same == call.response_metadata.get("conversation_id"), "the result went elsewhere"
         self._landed(agent, None if route == "unkeyed" else key, route, call, text)
 
+    @gate("structured_output")
     @rule(session=st.sampled_from(SESSIONS))
     @step
     def structured_output(self, session: str) -> None:
@@ -711,6 +727,7 @@ class UserPaths(RuleBasedStateMachine):
         """The key's conversation as this process resolves it (for replies without metadata)."""
         return str(self._history(agent, key).conversation_id)
 
+    @gate("graph")
     @rule(
         session=st.sampled_from(GRAPH_SESSIONS + SESSIONS[:1]),
         checkpointer=st.booleans(),
@@ -743,6 +760,7 @@ class UserPaths(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ memory
 
+    @gate("memory_probe")
     @rule(session=st.sampled_from(SESSIONS))
     @step
     def memory_probe(self, session: str) -> None:
@@ -771,6 +789,7 @@ class UserPaths(RuleBasedStateMachine):
         self.letta.agents.blocks.update("human", agent_id=model.id, value=value)
         model.api_edited = True
 
+    @gate("memory_tool_edit")
     @rule(session=st.sampled_from(SESSIONS))
     @step
     def memory_tool_edit(self, session: str) -> None:
@@ -891,6 +910,7 @@ class UserPaths(RuleBasedStateMachine):
             self.letta.conversations.update(conversation, summary="renamed by hand")
         agent.keys[key] = None
 
+    @gate("compact")
     @rule(session=st.sampled_from(SESSIONS))
     @step
     def compact(self, session: str) -> None:
@@ -902,7 +922,7 @@ class UserPaths(RuleBasedStateMachine):
             with contextlib.suppress(letta_client.APIStatusError):
                 self.letta.conversations.messages.compact(conversation)
 
-    @precondition(lambda self: enabled("restart"))
+    @gate("restart")
     @rule()
     @step
     def restart(self) -> None:
