@@ -36,6 +36,7 @@ import functools
 import itertools
 import logging
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -44,7 +45,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import letta_client
+from hypothesis import reject
 from hypothesis import strategies as st
+from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from langchain_core.exceptions import LangChainException
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
@@ -93,6 +96,11 @@ def enabled(variant: str) -> bool:
     return RUN_KNOWN_BUGS or variant not in KNOWN_BUGS
 
 
+# Discovery mode (FUZZ_DISCOVER=1): operation -> the first failure it caused; each is
+# then left out so that the run goes on to find the next bug.
+DISCOVERED: dict[str, tuple[list[str], str]] = {}
+
+
 def gate(name: str) -> Any:
     """A rule drawn only while ``name`` is enabled."""
     return precondition(lambda self: enabled(name))
@@ -105,9 +113,11 @@ def variants(rule_name: str, names: list[str]) -> st.SearchStrategy[str]:
 
 
 def disabled() -> dict[str, str]:
-    """The operation variants this run leaves out, with the reason."""
-    out = {name: reason for name, reason in KNOWN_BUGS.items() if not enabled(name)}
+    """The known-bug operation variants this run leaves out, with the reason."""
+    out = {name: reason for name, reason in KNOWN_BUGS.items() if not RUN_KNOWN_BUGS}
     out.update({name: "FUZZ_DISABLE" for name in EXTRA_DISABLED})
+    if ONLY:
+        out["*"] = f"FUZZ_ONLY={','.join(sorted(ONLY))}"
     return out
 
 
@@ -124,6 +134,8 @@ class Stats:
     rules: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     first_failure: tuple[list[str], str] | None = None
+    deadline: float = float("inf")  # time.monotonic() after which no example starts
+    last_operation: str = ""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -149,6 +161,8 @@ def step(function: Callable[..., None]) -> Callable[..., None]:
             self.log.append(line)
         try:
             function(self, **arguments)
+        except UnsatisfiedAssumption:
+            raise
         except BaseException as error:
             self.failed = True
             if function.__name__ == "promises":
@@ -305,13 +319,15 @@ class UserPaths(RuleBasedStateMachine):
         self.pool = concurrent.futures.ThreadPoolExecutor(1)
         self.log = ["state = UserPaths()"]
         self.failed = False  # a failed step skips the closing checks (they would mask it)
-        STATS.examples += 1
 
     # ------------------------------------------------------------------ setup
 
     @initialize()
     @step
     def make_agents(self) -> None:
+        if STATS.first_failure is None and time.monotonic() > STATS.deadline:
+            reject()  # out of budget: the rest of this seed's examples are skipped
+        STATS.examples += 1
         for name in ("A", "B"):
             agent = self.letta.agents.create(
                 name=f"lc-stateful-{self.prefix}-{name}",
@@ -447,6 +463,9 @@ class UserPaths(RuleBasedStateMachine):
             assert SECRET not in str(text), f"promise 5: the API key shows in {str(text)[:200]}"
 
     def _note(self, session: str, name: str) -> None:
+        if name in DISCOVERED:
+            reject()  # discovery mode: this operation already broke a promise in this run
+        STATS.last_operation = name
         STATS.steps += 1
         STATS.rules[name] += 1
         self.touched.add(session)
@@ -783,8 +802,7 @@ class UserPaths(RuleBasedStateMachine):
     def block_edit_api(self, agent: str) -> None:
         """Another program edits the agent's ``human`` block through the API."""
         model = self.agents[agent]
-        STATS.steps += 1
-        STATS.rules["block_edit_api"] += 1
+        self._note(f"{agent}/k1", "block_edit_api")
         value = f"Name: Ada v{next(self.counter)}"
         self.letta.agents.blocks.update("human", agent_id=model.id, value=value)
         model.api_edited = True
@@ -927,8 +945,7 @@ class UserPaths(RuleBasedStateMachine):
     @step
     def restart(self) -> None:
         """The process restarts: every process-wide cache and object is new."""
-        STATS.steps += 1
-        STATS.rules["restart"] += 1
+        self._note("A/k1", "restart")
         self.leftovers.clear()
         processes.restart()
         self.models.clear()

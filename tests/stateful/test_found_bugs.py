@@ -8,23 +8,29 @@ strict xfail fails the run, and the marker comes off (and the operation comes ou
 
 from __future__ import annotations
 
+import threading
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
+from pydantic import BaseModel
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 from tests.fault_proxy import FaultProxy
 from tests.stateful.oracle import stored_user_texts
+from tests.stateful.processes import other_process
 
 pytestmark = pytest.mark.live
 
 
+def _history(agent_id: str, base_url: str, key: str) -> LettaChatMessageHistory:
+    return LettaChatMessageHistory(session_id=key, agent_id=agent_id, base_url=base_url)
+
+
 def _conversation(model: ChatLetta, key: str) -> str:
-    history = LettaChatMessageHistory(
-        session_id=key, agent_id=model.agent_id, base_url=model.base_url
-    )
-    return str(history.conversation_id)
+    return str(_history(model.agent_id, str(model.base_url), key).conversation_id)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12 item 1: a retry after a timeout re-sends")
@@ -57,3 +63,81 @@ def test_cut_foreground_stream_returns_the_reply_the_server_stored(
         proxy.close()
     assert reply.text == "Echo: cut"
     assert stored_user_texts(letta, _conversation(model, "cut")) == ["cut"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a running history misses a clear")
+def test_clear_in_another_process_reaches_a_running_history(agent_id: str, base_url: str) -> None:
+    config = {"configurable": {"session_id": "cleared"}}
+    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("before", config=config)
+    live = _history(agent_id, base_url, "cleared")
+    assert [m.text for m in live.messages] == ["before", "Echo: before"]
+    with other_process():
+        _history(agent_id, base_url, "cleared").clear()
+    assert live.messages == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: turns go on in a cleared conversation")
+def test_clear_in_another_process_reaches_the_next_turn(
+    agent_id: str, letta: Letta, base_url: str
+) -> None:
+    config = {"configurable": {"session_id": "cleared"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    model.invoke("before", config=config)
+    with other_process():
+        history = LettaChatMessageHistory(
+            session_id="cleared", agent_id=agent_id, base_url=base_url
+        )
+        history.clear()
+        new = history.conversation_id
+    reply = model.invoke("after", config=config)
+    assert reply.response_metadata["conversation_id"] == new
+    assert stored_user_texts(letta, str(new)) == ["after"]
+
+
+class Answer(BaseModel):
+    """The structured answer."""
+
+    answer: str
+
+
+def _chain(model: Any, agent_id: str, base_url: str) -> RunnableWithMessageHistory:
+    return RunnableWithMessageHistory(model, lambda key: _history(agent_id, base_url, key))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 item 3: a tool-step turn breaks the session")
+def test_a_turn_ending_on_a_tool_step_leaves_a_history_chain_usable(
+    agent_id: str, letta: Letta, base_url: str
+) -> None:
+    config = {"configurable": {"session_id": "tool-step"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    step = '[tool:conversation_search {"query": "x"}] look'
+    _chain(model.bind(max_steps=1), agent_id, base_url).invoke(step, config)
+    reply = _chain(model, agent_id, base_url).invoke("next", config)
+    assert reply.text == "Echo: next"
+    assert stored_user_texts(letta, _conversation(model, "tool-step")) == [step, "next"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 item 4: structured output leaves it waiting")
+def test_structured_output_leaves_the_session_free(agent_id: str, base_url: str) -> None:
+    config = {"configurable": {"session_id": "structured"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    answer = model.with_structured_output(Answer).invoke("use the tool 'yes'", config)
+    assert answer == Answer(answer="yes")
+    assert model.invoke("next", config).text == "Echo: next"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 item 7: an unclosed stream holds the session")
+def test_an_unclosed_stream_does_not_hold_the_next_turn(agent_id: str, base_url: str) -> None:
+    config = {"configurable": {"session_id": "unclosed"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=10, stream_tokens=True)
+    stream = model.stream("[slow:2] [long:12] gone", config)
+    next(iter(stream))  # the caller keeps the iterator and never closes it
+    replies: list[str] = []
+    turn = threading.Thread(target=lambda: replies.append(model.invoke("next", config).text))
+    turn.start()
+    turn.join(timeout=30)
+    held = turn.is_alive()
+    stream.close()  # lets a stuck turn go on
+    turn.join()
+    assert not held, "the next turn waited on the unclosed stream"
+    assert replies == ["Echo: next"]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -40,14 +41,18 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 engine.MAX_SHRINKING_SECONDS = int(os.environ.get("FUZZ_SHRINK_SECONDS", "120"))
 
 
+DISCOVER = os.environ.get("FUZZ_DISCOVER") == "1"
+
+
 def _settings() -> settings:
+    phases = [Phase.generate] if DISCOVER else [Phase.generate, Phase.shrink, Phase.explain]
     return settings(
         max_examples=EXAMPLES,
         stateful_step_count=STEPS,
         deadline=None,
         database=None,
         print_blob=True,
-        phases=[Phase.generate, Phase.shrink, Phase.explain],
+        phases=phases,
         suppress_health_check=list(HealthCheck),
     )
 
@@ -56,6 +61,7 @@ def test_user_paths_keep_every_promise(capsys: pytest.CaptureFixture[str]) -> No
     first_seed = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
     start = time.monotonic()
     deadline = start + MINUTES * 60
+    machine.STATS.deadline = deadline
     runs = 0
     failure: BaseException | None = None
     with capsys.disabled():
@@ -72,7 +78,16 @@ def test_user_paths_keep_every_promise(capsys: pytest.CaptureFixture[str]) -> No
 
                 try:
                     run_state_machine_as_test(seed(current)(factory), settings=_settings())
-                except BaseException as error:
+                except Unsatisfiable:  # the seed started as the budget ran out
+                    break
+                except Exception as error:
+                    if DISCOVER and machine.STATS.first_failure:
+                        found = machine.STATS.last_operation
+                        machine.DISCOVERED[found] = machine.STATS.first_failure
+                        machine.STATS.first_failure = None
+                        with capsys.disabled():
+                            print(f"stateful: discovered a failure of {found} (seed {current})")
+                        continue
                     failure = error
                     with capsys.disabled():
                         print(f"stateful: FAILED with seed {current} (FUZZ_SEED={current})")
@@ -89,6 +104,10 @@ def test_user_paths_keep_every_promise(capsys: pytest.CaptureFixture[str]) -> No
             "minutes": round((time.monotonic() - start) / 60, 2),
             "failed": repr(failure)[:2000] if failure else None,
             "left_out": machine.disabled(),
+            "discovered": {
+                operation: {"steps": steps, "error": message[:1500]}
+                for operation, (steps, message) in machine.DISCOVERED.items()
+            },
             **machine.STATS.summary(),
         }
         with capsys.disabled():
@@ -98,5 +117,9 @@ def test_user_paths_keep_every_promise(capsys: pytest.CaptureFixture[str]) -> No
                 f"{summary['minutes']} min"
             )
             print(f"stateful: operations drawn: {json.dumps(summary['rules'])}")
+            for operation, found in summary["discovered"].items():
+                print(f"stateful: DISCOVERED {operation}: {found['error'][:400]}")
+                print("\n".join("    " + line for line in found["steps"]))
         if os.environ.get("FUZZ_SUMMARY"):
             Path(os.environ["FUZZ_SUMMARY"]).write_text(json.dumps(summary, indent=2) + "\n")
+    assert not machine.DISCOVERED, f"broken promises: {sorted(machine.DISCOVERED)}"
