@@ -76,6 +76,14 @@ KNOWN_BUGS: dict[str, str] = {
     "slow_turn:manual_retry": "issue 12 item 1: a manual retry after a timeout stores it again",
     "cut_stream:foreground": "issue 12 item 5: a cut foreground stream raises "
     "LettaConnectionError(turn_stored=True); the reply the server stored is lost",
+    "structured_output": "issue 12 item 4: with_structured_output leaves the session waiting "
+    "for a client-tool result; its next turn raises LettaPendingApprovalError",
+    "abandon:keep": "issue 12 item 7: an unclosed, still referenced stream holds the session's "
+    "lock; the next turn waits forever",
+    "clear:other_process": "issue 13 item 1: after clear() in another process, this process's "
+    "history (and next turn) stay on the cleared conversation",
+    "server_side:rename": "issue 13 item 1: after a summary rename, this process's history "
+    "(and next turn) stay on the renamed conversation",
 }
 MEMORY_PROMISE = os.environ.get("FUZZ_MEMORY_PROMISE", "exact")
 RUN_KNOWN_BUGS = os.environ.get("FUZZ_KNOWN_BUGS", "skip") == "run"
@@ -720,7 +728,8 @@ class UserPaths(RuleBasedStateMachine):
         if route == "unkeyed":  # the conversation is the one of the newest Letta message
             follow_up = [HumanMessage(text), call, result]
         reply = self._call(lambda: model.invoke(follow_up, config))
-        assert reply.text == "Tool said: sunny", reply.text
+        assert reply.text.startswith("Tool said:"), reply.text
+        assert "sunny" in reply.text, reply.text  # Letta wraps the result in a JSON status
         same = reply.response_metadata.get("conversation_id")
         assert same == call.response_metadata.get("conversation_id"), "the result went elsewhere"
         self._landed(agent, None if route == "unkeyed" else key, route, call, text)

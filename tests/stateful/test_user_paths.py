@@ -81,9 +81,10 @@ def test_user_paths_keep_every_promise(capsys: pytest.CaptureFixture[str]) -> No
                 except Unsatisfiable:  # the seed started as the budget ran out
                     break
                 except Exception as error:
-                    if DISCOVER and machine.STATS.first_failure:
+                    if DISCOVER:  # note the failure (the first run of it), leave it out, go on
                         found = machine.STATS.last_operation
-                        machine.DISCOVERED[found] = machine.STATS.first_failure
+                        first = machine.STATS.first_failure or ([], f"{error!r}")
+                        machine.DISCOVERED.setdefault(found, first)
                         machine.STATS.first_failure = None
                         with capsys.disabled():
                             print(f"stateful: discovered a failure of {found} (seed {current})")
