@@ -141,3 +141,19 @@ def test_an_unclosed_stream_does_not_hold_the_next_turn(agent_id: str, base_url:
     turn.join()
     assert not held, "the next turn waited on the unclosed stream"
     assert replies == ["Echo: next"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a renamed conversation stays in use")
+def test_a_summary_rename_reaches_a_running_history(
+    agent_id: str, letta: Letta, base_url: str
+) -> None:
+    config = {"configurable": {"session_id": "renamed"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    old = model.invoke("before", config=config).response_metadata["conversation_id"]
+    live = _history(agent_id, base_url, "renamed")
+    assert len(live.messages) == 2
+    letta.conversations.update(old, summary="renamed by hand")
+    with other_process():
+        fresh = _history(agent_id, base_url, "renamed").messages
+    assert fresh == []
+    assert live.messages == fresh
