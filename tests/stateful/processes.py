@@ -19,13 +19,16 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 # (module, attribute) of every process-wide cache known to mirror server state.
+# Names that are gone from the package are skipped (and reported by describe()).
 CACHES: tuple[tuple[str, str], ...] = (
-    ("langchain_letta.chat_models", "_LAST_SEEN"),
     ("langchain_letta.sessions", "_CACHE"),
     ("langchain_letta.sessions", "_KEY_LOCKS"),
     ("langchain_letta.memory", "LEDGER"),
     ("langchain_letta.chat_history", "_THREADS"),
-    ("langchain_letta.conversation", "_LOCKS"),
+    ("langchain_letta.locks", "LOCKS"),
+    ("langchain_letta.turns", "DOUBTFUL_TURNS"),
+    ("langchain_letta.chat_models", "_LAST_SEEN"),  # before issue 12's fix
+    ("langchain_letta.conversation", "_LOCKS"),  # before issue 12's fix
 )
 # Reset functions the package may offer (module, attribute); called on a restart.
 RESETS: tuple[tuple[str, str], ...] = (
