@@ -75,6 +75,10 @@ KNOWN_BUGS: dict[str, str] = {
     "history (and next turn) stay on the cleared conversation",
     "server_side:rename": "issue 13 item 1: after a summary rename, this process's history "
     "(and next turn) stay on the renamed conversation",
+    "server_side:delete": "issue 13 item 1: after a server-side delete, this process's history "
+    "keeps serving the deleted conversation's messages",
+    "compact": "issue 13 item 4: after a compaction a running history misses the summary a "
+    "fresh read shows (as a HumanMessage), and orders the thread differently",
 }
 MEMORY_PROMISE = os.environ.get("FUZZ_MEMORY_PROMISE", "exact")
 RUN_KNOWN_BUGS = os.environ.get("FUZZ_KNOWN_BUGS", "skip") == "run"

@@ -164,3 +164,36 @@ def test_a_summary_rename_reaches_a_running_history(
         fresh = _history(agent_id, base_url, "renamed").messages
     assert fresh == []
     assert live.messages == fresh
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a deleted conversation stays in use")
+def test_a_server_side_delete_reaches_a_running_history(
+    agent_id: str, letta: Letta, base_url: str
+) -> None:
+    config = {"configurable": {"session_id": "deleted"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    old = model.invoke("before", config=config).response_metadata["conversation_id"]
+    live = _history(agent_id, base_url, "deleted")
+    assert len(live.messages) == 2
+    letta.conversations.delete(old)
+    with other_process():
+        fresh = _history(agent_id, base_url, "deleted").messages
+    assert live.messages == fresh
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 4: a compaction freezes a running history")
+def test_a_running_history_equals_a_fresh_read_after_compaction(
+    agent_id: str, letta: Letta, base_url: str
+) -> None:
+    config = {"configurable": {"session_id": "compacted"}}
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    live = _history(agent_id, base_url, "compacted")
+    for text in ("one", "two", "three", "four", "five"):
+        model.invoke(text, config=config)
+        live.messages  # noqa: B018  (a running app reads after each turn)
+    letta.conversations.messages.compact(str(live.conversation_id))
+    with other_process():
+        fresh = _history(agent_id, base_url, "compacted").messages
+    assert [(type(m), m.id, m.text) for m in live.messages] == [
+        (type(m), m.id, m.text) for m in fresh
+    ]
