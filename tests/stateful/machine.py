@@ -321,7 +321,6 @@ class UserPaths(RuleBasedStateMachine):
         self.models: dict[tuple[str, str], ChatLetta] = {}
         self.histories: dict[str, LettaChatMessageHistory] = {}
         self.checkpointers: dict[str, Any] = {}
-        self.leftovers: list[Any] = []
         self.touched: set[str] = set()
         self.counter = itertools.count()
         self.pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -359,7 +358,6 @@ class UserPaths(RuleBasedStateMachine):
                         STATS.first_failure = (list(self.log), f"{type(error).__name__}: {error}")
                     raise
         finally:
-            self.leftovers.clear()
             self.pool.shutdown(wait=False, cancel_futures=True)
             for agent in self.agents.values():
                 with contextlib.suppress(Exception):
@@ -953,7 +951,6 @@ class UserPaths(RuleBasedStateMachine):
     def restart(self) -> None:
         """The process restarts: every process-wide cache and object is new."""
         self._note("A/k1", "restart")
-        self.leftovers.clear()
         processes.restart()
         self.models.clear()
         self.histories.clear()
