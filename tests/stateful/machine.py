@@ -71,6 +71,8 @@ STEP_TIMEOUT = 2 * BUSY_TIMEOUT + 30  # a step that takes longer is reported as 
 
 # Operation variant -> the known bug that breaks it today (issue N item M).
 KNOWN_BUGS: dict[str, str] = {
+    "clear:here": "issue 13 item 1: a ChatLetta on another URL of the same server (a replica, "
+    "here the fault proxy) keeps its cached mapping and writes to the cleared conversation",
     "clear:other_process": "issue 13 item 1: after clear() in another process, this process's "
     "history (and next turn) stay on the cleared conversation",
     "server_side:rename": "issue 13 item 1: after a summary rename, this process's history "
@@ -153,11 +155,6 @@ class Stats:
 STATS = Stats()
 
 
-class BudgetSpent(BaseException):
-    """The time budget is spent: no new example starts (not an ``Exception``, so hypothesis
-    lets it through instead of taking it for a failure)."""
-
-
 def step(function: Callable[..., None]) -> Callable[..., None]:
     """Log a rule (or the invariant) as a line of Python; keep the first failure's log."""
 
@@ -165,11 +162,13 @@ def step(function: Callable[..., None]) -> Callable[..., None]:
     def logged(self: UserPaths, **arguments: Any) -> None:
         shown = ", ".join(f"{name}={value!r}" for name, value in sorted(arguments.items()))
         line = f"state.{function.__name__}({shown})"
+        if self.skip:
+            return
         if function.__name__ != "promises":  # the invariant runs after every step
             self.log.append(line)
         try:
             function(self, **arguments)
-        except (UnsatisfiedAssumption, BudgetSpent):
+        except UnsatisfiedAssumption:
             raise
         except BaseException as error:
             self.failed = True
@@ -326,6 +325,7 @@ class UserPaths(RuleBasedStateMachine):
         self.pool = concurrent.futures.ThreadPoolExecutor(1)
         self.log = ["state = UserPaths()"]
         self.failed = False  # a failed step skips the closing checks (they would mask it)
+        self.skip = False  # set when the example starts after the time budget
 
     # ------------------------------------------------------------------ setup
 
@@ -333,7 +333,8 @@ class UserPaths(RuleBasedStateMachine):
     @step
     def make_agents(self) -> None:
         if STATS.first_failure is None and time.monotonic() > STATS.deadline:
-            raise BudgetSpent  # ends the run between examples (a reject here made it flaky)
+            self.skip = True  # out of budget: this example's steps do nothing (a reject or
+            return  # an exception here made hypothesis report its data as flaky)
         STATS.examples += 1
         for name in ("A", "B"):
             agent = self.letta.agents.create(

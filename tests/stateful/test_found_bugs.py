@@ -197,3 +197,21 @@ def test_a_running_history_equals_a_fresh_read_after_compaction(
     assert [(type(m), m.id, m.text) for m in live.messages] == [
         (type(m), m.id, m.text) for m in fresh
     ]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a replica keeps the cleared conversation")
+def test_a_clear_reaches_a_replica_on_another_url(
+    agent_id: str, letta: Letta, base_url: str
+) -> None:
+    config = {"configurable": {"session_id": "replica"}}
+    proxy = FaultProxy(urlparse(base_url).port or 80)  # passes all: another URL, one server
+    try:
+        replica = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+        replica.invoke("before", config=config)
+        history = _history(agent_id, base_url, "replica")
+        history.clear()
+        reply = replica.invoke("after", config=config)
+    finally:
+        proxy.close()
+    assert reply.response_metadata["conversation_id"] == history.conversation_id
+    assert stored_user_texts(letta, str(history.conversation_id)) == ["after"]
