@@ -43,6 +43,7 @@ from letta_client import Letta
 from letta_client.types import CreateBlockParam
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaNotFoundError
+from langchain_letta.sessions import session_tag
 
 AGENT_NAME = os.environ.get("LETTA_TOUR_AGENT", "langchain-letta-conversations-tour")
 MEMORY: list[CreateBlockParam] = [
@@ -111,7 +112,7 @@ def main() -> int:
         print(f"  {conversation_id}  summary={listed.get(conversation_id)!r}")
     check(all(c in listed for c in created), "both are listed")
     check(
-        listed.get(by_session) == f"langchain-letta session: tour-{run}",
+        listed.get(by_session) == session_tag(f"tour-{run}"),
         "the session key's tag is in the summary",
     )
 

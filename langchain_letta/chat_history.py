@@ -14,13 +14,41 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
-from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
+from langchain_letta.connection import make_clients, resolve_endpoint
 from langchain_letta.conversation import Conversations, Order
-from langchain_letta.errors import LettaHistoryWriteError, LettaInputError, translate_error
+from langchain_letta.errors import (
+    LettaCursorError,
+    LettaHistoryWriteError,
+    LettaInputError,
+    LettaNotFoundError,
+    translate_error,
+)
 from langchain_letta.memory import LEDGER
-from langchain_letta.messages import AGENT_SIDE, fold_messages, is_stored_in
-from langchain_letta.paging import CursorSemantics, aiter_items, iter_items
-from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
+from langchain_letta.messages import (
+    AGENT_SIDE,
+    SYSTEM_ALERT,
+    fold_messages,
+    is_stored_in,
+    system_alert,
+)
+from langchain_letta.paging import (
+    CursorSemantics,
+    MessageListing,
+    aiter_items,
+    aiter_newer,
+    iter_items,
+    iter_newer,
+)
+from langchain_letta.sessions import (
+    SessionResolver,
+    SessionStore,
+    acheck_owner,
+    bind,
+    check_agent_id,
+    check_conversation_id,
+    check_owner,
+    check_session_id,
+)
 
 __all__ = ["LettaChatMessageHistory"]
 
@@ -40,13 +68,28 @@ class _Thread:
     tail: list[Any] = field(default_factory=list)
     last_id: str | None = None
     size: int = 0
+    client_returns: set[str] = field(default_factory=set)
+    compacted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_compaction(self, new_items: list[Any]) -> None:
+        """Start over if the conversation was compacted (now or before): read it whole.
+
+        A compaction on Letta 0.16.8 renumbers the positions the conversation's listing
+        orders by, so a compacted thread is read whole each time, exactly as a fresh
+        process reads it. The summary a compaction leaves is how it is noticed.
+        """
+        if self.compacted or any(_is_alert(item) for item in new_items):
+            self.settled, self.tail, self.last_id, self.size = [], [], None, 0
+            self.client_returns = set()
 
     def extend(
         self, new_items: list[Any], fold: Callable[[list[Any]], list[BaseMessage]]
     ) -> list[BaseMessage]:
         """Add newly read items; return the whole thread as messages."""
-        items = self.tail + new_items
+        items = self.tail + [
+            item for item in new_items if not _is_echo(item, self.client_returns, note=True)
+        ]
         cut = max(
             (i for i, item in enumerate(items) if item.message_type not in AGENT_SIDE), default=0
         )
@@ -70,6 +113,11 @@ class _ThreadCache:
         self._max_items = max_items
         self._guard = threading.Lock()
         self._threads: OrderedDict[tuple[str, str], _Thread] = OrderedDict()
+
+    def drop(self, base_url: str, conversation_id: str) -> None:
+        """Forget what was read of a conversation (it is gone)."""
+        with self._guard:
+            self._threads.pop((base_url, conversation_id), None)
 
     def get(self, base_url: str, conversation_id: str) -> _Thread:
         key = (base_url, conversation_id)
@@ -164,10 +212,28 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         is written, so nothing is lost silently. To add a user turn, send it with
         ``ChatLetta``.
 
+    Compaction:
+        When Letta compacts a conversation (explicitly, or on its own when the context
+        window fills), the summary it leaves is a ``SystemMessage`` with
+        ``response_metadata["letta_message_type"] == "system_alert"``, in ``messages``
+        and ``iter_messages`` alike, at the point of the thread where it was made.
+        A running history notices a compaction by its summary (it reads what is new by
+        creation time, which a compaction leaves in order) and from then on reads the
+        thread whole, so it reads exactly what a fresh process reads. Letta 0.16.8
+        lists a compacted thread out of order (see the README's limitations);
+        ``messages`` and ``iter_messages`` show that same order.
+
     Clearing:
-        ``clear()`` starts the session on a fresh, empty conversation. It never touches
-        the agent's memory blocks (shared by all sessions); the old conversation stays
-        on the server, untagged.
+        ``clear()`` starts the session on a fresh, empty conversation and deletes the
+        old one, so other processes and replicas that still have the session cached
+        follow it at their next request (a turn goes to the new conversation, a read
+        reads it). It never touches the agent's memory blocks (shared by all sessions).
+
+    Errors:
+        ``agent_id`` is required; a ``conversation_id`` of another agent raises
+        :class:`~langchain_letta.errors.LettaForeignConversationError` at first use,
+        a cursor that is malformed, unknown or of another conversation
+        :class:`~langchain_letta.errors.LettaCursorError`.
     """
 
     def __init__(
@@ -191,26 +257,33 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             raise LettaInputError("Give a session_id or a conversation_id.")
         if session_id is not None:
             check_session_id(session_id)
-        if page_size < 1:
+        if conversation_id is not None:
+            check_conversation_id(conversation_id)
+        check_agent_id(agent_id)
+        if not isinstance(page_size, int) or page_size < 1:
             raise LettaInputError("page_size must be at least 1.")
         self.session_id = session_id
         self.agent_id = agent_id
         self.include_system = include_system
         self.page_size = page_size
         self.cursor_semantics: CursorSemantics = cursor_semantics
-        self.base_url = resolve_base_url(base_url)
+        endpoint = resolve_endpoint(base_url, api_key)
+        self.base_url = endpoint.url
         if client is None or async_client is None:
             built, abuilt = make_clients(
                 base_url=self.base_url,
-                api_key=resolve_api_key(api_key),
+                api_key=endpoint.api_key,
                 timeout=timeout,
                 max_retries=max_retries,
+                basic_auth=endpoint.basic_auth,
             )
             client, async_client = client or built, async_client or abuilt
         self._conversations = Conversations(client, async_client, busy_timeout=0)
+        self._listing = MessageListing(client, async_client)
         self._cache_key = str(client.base_url)
         self._resolver = SessionResolver(client, agent_id, session_store)
         self._conversation_id = conversation_id
+        self._owner_checked = False
         self._snapshot: list[BaseMessage] | None = None
         self._hold_snapshot = False
 
@@ -227,18 +300,51 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
 
     @property
     def conversation_id(self) -> str | None:
-        """The conversation of this history (``None`` for a session not created yet)."""
-        if self._conversation_id is None and self.session_id is not None:
-            self._conversation_id = self._resolver.resolve(self.session_id, create=False)
+        """The conversation of this history (``None`` for a session not created yet).
+
+        A ``conversation_id`` given directly is checked to belong to ``agent_id`` on
+        first use (one request per process).
+        """
+        if self.session_id is not None:
+            cached = self._resolver.cached(self.session_id)
+            if cached is not None:  # another history or model may have moved the session
+                self._conversation_id = cached
+            elif self._conversation_id is None:
+                self._conversation_id = self._resolver.resolve(self.session_id, create=False)
+        elif self._conversation_id is not None and not self._owner_checked:
+            check_owner(self._conversations.client, self.agent_id, self._conversation_id)
+            self._owner_checked = True
         return self._conversation_id
 
     async def _aconversation_id(self) -> str | None:
-        if self._conversation_id is None and self.session_id is not None:
+        if self.session_id is not None:
             cached = self._resolver.cached(self.session_id)
-            self._conversation_id = cached or await asyncio.to_thread(
-                self._resolver.resolve, self.session_id, create=False
+            if cached is not None:
+                self._conversation_id = cached
+            elif self._conversation_id is None:
+                self._conversation_id = await asyncio.to_thread(
+                    self._resolver.resolve, self.session_id, create=False
+                )
+        elif self._conversation_id is not None and not self._owner_checked:
+            await acheck_owner(
+                self._conversations.async_client, self.agent_id, self._conversation_id
             )
+            self._owner_checked = True
         return self._conversation_id
+
+    def _gone(self, conversation_id: str, error: BaseException) -> None:
+        """The conversation read so far is gone: follow the session once, else raise."""
+        _THREADS.drop(self._cache_key, conversation_id)
+        self._snapshot = None
+        if self.session_id is None:
+            raise LettaNotFoundError(
+                f"Conversation {conversation_id} was deleted.",
+                response=_gone_response(),
+                body=None,
+            ) from error
+        self._conversation_id = self._resolver.refresh(
+            self.session_id, conversation_id, create=False
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -248,45 +354,75 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         if self._hold_snapshot and self._snapshot is not None:
             self._hold_snapshot = False
             return self._snapshot
-        conversation_id = self.conversation_id
-        if conversation_id is None:
-            return []
-        thread = _THREADS.get(self._cache_key, conversation_id)
-        with thread.lock:
-            new_items = list(
-                iter_items(
-                    self._conversations, conversation_id, "asc", self.page_size, thread.last_id
-                )
-            )
-            folded = thread.extend(new_items, self._folder(conversation_id, include_system=True))
-        return self._keep(folded)
+        for attempt in range(2):
+            conversation_id = self.conversation_id
+            if conversation_id is None:
+                return []
+            thread = _THREADS.get(self._cache_key, conversation_id)
+            try:
+                with thread.lock:
+                    if thread.last_id is not None:  # what was created since the last read
+                        new_items = list(
+                            iter_newer(
+                                self._listing, conversation_id, thread.last_id, self.page_size
+                            )
+                        )
+                        thread.check_compaction(new_items)
+                    if thread.last_id is None:  # the whole thread, as the server lists it
+                        new_items = list(
+                            iter_items(self._listing, conversation_id, "asc", self.page_size)
+                        )
+                        thread.compacted = any(_is_alert(item) for item in new_items)
+                    fold = self._folder(conversation_id, include_system=True)
+                    return self._keep(thread.extend(new_items, fold))
+            except LettaCursorError as error:  # our own cursor is gone with its conversation
+                if attempt:
+                    raise
+                self._gone(conversation_id, error)
+        return []
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
         if self._hold_snapshot and self._snapshot is not None:
             self._hold_snapshot = False
             return self._snapshot
-        conversation_id = await self._aconversation_id()
-        if conversation_id is None:
-            return []
-        thread = _THREADS.get(self._cache_key, conversation_id)
-        await _acquire(thread.lock)
-        try:
-            new_items = [
-                item
-                async for item in aiter_items(
-                    self._conversations, conversation_id, "asc", self.page_size, thread.last_id
-                )
-            ]
-            folded = thread.extend(new_items, self._folder(conversation_id, include_system=True))
-        finally:
-            thread.lock.release()
-        return self._keep(folded)
+        for attempt in range(2):
+            conversation_id = await self._aconversation_id()
+            if conversation_id is None:
+                return []
+            thread = _THREADS.get(self._cache_key, conversation_id)
+            await _acquire(thread.lock)
+            try:
+                if thread.last_id is not None:
+                    new_items = [
+                        item
+                        async for item in aiter_newer(
+                            self._listing, conversation_id, thread.last_id, self.page_size
+                        )
+                    ]
+                    thread.check_compaction(new_items)
+                if thread.last_id is None:
+                    new_items = [
+                        item
+                        async for item in aiter_items(
+                            self._listing, conversation_id, "asc", self.page_size
+                        )
+                    ]
+                    thread.compacted = any(_is_alert(item) for item in new_items)
+                fold = self._folder(conversation_id, include_system=True)
+                return self._keep(thread.extend(new_items, fold))
+            except LettaCursorError as error:
+                if attempt:
+                    raise
+                await asyncio.to_thread(self._gone, conversation_id, error)
+            finally:
+                thread.lock.release()
+        return []
 
     def _keep(self, folded: list[BaseMessage]) -> list[BaseMessage]:
         """Remember this read as the snapshot (see :meth:`hold_snapshot`) and return it."""
         if not self.include_system:
-            folded = [message for message in folded if not isinstance(message, SystemMessage)]
+            folded = [message for message in folded if not _is_prompt(message)]
         self._snapshot = folded
         return folded
 
@@ -319,7 +455,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         if conversation_id is None:
             return
         items = iter_items(
-            self._conversations,
+            self._listing,
             conversation_id,
             order,
             page_size or self.page_size,
@@ -343,7 +479,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         if conversation_id is None:
             return
         items = aiter_items(
-            self._conversations,
+            self._listing,
             conversation_id,
             order,
             page_size or self.page_size,
@@ -353,10 +489,11 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         )
         fold = self._folder(conversation_id, include_system=self.include_system)
         group: list[Any] = []
+        echoes: set[str] = set()
         async for item in items:
-            for message in _feed(group, item, order, fold):
+            for message in _feed(group, item, order, fold, echoes):
                 yield message
-        for message in _flush(group, order, fold):
+        for message in _flush(group, order, fold, echoes):
             yield message
 
     def _folder(
@@ -417,10 +554,12 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         except Exception as error:
             raise translate_error(error) from error
         LEDGER.created(self.agent_id, created.id)
+        bind(self._cache_key, created.id, self.agent_id)
         return str(created.id)
 
     def _switch(self, conversation_id: str) -> None:
         self._conversation_id = conversation_id
+        self._owner_checked = True
         self._snapshot = None
         self._hold_snapshot = False
 
@@ -448,23 +587,63 @@ def _not_stored(messages: Sequence[BaseMessage], conversation_id: str | None) ->
     ]
 
 
-def _feed(group: list[Any], item: Any, order: Order, fold: Any) -> list[BaseMessage]:
+def _feed(
+    group: list[Any], item: Any, order: Order, fold: Any, echoes: set[str]
+) -> list[BaseMessage]:
     """Add one item; return the messages it completes, in ``order``.
 
     In either order an agent turn is complete when the next user, system or tool-result
-    item arrives: its items are folded together, oldest first.
+    item arrives: its items are folded together, oldest first. Letta's echo of a
+    client-side tool result (the ``ToolMessage`` already stands for it) is dropped in
+    either order: newest first, the echo is held until the result it echoes arrives.
     """
+    if _is_echo(item, echoes, note=True):
+        return []
     if getattr(item, "message_type", None) in AGENT_SIDE:
         group.append(item)
         return []
-    return [*_flush(group, order, fold), *fold([item])]
+    return [*_flush(group, order, fold, echoes), *fold([item])]
 
 
-def _flush(group: list[Any], order: Order, fold: Any) -> list[BaseMessage]:
+def _flush(group: list[Any], order: Order, fold: Any, echoes: set[str]) -> list[BaseMessage]:
     """Fold the pending agent turn and empty it; the messages come in ``order``."""
-    folded: list[BaseMessage] = fold(_oldest_first(group, order)) if group else []
+    kept = [item for item in group if not _is_echo(item, echoes, note=False)]
+    folded: list[BaseMessage] = fold(_oldest_first(kept, order)) if kept else []
     group.clear()
     return folded if order == "asc" else folded[::-1]
+
+
+def _is_echo(item: Any, client_returns: set[str], *, note: bool) -> bool:
+    """Whether ``item`` echoes a client-side tool result; with ``note``, learn new ones."""
+    kind = getattr(item, "message_type", None)
+    if kind == "approval_response_message" and note:
+        for approval in getattr(item, "approvals", None) or []:
+            call_id = getattr(approval, "tool_call_id", None)
+            if getattr(approval, "type", None) == "tool" and call_id:
+                client_returns.add(str(call_id))
+        return False
+    return kind == "tool_return_message" and getattr(item, "tool_call_id", None) in client_returns
+
+
+def _is_alert(item: Any) -> bool:
+    """Whether ``item`` is the summary a compaction left (a Letta system alert)."""
+    return getattr(item, "message_type", None) == "user_message" and (
+        system_alert(getattr(item, "content", None)) is not None
+    )
+
+
+def _is_prompt(message: BaseMessage) -> bool:
+    """Whether ``message`` is the conversation's compiled system prompt (not a summary)."""
+    return (
+        isinstance(message, SystemMessage)
+        and message.response_metadata.get("letta_message_type") != SYSTEM_ALERT
+    )
+
+
+def _gone_response() -> Any:
+    import httpx
+
+    return httpx.Response(404, request=httpx.Request("GET", "http://letta.invalid/"))
 
 
 def _oldest_first(items: list[Any], order: Order) -> list[Any]:
@@ -486,6 +665,7 @@ def _oldest_first(items: list[Any], order: Order) -> list[Any]:
 
 def _fold_lazily(items: Iterator[Any], order: Order, fold: Any) -> Iterator[BaseMessage]:
     group: list[Any] = []
+    echoes: set[str] = set()
     for item in items:
-        yield from _feed(group, item, order, fold)
-    yield from _flush(group, order, fold)
+        yield from _feed(group, item, order, fold, echoes)
+    yield from _flush(group, order, fold, echoes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from pydantic import (
 
 from langchain_letta.approvals import PENDING
 from langchain_letta.auxiliary import adiscard, athrowaway, discard, throwaway
-from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
+from langchain_letta.connection import make_clients, resolve_endpoint
 from langchain_letta.conversation import BLOCKS, Conversations
 from langchain_letta.errors import (
     LettaConnectionError,
@@ -70,11 +71,27 @@ from langchain_letta.messages import (
     unsent_tail,
 )
 from langchain_letta.profile import letta_profile
-from langchain_letta.sessions import SessionResolver, SessionStore, check_session_id
+from langchain_letta.sessions import (
+    SessionResolver,
+    SessionStore,
+    acheck_owner,
+    bind,
+    check_agent_id,
+    check_conversation_id,
+    check_owner,
+    check_session_id,
+)
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
 from langchain_letta.structured import UNANSWERED, acknowledgement, pending_structured_calls
 
 __all__ = ["ChatLetta"]
+
+_FOLLOWING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "langchain_letta_following", default=False
+)  # a turn re-sent once to its session's conversation after a 404 (no second follow)
+_BASIC_AUTH: contextvars.ContextVar[SecretStr | None] = contextvars.ContextVar(
+    "langchain_letta_basic_auth", default=None
+)  # credentials split off base_url in __init__, for _connect to build the clients with
 
 _LOG = logging.getLogger(__name__)
 
@@ -296,11 +313,34 @@ class ChatLetta(BaseChatModel):
     def _check_sync_memory(cls, value: object) -> SyncMemory:
         return check_mode(value)
 
+    def __init__(self, **kwargs: Any) -> None:
+        """Build the model; bad arguments raise ``LettaInputError`` before any request.
+
+        Credentials inside ``base_url`` are split off first (see
+        :mod:`langchain_letta.connection`), so the model never holds them in a field.
+        """
+        check_agent_id(kwargs.get("agent_id"))
+        if kwargs.get("conversation_id") is not None:
+            check_conversation_id(kwargs["conversation_id"])
+        if kwargs.get("session_id") is not None:
+            check_session_id(kwargs["session_id"])
+        endpoint = resolve_endpoint(kwargs.get("base_url"), kwargs.get("api_key"))
+        kwargs["base_url"], kwargs["api_key"] = endpoint.url, endpoint.api_key
+        token = _BASIC_AUTH.set(endpoint.basic_auth)  # for _connect, which builds the clients
+        try:
+            super().__init__(**kwargs)  # pydantic's own errors hold no credentials now
+        finally:
+            _BASIC_AUTH.reset(token)
+
     @model_validator(mode="after")
     def _connect(self) -> ChatLetta:
         check_max_steps(self.max_steps)
-        self.base_url = resolve_base_url(self.base_url)
-        self.api_key = resolve_api_key(self.api_key)
+        if self.conversation_id is not None:
+            check_conversation_id(self.conversation_id)
+        if self.session_id is not None:
+            check_session_id(self.session_id)
+        endpoint = resolve_endpoint(self.base_url, self.api_key)
+        self.base_url, self.api_key = endpoint.url, endpoint.api_key
         own_async_client = self.async_client is None
         if self.client is None or self.async_client is None:
             client, async_client = make_clients(
@@ -308,6 +348,7 @@ class ChatLetta(BaseChatModel):
                 api_key=self.api_key,
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                basic_auth=_BASIC_AUTH.get(),
             )
             self.client = self.client or client
             self.async_client = self.async_client or async_client
@@ -606,6 +647,7 @@ class ChatLetta(BaseChatModel):
         blocks = self._read_agent()
         model_name = call.model or self._model_label()
         self._check_size(call.unsent)
+        given, started, followed = messages, False, False
         if self.auxiliary:  # a helper call: its own throwaway conversation
             conversation_id, session_id = throwaway(self.client, self.agent_id), None  # type: ignore[arg-type]
         else:
@@ -629,6 +671,7 @@ class ChatLetta(BaseChatModel):
             try:
                 for event in events:
                     for chunk in turn.chunker.feed(event):
+                        started = True
                         yield _emit(chunk, run_manager)
             except BaseException:
                 _note_unanswered(turn, call)
@@ -643,11 +686,20 @@ class ChatLetta(BaseChatModel):
                     _note_unanswered(turn, call)  # the next turn here answers it
                 turn.chunker.requests.clear()  # answered: nothing is left pending
         except LettaNotFoundError:
-            self._forget(turn)
-            raise
+            if not self._may_follow(turn, started or _FOLLOWING.get()):
+                raise
+            followed = True  # the session moved on (cleared elsewhere): follow it once
         finally:
             if self.auxiliary:
                 discard(self.client, conversation_id)  # type: ignore[arg-type]
+        if followed:
+            self._follow(turn)
+            token = _FOLLOWING.set(True)
+            try:
+                yield from self._stream(given, stop, run_manager, **kwargs)
+            finally:
+                _FOLLOWING.reset(token)
+            return
         yield _emit(turn.close(call.history), run_manager)
 
     async def _astream(
@@ -661,6 +713,7 @@ class ChatLetta(BaseChatModel):
         blocks = await self._aread_agent()
         model_name = call.model or self._model_label()
         self._check_size(call.unsent)
+        given, started, followed = messages, False, False
         if self.auxiliary:  # a helper call: its own throwaway conversation
             conversation_id = await athrowaway(self.async_client, self.agent_id)  # type: ignore[arg-type]
             session_id = None
@@ -686,6 +739,7 @@ class ChatLetta(BaseChatModel):
             try:
                 async for event in events:
                     for chunk in turn.chunker.feed(event):
+                        started = True
                         yield await _aemit(chunk, run_manager)
             except BaseException:
                 _note_unanswered(turn, call)
@@ -700,11 +754,21 @@ class ChatLetta(BaseChatModel):
                     _note_unanswered(turn, call)
                 turn.chunker.requests.clear()  # answered: nothing is left pending
         except LettaNotFoundError:
-            self._forget(turn)
-            raise
+            if not self._may_follow(turn, started or _FOLLOWING.get()):
+                raise
+            followed = True  # the session moved on (cleared elsewhere): follow it once
         finally:
             if self.auxiliary:
                 await adiscard(self.async_client, conversation_id)  # type: ignore[arg-type]
+        if followed:
+            await asyncio.to_thread(self._follow, turn)
+            token = _FOLLOWING.set(True)
+            try:
+                async for generation in self._astream(given, stop, run_manager, **kwargs):
+                    yield generation
+            finally:
+                _FOLLOWING.reset(token)
+            return
         yield await _aemit(turn.close(call.history), run_manager)
 
     def _send_quietly(
@@ -778,10 +842,20 @@ class ChatLetta(BaseChatModel):
         model = kwargs.get("model")
         return _Call(route, history, key, options, model, structured, unsent, owner)
 
-    def _forget(self, turn: _Turn) -> None:
-        """A session whose conversation is gone resolves afresh next time."""
-        if turn.session_id:
-            self._resolver.forget(turn.session_id)
+    def _may_follow(self, turn: _Turn, too_late: bool) -> bool:
+        """Whether a 404 on ``turn`` may be cured by following its session once more.
+
+        A session's cached conversation that is gone (``clear()`` in another process
+        deletes it) is resolved again, and the turn, which the 404 kept from being
+        stored, is sent to the session's conversation now; once only, and only before
+        anything of the turn streamed. Otherwise the cache entry is dropped.
+        """
+        if turn.session_id and too_late:
+            self._resolver.forget(turn.session_id, turn.conversation_id)
+        return bool(turn.session_id) and not too_late
+
+    def _follow(self, turn: _Turn) -> str:
+        return str(self._resolver.refresh(str(turn.session_id), turn.conversation_id))
 
     def _send_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {"stream_tokens": kwargs.get("stream_tokens", self.stream_tokens)}
@@ -806,7 +880,7 @@ class ChatLetta(BaseChatModel):
         """(conversation id, session key): at most one is set; both ``None`` means new."""
         kind, value = route or (None, None)
         if kind == "conversation_id":
-            return value, None
+            return check_conversation_id(value, where="configurable.conversation_id"), None
         if kind in {"session_id", "thread_id"}:
             return None, check_session_id(value)
         if self.conversation_id:
@@ -820,6 +894,7 @@ class ChatLetta(BaseChatModel):
     ) -> tuple[str, str | None]:
         conversation_id, session_id = self._pick(route, messages)
         if conversation_id:
+            check_owner(self.client, self.agent_id, conversation_id)  # type: ignore[arg-type]
             return conversation_id, None
         if session_id:
             return str(self._resolver.resolve(session_id)), session_id
@@ -830,6 +905,7 @@ class ChatLetta(BaseChatModel):
         except Exception as error:
             raise translate_error(error) from error
         LEDGER.created(self.agent_id, created.id)
+        bind(str(self.client.base_url), created.id, self.agent_id)  # type: ignore[union-attr]
         return str(created.id), None
 
     async def _aconversation(
@@ -837,6 +913,7 @@ class ChatLetta(BaseChatModel):
     ) -> tuple[str, str | None]:
         conversation_id, session_id = self._pick(route, messages)
         if conversation_id:
+            await acheck_owner(self._conversations.async_client, self.agent_id, conversation_id)
             return conversation_id, None
         if session_id:
             cached = self._resolver.cached(session_id)
@@ -849,6 +926,7 @@ class ChatLetta(BaseChatModel):
         except Exception as error:
             raise translate_error(error) from error
         LEDGER.created(self.agent_id, created.id)
+        bind(str(self.client.base_url), created.id, self.agent_id)  # type: ignore[union-attr]
         return str(created.id), None
 
     def _read_agent(self) -> list[Any] | None:
@@ -974,8 +1052,13 @@ def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
 def _route_in(values: dict[str, Any]) -> tuple[str, str] | None:
     """The first conversation choice in ``values`` (a ``configurable`` or call kwargs)."""
     for key in _ROUTE_KEYS:
-        if values.get(key) is not None:
-            return (key, values[key])
+        value = values.get(key)
+        if value is not None:  # checked here, before any request
+            if key == "conversation_id":
+                check_conversation_id(value, where="configurable.conversation_id")
+            else:
+                check_session_id(value)
+            return (key, value)
     return None
 
 

@@ -19,6 +19,9 @@ __all__ = [
     "LettaConnectionError",
     "LettaContextOverflowError",
     "LettaConversationBusyError",
+    "LettaConversationIdError",
+    "LettaCursorError",
+    "LettaForeignConversationError",
     "LettaHistoryWriteError",
     "LettaIncompleteStreamError",
     "LettaInputError",
@@ -27,9 +30,11 @@ __all__ = [
     "LettaPendingApprovalError",
     "LettaPermissionDeniedError",
     "LettaRateLimitError",
+    "LettaResponseError",
     "LettaRunError",
     "LettaRunRateLimitError",
     "LettaRunTimeoutError",
+    "LettaSessionStoreError",
     "LettaStructuredOutputError",
     "LettaTimeoutError",
     "LettaUnprocessableError",
@@ -174,6 +179,30 @@ class LettaHistoryWriteError(lc.LangChainException, NotImplementedError):
     already store (and that is not part of a turn Letta answered) is refused with this
     error instead of being dropped silently.
     """
+
+
+class LettaConversationIdError(LettaInputError):
+    """A value given as a conversation id is not a Letta conversation id (``conv-...``).
+
+    Often an application's own key (LangChain's ``RunnableWithMessageHistory`` examples
+    key their histories by ``conversation_id="1"``): pass such keys as ``session_id``.
+    """
+
+
+class LettaForeignConversationError(LettaInputError):
+    """The conversation belongs to another agent than the one this object talks to."""
+
+
+class LettaCursorError(LettaInputError):
+    """A paging cursor is malformed, unknown, or names a message of another conversation."""
+
+
+class LettaSessionStoreError(lc.LangChainException, RuntimeError):
+    """A session store cannot be read (for example a corrupt session file)."""
+
+
+class LettaResponseError(lc.ModelAPIError):
+    """The server's answer does not have the shape Letta's API documents."""
 
 
 _BY_STATUS: dict[int, type[letta_client.APIStatusError]] = {

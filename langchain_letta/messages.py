@@ -32,6 +32,7 @@ from langchain_letta.errors import LettaInputError
 __all__ = [
     "AGENT_SIDE",
     "PROVIDER",
+    "SYSTEM_ALERT",
     "TurnChunker",
     "anchor_conversation",
     "client_return_ids",
@@ -39,6 +40,7 @@ __all__ = [
     "is_stored_in",
     "letta_metadata",
     "strip_indexes",
+    "system_alert",
     "to_letta_messages",
     "unsent_tail",
 ]
@@ -477,8 +479,10 @@ def fold_messages(
 
     The agent's steps between two user messages (reasoning, its own tool calls and
     results, its reply) become one ``AIMessage``, exactly as :class:`TurnChunker`
-    builds a streamed turn. System messages (the conversation's compiled system prompt
-    among them) are left out unless ``include_system`` is set.
+    builds a streamed turn. The conversation's compiled system prompt is left out
+    unless ``include_system`` is set; a compaction summary (a Letta system alert) is
+    always a ``SystemMessage`` whose ``response_metadata["letta_message_type"]`` is
+    ``"system_alert"``.
     """
     metadata = letta_metadata(conversation_id, agent_id)
     folded: list[BaseMessage] = []
@@ -498,6 +502,15 @@ def fold_messages(
             turn.append(item)
             if kind == "approval_request_message":
                 close_turn()
+        elif kind == "user_message" and (alert := system_alert(item.content)) is not None:
+            close_turn()  # a compaction summary: one SystemMessage wherever it is read
+            folded.append(
+                SystemMessage(
+                    content=alert,
+                    id=item.id,
+                    response_metadata={**metadata, "letta_message_type": SYSTEM_ALERT},
+                )
+            )
         elif kind == "user_message":
             close_turn()
             folded.append(
@@ -526,6 +539,26 @@ def fold_messages(
             folded.extend(tool_messages)
     close_turn()
     return folded
+
+
+SYSTEM_ALERT = "system_alert"
+
+
+def system_alert(content: Any) -> str | None:
+    """The text of a Letta system alert (a compaction summary), else ``None``.
+
+    Letta stores the summary a compaction leaves as a user message whose content is
+    ``{"type": "system_alert", "message": ...}``.
+    """
+    if not isinstance(content, str) or not content.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("type") == SYSTEM_ALERT:
+        return str(data.get("message") or "")
+    return None
 
 
 def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> AIMessage:

@@ -10,15 +10,34 @@ several items that share its id).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
+from letta_client import AsyncLetta, Letta
+
+from langchain_letta.errors import (
+    LettaCursorError,
+    LettaNotFoundError,
+    LettaResponseError,
+    translate_error,
+)
+from langchain_letta.events import letta_models
+
 if TYPE_CHECKING:
     from langchain_letta.conversation import Conversations, Order
 
-__all__ = ["CursorSemantics", "Pager", "aiter_items", "iter_items"]
+__all__ = [
+    "CursorSemantics",
+    "MessageListing",
+    "Pager",
+    "aiter_items",
+    "check_cursor",
+    "iter_items",
+    "iter_newer",
+]
 
 CursorSemantics = Literal["auto", "absolute", "relative"]
 
@@ -75,22 +94,214 @@ class Pager:
         return fresh
 
 
+_MESSAGE_ID = re.compile("message-[0-9A-Za-z-]+")
+
+
+def check_cursor(cursor: object, name: str) -> str | None:
+    """``cursor`` if it is ``None`` or a Letta message id, else ``LettaCursorError``."""
+    if cursor is None or (isinstance(cursor, str) and _MESSAGE_ID.fullmatch(cursor)):
+        return cursor
+    shown = cursor[:60] if isinstance(cursor, str) else type(cursor).__name__
+    raise LettaCursorError(f"{name}={shown!r} is not a Letta message id ('message-<uuid>').")
+
+
+def _query(conversation_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    query = {key: value for key, value in request.items() if value is not None}
+    return {"conversation_id": conversation_id, **query}
+
+
+def _decoded(page: object) -> list[Any]:
+    """The items of one listing page; ``LettaResponseError`` if it is not one."""
+    if not isinstance(page, list) or not all(
+        isinstance(item, dict)
+        and isinstance(item.get("id"), str)
+        and isinstance(item.get("message_type"), str)
+        for item in page
+    ):
+        raise LettaResponseError(
+            f"The server answered a message listing with {str(page)[:80]!r}, not a list "
+            "of messages."
+        )
+    return letta_models(page)
+
+
+def _failed(error: Exception, after: str | None, before: str | None) -> BaseException:
+    """The error for a failed page request; a 404 on a cursor means the cursor is unknown."""
+    translated = translate_error(error)
+    cursor = after or before
+    if isinstance(translated, LettaNotFoundError) and cursor:
+        return LettaCursorError(
+            f"The cursor {cursor} names no message the server has (or the conversation "
+            "was deleted)."
+        )
+    if isinstance(error, (ValueError, TypeError)):
+        return LettaResponseError(f"The server's message listing could not be read: {error}")
+    return translated
+
+
+def _starts_the_conversation(page: object) -> bool:
+    if not isinstance(page, list):
+        raise LettaResponseError(f"The server answered a message listing with {str(page)[:80]!r}.")
+    return (
+        bool(page) and isinstance(page[0], dict) and page[0].get("message_type") == "system_message"
+    )
+
+
+class MessageListing:
+    """A conversation's stored items: pages by position, and what is new by creation time.
+
+    :meth:`page` reads the conversation's own listing, which holds everything the
+    conversation shows (a fork's messages from before the fork among them) in the
+    order of the server's positions. A compaction on Letta 0.16.8 renumbers the
+    positions of the messages still in context, so after one that order interleaves
+    old and new turns and a position cursor no longer finds what came later.
+    :meth:`newer` therefore reads what was created after a known message through
+    Letta's message listing by creation time (``GET /v1/messages/``), which a
+    compaction leaves in order; every new message of a conversation, a fork's too,
+    is found there.
+    """
+
+    def __init__(self, client: Letta, async_client: AsyncLetta) -> None:
+        self.client = client
+        self.async_client = async_client
+
+    def page(
+        self,
+        conversation_id: str,
+        *,
+        order: Order,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> list[Any]:
+        """One page of the conversation's listing (several items per stored message)."""
+        try:
+            response = self.client.conversations.messages.with_raw_response.list(
+                conversation_id, order=order, limit=limit, after=after, before=before
+            )
+            page = response.json()
+        except Exception as error:
+            raise _failed(error, None, None) from error
+        return _decoded(page)
+
+    async def apage(
+        self,
+        conversation_id: str,
+        *,
+        order: Order,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> list[Any]:
+        """Async twin of :meth:`page`."""
+        try:
+            response = await self.async_client.conversations.messages.with_raw_response.list(
+                conversation_id, order=order, limit=limit, after=after, before=before
+            )
+            page = await response.json()
+        except Exception as error:
+            raise _failed(error, None, None) from error
+        return _decoded(page)
+
+    def newer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
+        """Items created after message ``after``, oldest first (``LettaCursorError``: gone)."""
+        request = {"order": "asc", "limit": limit, "after": after}
+        try:
+            response = self.client.messages.with_raw_response.list(
+                **_query(conversation_id, request)
+            )
+            page = response.json()
+        except Exception as error:
+            raise _failed(error, after, None) from error
+        return _decoded(page)
+
+    async def anewer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
+        """Async twin of :meth:`newer`."""
+        request = {"order": "asc", "limit": limit, "after": after}
+        try:
+            response = await self.async_client.messages.with_raw_response.list(
+                **_query(conversation_id, request)
+            )
+            page = await response.json()
+        except Exception as error:
+            raise _failed(error, after, None) from error
+        return _decoded(page)
+
+    def owns(self, conversation_id: str, message_id: str) -> bool:
+        """Whether ``message_id`` is a message of the conversation (one request).
+
+        The conversation's own listing ignores a cursor it does not hold and starts
+        from the conversation's first item, its system message; after a cursor it
+        holds, that item never comes.
+        """
+        try:
+            response = self.client.conversations.messages.with_raw_response.list(
+                conversation_id, order="asc", limit=1, after=message_id
+            )
+            page = response.json()
+        except Exception as error:
+            raise _failed(error, message_id, None) from error
+        return not _starts_the_conversation(page)
+
+    async def aowns(self, conversation_id: str, message_id: str) -> bool:
+        """Async twin of :meth:`owns`."""
+        try:
+            response = await self.async_client.conversations.messages.with_raw_response.list(
+                conversation_id, order="asc", limit=1, after=message_id
+            )
+            page = await response.json()
+        except Exception as error:
+            raise _failed(error, message_id, None) from error
+        return not _starts_the_conversation(page)
+
+
+def _foreign(cursor: str) -> LettaCursorError:
+    return LettaCursorError(f"The cursor {cursor} names no message of this conversation.")
+
+
 def _pager(
-    conversations: Conversations,
+    conversations: Conversations | MessageListing,
     order: Order,
     page_size: int,
     after: str | None,
     before: str | None,
     semantics: CursorSemantics,
 ) -> Pager:
+    check_cursor(after, "after")
+    check_cursor(before, "before")
     resolved = (
         guess_semantics(str(conversations.client.base_url)) if semantics == "auto" else semantics
     )
     return Pager(order, page_size, later_than=after, earlier_than=before, semantics=resolved)
 
 
+def iter_newer(
+    listing: MessageListing, conversation_id: str, after: str, page_size: int
+) -> Iterator[Any]:
+    """Every item created after message ``after``, oldest first, one page per request."""
+    while True:
+        page = listing.newer(conversation_id, after, page_size)
+        yield from page
+        if len({item.id for item in page}) < page_size:
+            return
+        after = page[-1].id
+
+
+async def aiter_newer(
+    listing: MessageListing, conversation_id: str, after: str, page_size: int
+) -> AsyncIterator[Any]:
+    """Async twin of :func:`iter_newer`."""
+    while True:
+        page = await listing.anewer(conversation_id, after, page_size)
+        for item in page:
+            yield item
+        if len({item.id for item in page}) < page_size:
+            return
+        after = page[-1].id
+
+
 def iter_items(
-    conversations: Conversations,
+    conversations: Conversations | MessageListing,
     conversation_id: str,
     order: Order,
     page_size: int,
@@ -98,15 +309,29 @@ def iter_items(
     before: str | None = None,
     *,
     semantics: CursorSemantics = "auto",
+    trusted: bool = False,
 ) -> Iterator[Any]:
-    """Lazily yield a conversation's stored items, one page per request."""
+    """Lazily yield a conversation's stored items, one page per request.
+
+    A cursor that is not ``trusted`` (from this process's own earlier read) costs one
+    more request, checking that it is a message of this conversation.
+
+    Raises:
+        LettaCursorError: ``after``/``before`` is malformed, unknown, or a message of
+            another conversation.
+
+    """
     pager = _pager(conversations, order, page_size, after, before, semantics)
+    owns = getattr(conversations, "owns", None)
+    for cursor in (after, before):
+        if cursor and not trusted and owns is not None and not owns(conversation_id, cursor):
+            raise _foreign(cursor)
     while (request := pager.next_request()) is not None:
         yield from pager.accept(conversations.page(conversation_id, **request))
 
 
 async def aiter_items(
-    conversations: Conversations,
+    conversations: Conversations | MessageListing,
     conversation_id: str,
     order: Order,
     page_size: int,
@@ -114,9 +339,19 @@ async def aiter_items(
     before: str | None = None,
     *,
     semantics: CursorSemantics = "auto",
+    trusted: bool = False,
 ) -> AsyncIterator[Any]:
     """Async twin of :func:`iter_items`."""
     pager = _pager(conversations, order, page_size, after, before, semantics)
+    aowns = getattr(conversations, "aowns", None)
+    for cursor in (after, before):
+        if (
+            cursor
+            and not trusted
+            and aowns is not None
+            and not await aowns(conversation_id, cursor)
+        ):
+            raise _foreign(cursor)
     while (request := pager.next_request()) is not None:
         for item in pager.accept(await conversations.apage(conversation_id, **request)):
             yield item

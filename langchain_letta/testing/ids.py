@@ -7,9 +7,10 @@ becomes, on record, a placeholder that is the same within one cassette and uniqu
 first appearance. Placeholders (and Letta's fixed all-zero ids) are left as they are.
 
 A session key is not an id, whatever it holds: the session tag that carries it
-(`langchain-letta session: <key>`, in a conversation's `summary` and in the lookup's
-`summary_search`) is stored as it is, so a test must use the same session keys when
-replaying as when recording, and one that makes up a random key per run fails clearly.
+(`langchain-letta session <digest>: <key>` in a conversation's `summary`, and the older
+`langchain-letta session: <key>` form) is stored as it is, so a test must use the same
+session keys when replaying as when recording, and one that makes up a random key per run
+fails clearly.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ ID = re.compile(f"{UUID.pattern}|{CALL_ID.pattern}")
 """Either kind of id."""
 
 SESSION_TAG = re.compile(
-    r'langchain-letta session: (?:[^"\\\n]|\\.)*'  # as text or inside a JSON string
-    r"|langchain-letta(?:\+|%20)session%3A(?:\+|%20)[^&#\s\"']*"  # URL-encoded
+    r'langchain-letta (?:session|cleared)(?: [0-9a-f]{32})?: (?:[^"\\\n]|\\.)*'  # text or JSON
+    r"|langchain-letta(?:\+|%20)session(?:(?:\+|%20)[0-9a-f]{32})?%3A(?:\+|%20)[^&#\s\"']*"
 )
 """A session tag: the session key in it is not an id (see the module docstring)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import letta_client
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
@@ -139,7 +140,8 @@ def test_clear_starts_a_fresh_conversation_and_keeps_memory(
     assert after.response_metadata["conversation_id"] == history.conversation_id
     blocks_seen = set(after.text.removeprefix("Memory ").split("; "))  # in the server's order
     assert blocks_seen == {"human=Name: Ada", "persona=A concise assistant."}
-    assert len(stored_rows(letta, old)) == 2  # the old thread is kept, untagged
+    with pytest.raises(letta_client.NotFoundError):  # deleted: other replicas follow the key
+        letta.conversations.retrieve(old)
     fresh = LettaChatMessageHistory(session_id="jay", agent_id=agent_id, base_url=base_url)
     assert [m.text for m in fresh.messages] == ["[memory] after clear", after.text]
 

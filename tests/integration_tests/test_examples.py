@@ -162,3 +162,16 @@ def test_langgraph_agent_example() -> None:
         "All checks passed.",
     ):
         assert line in output, f"missing {line!r} in:\n{output}"
+
+
+def test_sqlite_session_store_example() -> None:
+    output = run_example("sqlite_session_store.py")
+
+    for line in (
+        "[ok] SQLite maps alice's session",
+        "[ok] the history finds it through SQLite",
+        "[ok] a racing second mapping loses to the first",
+        "All checks passed.",
+    ):
+        assert line in output, f"missing {line!r} in:
+{output}"

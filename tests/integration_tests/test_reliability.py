@@ -25,7 +25,7 @@ from langchain_letta import (
     LettaInputTooLargeError,
     LettaNotFoundError,
 )
-from langchain_letta.errors import LettaUnprocessableError
+from langchain_letta.errors import LettaConversationIdError
 from tests.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.live
@@ -272,7 +272,7 @@ def test_bad_inputs_raise_typed_errors_and_store_nothing(
         )
     with pytest.raises(LettaInputError):
         model.invoke("hi", config={"configurable": {"session_id": 42}})
-    with pytest.raises(LettaUnprocessableError):
+    with pytest.raises(LettaConversationIdError):  # refused before anything is sent
         model.invoke("hi", config={"configurable": {"conversation_id": "conv-not-a-uuid"}})
     with pytest.raises(LettaNotFoundError):
         model.invoke(

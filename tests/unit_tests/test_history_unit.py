@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from letta_client import AsyncLetta, Letta
 
-from langchain_letta import LettaChatMessageHistory, LettaHistoryWriteError
+from langchain_letta import LettaChatMessageHistory, LettaHistoryWriteError, sessions
 from langchain_letta import chat_history as chat_history_module
 
 AGENT = "agent-00000000-0000-4000-8000-000000000000"
@@ -19,7 +19,11 @@ DATE = "2026-01-01T00:00:00Z"
 
 
 class FakeServer:
-    """``GET /v1/conversations/{id}/messages`` with absolute cursors, plus conversation create."""
+    """A conversation's listing and Letta's listing by creation time, create, retrieve.
+
+    Absolute cursors; the conversation's listing ignores an unknown cursor, the listing
+    by creation time answers it with 404.
+    """
 
     def __init__(self) -> None:
         self.rows: list[list[dict[str, Any]]] = [
@@ -68,11 +72,18 @@ class FakeServer:
             new = {"id": CONV.replace("0001", "0002"), "agent_id": request.url.params["agent_id"]}
             return httpx.Response(200, json={**new, "in_context_message_ids": []})
         assert request.method == "GET"
-        assert request.url.path.endswith("/messages")
+        path = request.url.path.rstrip("/")
+        if path.startswith("/v1/conversations/conv-") and not path.endswith("/messages"):
+            return httpx.Response(200, json={"id": path.rsplit("/", 1)[-1], "agent_id": AGENT})
         params = request.url.params
         ids = [row[0]["id"] for row in self.rows]
+        by_time = path == "/v1/messages"  # Letta's listing by creation time
+        for cursor in ("after", "before"):
+            if by_time and params.get(cursor) is not None and params[cursor] not in ids:
+                return httpx.Response(404, json={"detail": "No message found"})
+        assert by_time or path.endswith("/messages")
         positions = list(range(len(self.rows)))
-        if params.get("after") in ids:
+        if params.get("after") in ids:  # the conversation's listing ignores unknown ids
             positions = [p for p in positions if p > ids.index(params["after"])]
         if params.get("before") in ids:
             positions = [p for p in positions if p < ids.index(params["before"])]
@@ -82,6 +93,8 @@ class FakeServer:
 
     def history(self, **options: Any) -> LettaChatMessageHistory:
         transport = httpx.MockTransport(self.handle)
+        if options.pop("known", True):  # this process already saw the conversation is AGENT's
+            sessions.bind("http://fake", options.get("conversation_id", CONV), AGENT)
 
         async def ahandle(request: httpx.Request) -> httpx.Response:
             return self.handle(request)
@@ -101,6 +114,7 @@ class FakeServer:
 @pytest.fixture(autouse=True)
 def _fresh_thread_cache() -> None:
     chat_history_module._THREADS = chat_history_module._ThreadCache(256)
+    sessions.reset()
 
 
 def summary(messages: list[BaseMessage]) -> list[tuple[str, str]]:

@@ -196,17 +196,21 @@ def test_threads_racing_on_one_key_share_one_conversation() -> None:
     assert sum(r.startswith("POST") for r in server.requests) == 1
 
 
-def test_renew_untags_the_old_conversation_and_tags_a_new_one() -> None:
+def test_renew_marks_the_old_conversation_cleared_then_deletes_it() -> None:
     server = FakeServer()
     resolver = SessionResolver(server.client(), AGENT)
     old = resolver.resolve("alice")
+    server.requests.clear()
 
     new = resolver.renew("alice")
 
     assert old is not None
     assert new != old
     assert server.tagged("alice") == [new]
-    assert server.conversations[old]["summary"] == f"(cleared) {session_tag('alice')}"
+    assert old not in server.conversations  # deleted: other replicas get a 404 and follow
+    patch, delete = f"PATCH /v1/conversations/{old}", f"DELETE /v1/conversations/{old}"
+    assert server.requests.index(patch) < server.requests.index(delete)
+    assert server.requests.index("POST /v1/conversations/") < server.requests.index(delete)
     restart()
     assert resolver.resolve("alice") == new
 
