@@ -173,5 +173,4 @@ def test_sqlite_session_store_example() -> None:
         "[ok] a racing second mapping loses to the first",
         "All checks passed.",
     ):
-        assert line in output, f"missing {line!r} in:
-{output}"
+        assert line in output, f"missing {line!r} in:\n{output}"
