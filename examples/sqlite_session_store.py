@@ -84,9 +84,7 @@ def main() -> int:
 
     url, api_key = connect()
     letta = Letta(base_url=url, api_key=api_key)
-    agent = named_agent(
-        letta, "langchain-letta-sqlite-store", cloud=api_key is not None, memory_blocks=DEMO_MEMORY
-    )
+    agent = named_agent(letta, "langchain-letta-sqlite-store", memory_blocks=DEMO_MEMORY)
     check = Checks()
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteSessionStore(Path(folder) / "sessions.sqlite")
