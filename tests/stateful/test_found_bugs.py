@@ -65,7 +65,6 @@ def test_cut_foreground_stream_returns_the_reply_the_server_stored(
     assert stored_user_texts(letta, _conversation(model, "cut")) == ["cut"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a running history misses a clear")
 def test_clear_in_another_process_reaches_a_running_history(agent_id: str, base_url: str) -> None:
     config = {"configurable": {"session_id": "cleared"}}
     ChatLetta(agent_id=agent_id, base_url=base_url).invoke("before", config=config)
@@ -76,7 +75,6 @@ def test_clear_in_another_process_reaches_a_running_history(agent_id: str, base_
     assert live.messages == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: turns go on in a cleared conversation")
 def test_clear_in_another_process_reaches_the_next_turn(
     agent_id: str, letta: Letta, base_url: str
 ) -> None:
@@ -166,7 +164,6 @@ def test_a_summary_rename_reaches_a_running_history(
     assert live.messages == fresh
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a deleted conversation stays in use")
 def test_a_server_side_delete_reaches_a_running_history(
     agent_id: str, letta: Letta, base_url: str
 ) -> None:
@@ -181,7 +178,6 @@ def test_a_server_side_delete_reaches_a_running_history(
     assert live.messages == fresh
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: a compaction freezes a running history")
 def test_a_running_history_equals_a_fresh_read_after_compaction(
     agent_id: str, letta: Letta, base_url: str
 ) -> None:
@@ -199,7 +195,6 @@ def test_a_running_history_equals_a_fresh_read_after_compaction(
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: a replica keeps the cleared conversation")
 def test_a_clear_reaches_a_replica_on_another_url(
     agent_id: str, letta: Letta, base_url: str
 ) -> None:
