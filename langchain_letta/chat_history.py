@@ -23,7 +23,7 @@ from langchain_letta.errors import (
     LettaNotFoundError,
     translate_error,
 )
-from langchain_letta.memory import LEDGER
+from langchain_letta.memory import LEDGER, SyncMemory, check_mode
 from langchain_letta.messages import (
     AGENT_SIDE,
     SYSTEM_ALERT,
@@ -172,7 +172,11 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         agent_id: str
             The agent the conversation belongs to.
         include_system: bool
-            Include the conversation's compiled system prompt (default ``False``).
+            Include the conversation's compiled system prompt (default ``False``). Its
+            memory blocks are the agent's current ones: a read first checks them as
+            ``sync_memory`` says and recompiles the prompt if they changed.
+        sync_memory: "always" | float | "process" | "never"
+            As for ``ChatLetta`` (default ``"always"``); used only with ``include_system``.
         page_size: int
             Messages per request when reading (default 100).
 
@@ -252,6 +256,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         include_system: bool = False,
         page_size: int = 100,
         cursor_semantics: CursorSemantics = "auto",
+        sync_memory: SyncMemory = "always",
     ) -> None:
         if session_id is None and conversation_id is None:
             raise LettaInputError("Give a session_id or a conversation_id.")
@@ -265,6 +270,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         self.session_id = session_id
         self.agent_id = agent_id
         self.include_system = include_system
+        self.sync_memory = check_mode(sync_memory)
         self.page_size = page_size
         self.cursor_semantics: CursorSemantics = cursor_semantics
         endpoint = resolve_endpoint(base_url, api_key)
@@ -358,6 +364,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             conversation_id = self.conversation_id
             if conversation_id is None:
                 return []
+            if self.include_system and self._prompt_recompiled(conversation_id):
+                _THREADS.drop(self._cache_key, conversation_id)  # its system message changed
             thread = _THREADS.get(self._cache_key, conversation_id)
             try:
                 with thread.lock:
@@ -390,6 +398,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             conversation_id = await self._aconversation_id()
             if conversation_id is None:
                 return []
+            if self.include_system and await self._aprompt_recompiled(conversation_id):
+                _THREADS.drop(self._cache_key, conversation_id)
             thread = _THREADS.get(self._cache_key, conversation_id)
             await _acquire(thread.lock)
             try:
@@ -418,6 +428,22 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             finally:
                 thread.lock.release()
         return []
+
+    def _prompt_recompiled(self, conversation_id: str) -> bool:
+        """Bring the thread's system prompt in step with the agent's blocks (``sync_memory``)."""
+        try:
+            return self._conversations.sync_memory(self.sync_memory, self.agent_id, conversation_id)
+        except Exception as error:
+            raise translate_error(error) from error
+
+    async def _aprompt_recompiled(self, conversation_id: str) -> bool:
+        """Async twin of :meth:`_prompt_recompiled`."""
+        try:
+            return await self._conversations.async_sync_memory(
+                self.sync_memory, self.agent_id, conversation_id
+            )
+        except Exception as error:
+            raise translate_error(error) from error
 
     def _keep(self, folded: list[BaseMessage]) -> list[BaseMessage]:
         """Remember this read as the snapshot (see :meth:`hold_snapshot`) and return it."""

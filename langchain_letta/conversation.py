@@ -730,7 +730,7 @@ class Conversations:
     ) -> Any:
         """POST the turn, waiting out a busy conversation; the caller closes the response."""
         agent_id, mode, fresh_blocks = memory
-        self._sync_memory(mode, agent_id, conversation_id, fresh_blocks)
+        self.sync_memory(mode, agent_id, conversation_id, fresh_blocks)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         while True:
@@ -758,7 +758,7 @@ class Conversations:
     ) -> Any:
         """Async twin of :meth:`_send`."""
         agent_id, mode, fresh_blocks = memory
-        await self._async_sync_memory(mode, agent_id, conversation_id, fresh_blocks)
+        await self.async_sync_memory(mode, agent_id, conversation_id, fresh_blocks)
         deadline = time.monotonic() + self.busy_timeout
         pause = _BUSY_POLL_FIRST
         messages_api = self._async_send_client.conversations.messages
@@ -778,20 +778,21 @@ class Conversations:
                 await asyncio.sleep(min(pause, remaining))
                 pause = min(pause * 2, _BUSY_POLL_MAX)
 
-    def _sync_memory(
+    def sync_memory(
         self,
         mode: SyncMemory,
         agent_id: str,
         conversation_id: str,
         fresh_blocks: list[Any] | None = None,
-    ) -> None:
+    ) -> bool:
         """Recompile the conversation's prompt if it lags the agent's memory blocks.
 
         Only when ``mode`` says a check is due (see :mod:`langchain_letta.memory`).
+        Whether it recompiled.
         """
         generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
-            return
+            return False
         blocks = fresh_blocks
         if blocks is None:
             blocks = self.client.agents.retrieve(agent_id, include=BLOCKS).blocks
@@ -799,21 +800,23 @@ class Conversations:
         prompt = None
         if known is None:  # compiled elsewhere: read the blocks from its prompt
             prompt = system_prompt(self.page(conversation_id, order="asc", limit=1))
-        if behind(known, blocks, prompt):
+        recompile = behind(known, blocks, prompt)
+        if recompile:
             self.client.conversations.recompile(conversation_id)
         LEDGER.checked(conversation_id, generation, blocks)
+        return recompile
 
-    async def _async_sync_memory(
+    async def async_sync_memory(
         self,
         mode: SyncMemory,
         agent_id: str,
         conversation_id: str,
         fresh_blocks: list[Any] | None = None,
-    ) -> None:
-        """Async twin of :meth:`_sync_memory`."""
+    ) -> bool:
+        """Async twin of :meth:`sync_memory`."""
         generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
-            return
+            return False
         blocks = fresh_blocks
         if blocks is None:
             agent = await self.async_client.agents.retrieve(agent_id, include=BLOCKS)
@@ -822,9 +825,11 @@ class Conversations:
         prompt = None
         if known is None:
             prompt = system_prompt(await self.apage(conversation_id, order="asc", limit=1))
-        if behind(known, blocks, prompt):
+        recompile = behind(known, blocks, prompt)
+        if recompile:
             await self.async_client.conversations.recompile(conversation_id)
         LEDGER.checked(conversation_id, generation, blocks)
+        return recompile
 
     # ------------------------------------------------------------------------ pages
 

@@ -202,3 +202,27 @@ def test_the_first_turn_reads_the_agent_and_its_blocks_in_one_request(
     assert human(model, "lena") == "Memory human=Name: Ada"
 
     assert seen.count(f"GET /v1/agents/{agent_id}") == 1
+
+
+def test_a_history_with_its_system_prompt_shows_the_current_blocks(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    from langchain_letta import LettaChatMessageHistory
+
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    assert human(model, "mona") == "Memory human=Name: Ada"
+    history = LettaChatMessageHistory(
+        session_id="mona", agent_id=agent_id, base_url=base_url, include_system=True
+    )
+    assert "Name: Ada" in history.messages[0].text
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+
+    assert "Name: Grace" in history.messages[0].text
+    assert (
+        "Name: Grace"
+        in LettaChatMessageHistory(
+            session_id="mona", agent_id=agent_id, base_url=base_url, include_system=True
+        )
+        .messages[0]
+        .text
+    )
