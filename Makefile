@@ -25,6 +25,7 @@ demo: $(INSTALLED)  ## the main job: two users' sessions on one agent
 OFFLINE := $(shell unshare -rn true 2>/dev/null && echo unshare -rn --)
 
 test: $(INSTALLED) tmux  ## the whole suite: unit and cassette replays offline, then live tests on the local stack
+	$(PY) -c "from tests.test_user_project import vcrpy9_site; vcrpy9_site()"  # needs the registry
 	$(OFFLINE) $(PY) -m pytest -m "not live"
 	$(PY) -m pytest -m live
 

@@ -147,7 +147,8 @@ def test_messages_are_human_and_ai_with_letta_ids_and_conversation() -> None:
 def test_system_prompt_only_on_request() -> None:
     server = FakeServer()
     server.turn(2)
-    assert isinstance(server.history(include_system=True).messages[0], SystemMessage)
+    prompt = server.history(include_system=True, sync_memory="never").messages[0]
+    assert isinstance(prompt, SystemMessage)
     assert server.history().messages[0].type == "human"
 
 
