@@ -6,6 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 FUZZ_MINUTES ?= 30
 FUZZ_SUMMARY ?= fuzz-summary.json
+CI_FUZZ_SEED ?= 3105763003  # make test draws the same paths every run; make fuzz explores
 
 .PHONY: demo test test-live fuzz tmux record bench lint format typecheck stack-up stack-down stack-status clean
 
@@ -27,7 +28,7 @@ OFFLINE := $(shell unshare -rn true 2>/dev/null && echo unshare -rn --)
 test: $(INSTALLED) tmux  ## the whole suite: unit and cassette replays offline, then live tests on the local stack
 	$(PY) -c "from tests.test_user_project import vcrpy9_site; vcrpy9_site()"  # needs the registry
 	$(OFFLINE) $(PY) -m pytest -m "not live"
-	$(PY) -m pytest -m live
+	FUZZ_SEED=$${FUZZ_SEED:-$(CI_FUZZ_SEED)} $(PY) -m pytest -m live
 
 test-live: $(INSTALLED) tmux  ## integration tests live against the server (no cassettes)
 	LETTA_TEST_MODE=live $(PY) -m pytest tests/integration_tests

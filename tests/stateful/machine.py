@@ -766,7 +766,11 @@ class UserPaths(RuleBasedStateMachine):
         from langgraph.checkpoint.memory import InMemorySaver
         from langgraph.graph import START, MessagesState, StateGraph
 
-        checkpointer = checkpointer and session in GRAPH_SESSIONS  # its own keys: see below
+        # A graph session always runs with its checkpointer and other keys never do: a
+        # plain turn on a checkpointed thread makes the graph's state diverge from the
+        # conversation, and the next checkpointed turn then continues in a fork (issue 16's
+        # time-travel rule), which promise 1 does not model yet.
+        checkpointer = session in GRAPH_SESSIONS
         self._note(session, f"graph:{'checkpointer' if checkpointer else 'plain'}")
         agent, key = self._split(session)
         model = self._model(agent)
