@@ -6,7 +6,8 @@ INSTALLED := $(VENV)/.installed
 
 FUZZ_MINUTES ?= 30
 FUZZ_SUMMARY ?= fuzz-summary.json
-CI_FUZZ_SEED ?= 3105763003  # make test draws the same paths every run; make fuzz explores
+# make test draws the same paths every run (this seed); make fuzz explores random ones
+CI_FUZZ_SEED ?= 3105763003
 
 .PHONY: demo test test-live fuzz tmux record bench lint format typecheck stack-up stack-down stack-status clean
 

@@ -257,7 +257,7 @@ class Conversations:
         turn already read, so they are not read again). ``owner`` is the thread the
         call came from (see :mod:`langchain_letta.locks`).
         """
-        turn = _TurnState(self, conversation_id, messages, agent_id, options)
+        turn = _TurnState(self, conversation_id, messages, agent_id)
         turn.retry_of = retry_of
         holder = Holder(abandon=turn.abandon, owner=owner or current_owner())
         try:
@@ -341,7 +341,7 @@ class Conversations:
         **options: Any,
     ) -> AsyncGenerator[Any, None]:
         """Async twin of :meth:`stream_turn` (``owner``: the task the call came from)."""
-        turn = _TurnState(self, conversation_id, messages, agent_id, options)
+        turn = _TurnState(self, conversation_id, messages, agent_id)
         turn.retry_of = retry_of
         loop = asyncio.get_running_loop()
 
@@ -879,7 +879,6 @@ class _TurnState:
         conversation_id: str,
         messages: list[dict[str, Any]],
         agent_id: str,
-        options: dict[str, Any],
     ) -> None:
         self.conversations = conversations
         self.conversation_id = conversation_id

@@ -89,6 +89,8 @@ class _DoubtfulTurns:
 
     def take(self, conversation_id: str, payloads: Sequence[dict[str, Any]]) -> DoubtfulTurn | None:
         """The oldest recorded turn with this content in the conversation (removed)."""
+        if not self._turns:  # the usual case: no turn in doubt, no key to compute
+            return None
         key = (conversation_id, content_key(payloads))
         now = time.monotonic()
         with self._guard:

@@ -10,7 +10,9 @@ import asyncio
 import base64
 import gc
 import struct
+import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
@@ -53,6 +55,14 @@ def conversation_of(session_id: str, agent_id: str, base_url: str) -> str:
     ).conversation_id
     assert found is not None
     return found
+
+
+def until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    """Wait for ``condition``, failing the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -636,8 +646,7 @@ def test_closing_a_stream_never_cancels_another_clients_run(
     conversation = conversation_of("other-run", agent_id, base_url)
     stream = model.stream("[long:3] mine", config=config)
     next(stream)
-    while list(letta.runs.list(conversation_id=conversation, active=True)):
-        asyncio.run(asyncio.sleep(0.2))  # my run is over on the server
+    until(lambda: not list(letta.runs.list(conversation_id=conversation, active=True)))
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # another client's turn
         other = pool.submit(
@@ -649,8 +658,7 @@ def test_closing_a_stream_never_cancels_another_clients_run(
                 if event.message_type == "stop_reason"
             ]
         )
-        while not list(letta.runs.list(conversation_id=conversation, active=True)):
-            asyncio.run(asyncio.sleep(0.1))
+        until(lambda: bool(list(letta.runs.list(conversation_id=conversation, active=True))))
         stream.close()
         assert other.result() == ["end_turn"]
 
@@ -685,7 +693,7 @@ def test_a_retry_that_gave_up_waiting_keeps_the_turn_in_doubt(
         other = pool.submit(
             ChatLetta(agent_id=agent_id, base_url=base_url).invoke, "[slow:6] other", config
         )
-        asyncio.run(asyncio.sleep(1.5))
+        time.sleep(1.5)
         with pytest.raises(LettaConversationBusyError):
             ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=1).invoke(
                 "[slow:4] pay", config=config
