@@ -200,7 +200,10 @@ class ChatLetta(BaseChatModel):
         / ``server_tool_result`` blocks, never as ``tool_calls``. The AI message ``id``
         is Letta's message id; ``response_metadata`` holds ``model_name``,
         ``model_provider="letta"``, ``stop_reason``, ``run_id``, ``conversation_id``
-        and ``agent_id``; ``usage_metadata`` holds Letta's token counts.
+        and ``agent_id``; ``usage_metadata`` holds Letta's token counts. When the
+        server compacted the conversation during the turn, ``letta_system_alerts``
+        lists the summaries it wrote (``id`` and ``content``), the same ids and texts
+        the history shows as ``SystemMessage``.
 
     Tool calling:
         .. code-block:: python

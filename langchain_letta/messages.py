@@ -33,6 +33,7 @@ __all__ = [
     "AGENT_SIDE",
     "PROVIDER",
     "SYSTEM_ALERT",
+    "SYSTEM_ALERTS_KEY",
     "TurnChunker",
     "anchor_conversation",
     "client_return_ids",
@@ -302,6 +303,8 @@ class TurnChunker:
     the agent's own tool waiting for approval (``None``: every request is client-side)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     """Every call the turn stopped for: ``tool_call_id``, ``name``, ``args``, ``server_side``."""
+    system_alerts: list[dict[str, str]] = field(default_factory=list)
+    """Compaction summaries the server wrote during the turn: ``id`` and ``content``."""
     _blocks_seen: bool = False
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
@@ -326,6 +329,11 @@ class TurnChunker:
             chunks.append(self._block(event.id, event.tool_call_id, _server_tool_result(event)))
         elif kind == "approval_request_message":
             chunks.extend(self._approval_requests(event))
+        elif (
+            kind == "user_message"
+            and (alert := system_alert(getattr(event, "content", None))) is not None
+        ):
+            self.system_alerts.append({"id": event.id, "content": alert})
         elif kind == "stop_reason":
             self.stop_reason = str(event.stop_reason)
         elif kind == "usage_statistics":
@@ -348,6 +356,8 @@ class TurnChunker:
         ]
         if approvals:
             metadata[APPROVAL_KEY] = approvals
+        if self.system_alerts:
+            metadata[SYSTEM_ALERTS_KEY] = list(self.system_alerts)
         if self.stop_reason in {"end_turn", "requires_approval"}:
             metadata["finish_reason"] = (
                 "tool_calls" if self.stop_reason == "requires_approval" else "stop"
@@ -542,6 +552,7 @@ def fold_messages(
 
 
 SYSTEM_ALERT = "system_alert"
+SYSTEM_ALERTS_KEY = "letta_system_alerts"
 
 
 def system_alert(content: Any) -> str | None:

@@ -319,6 +319,28 @@ def test_a_running_history_equals_a_fresh_read_across_automatic_compaction(
     assert humans == sorted(f"turn {n} " + "lorem ipsum " * 30 for n in range(turn + 1))
 
 
+async def test_a_reply_reports_the_compaction_its_turn_caused_as_the_history_shows_it(
+    base_url: str, small_agent: str
+) -> None:
+    model = ChatLetta(agent_id=small_agent, base_url=base_url)
+    history = LettaChatMessageHistory(session_id="told", agent_id=small_agent, base_url=base_url)
+    reported: list[dict[str, str]] = []
+    for turn in range(12):
+        text = f"turn {turn} " + "lorem ipsum " * 30
+        if turn % 2:
+            reply: Any = await model.ainvoke(text, config=session("told"))
+        else:
+            reply = None
+            for chunk in model.stream(text, config=session("told")):
+                reply = chunk if reply is None else reply + chunk
+        reported += reply.response_metadata.get("letta_system_alerts", [])
+        if reported:
+            break
+    assert reported, "the server never compacted"
+    summaries = [m for m in history.messages if isinstance(m, SystemMessage)]
+    assert [{"id": m.id, "content": m.text} for m in summaries] == reported
+
+
 def test_a_running_history_equals_a_fresh_read_after_explicit_compaction(
     base_url: str, agent_id: str, letta: Letta
 ) -> None:
