@@ -39,6 +39,7 @@ from langchain_letta.paging import (
     iter_items,
     iter_newer,
 )
+from langchain_letta.prefetch import Prefetched, wanted
 from langchain_letta.sessions import (
     SessionResolver,
     SessionStore,
@@ -292,6 +293,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         self._owner_checked = False
         self._snapshot: list[BaseMessage] | None = None
         self._hold_snapshot = False
+        self._prefetched = Prefetched()
 
     def __repr__(self) -> str:
         fields = {
@@ -357,6 +359,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The thread as LangChain messages, oldest first (incremental after the first read)."""
+        closing = self._prefetched.read_follows_turn()
         if self._hold_snapshot and self._snapshot is not None:
             self._hold_snapshot = False
             return self._snapshot
@@ -367,6 +370,10 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             if self.include_system and self._prompt_recompiled(conversation_id):
                 _THREADS.drop(self._cache_key, conversation_id)  # its system message changed
             thread = _THREADS.get(self._cache_key, conversation_id)
+            prefetch = None
+            if not closing and wanted(self, conversation_id):  # the turn checks memory next
+                read = self._conversations.read_blocks
+                prefetch = self._prefetched.start(read, self.agent_id)
             try:
                 with thread.lock:
                     if thread.last_id is not None:  # what was created since the last read
@@ -387,10 +394,13 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                 if attempt:
                     raise
                 self._gone(conversation_id, error)
+            finally:
+                self._prefetched.keep(conversation_id, prefetch)
         return []
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of :attr:`messages`."""
+        closing = self._prefetched.read_follows_turn()
         if self._hold_snapshot and self._snapshot is not None:
             self._hold_snapshot = False
             return self._snapshot
@@ -401,6 +411,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             if self.include_system and await self._aprompt_recompiled(conversation_id):
                 _THREADS.drop(self._cache_key, conversation_id)
             thread = _THREADS.get(self._cache_key, conversation_id)
+            aprefetch = None
+            if not closing and wanted(self, conversation_id):  # the turn checks memory next
+                aprefetch = self._prefetched.astart(self._conversations.aread_blocks, self.agent_id)
             await _acquire(thread.lock)
             try:
                 if thread.last_id is not None:
@@ -427,6 +440,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                 await asyncio.to_thread(self._gone, conversation_id, error)
             finally:
                 thread.lock.release()
+                await self._prefetched.akeep(conversation_id, aprefetch)
         return []
 
     def _prompt_recompiled(self, conversation_id: str) -> bool:
@@ -451,6 +465,14 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             folded = [message for message in folded if not _is_prompt(message)]
         self._snapshot = folded
         return folded
+
+    def take_prefetched_blocks(self, conversation_id: str) -> list[Any] | None:
+        """The agent's blocks this history's last read fetched for the turn that follows.
+
+        ``ChatLetta`` takes them (once) under ``RunnableWithMessageHistory`` for its
+        memory check instead of reading them again (see :mod:`langchain_letta.prefetch`).
+        """
+        return self._prefetched.take(conversation_id)
 
     def hold_snapshot(self) -> None:
         """Serve the last read once more on the next read.

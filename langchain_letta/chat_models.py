@@ -140,7 +140,8 @@ class ChatLetta(BaseChatModel):
             When to check the agent's shared memory blocks and rebuild a session's
             prompt if they changed: ``"always"`` (default) before every turn, so every
             session sees every committed block edit, wherever it was made (one light
-            request per turn); a number of seconds: at most that often; ``"process"``:
+            request per turn, read alongside the history's read under
+            ``RunnableWithMessageHistory``); a number of seconds: at most that often; ``"process"``:
             only at a session's first turn here and after a server-side tool ran here;
             ``"never"``.
         background: bool
@@ -657,6 +658,8 @@ class ChatLetta(BaseChatModel):
             conversation_id, session_id = self._conversation(call.route, messages)
             # time travel: a diverging input continues in a branch (langchain_letta.forks)
             conversation_id, messages = self._branches.place(conversation_id, messages)
+        prefetched = _prefetched(call, conversation_id)  # read with the chain's history
+        blocks = blocks or prefetched
         answered = self._answer_pending(conversation_id, call)
         turn = _Turn.plan(
             messages, conversation_id, session_id, self.agent_id, model_name, call.options
@@ -725,6 +728,8 @@ class ChatLetta(BaseChatModel):
             # time travel: a diverging input continues in a branch (langchain_letta.forks)
             place = self._branches.place
             conversation_id, messages = await asyncio.to_thread(place, conversation_id, messages)
+        prefetched = _prefetched(call, conversation_id)  # read with the chain's history
+        blocks = blocks or prefetched
         answered = await self._aanswer_pending(conversation_id, call)
         turn = _Turn.plan(
             messages, conversation_id, session_id, self.agent_id, model_name, call.options
@@ -1032,6 +1037,13 @@ class _Turn:
         waiting = self.chunker.requests if self.chunker.stop_reason == "requires_approval" else []
         PENDING.record(self.conversation_id, waiting)  # langchain_letta.approvals
         return self.chunker.finish()
+
+
+def _prefetched(call: _Call, conversation_id: str) -> list[Any] | None:
+    """Blocks the chain's history read fetched for this turn (``langchain_letta.prefetch``)."""
+    LEDGER.turn_mode(conversation_id, call.options["memory"])
+    take = getattr(call.history, "take_prefetched_blocks", None)
+    return take(conversation_id) if take is not None else None
 
 
 def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -778,6 +778,14 @@ class Conversations:
                 await asyncio.sleep(min(pause, remaining))
                 pause = min(pause * 2, _BUSY_POLL_MAX)
 
+    def read_blocks(self, agent_id: str) -> list[Any]:
+        """The agent's memory blocks as they are now (one light agent read)."""
+        return list(self.client.agents.retrieve(agent_id, include=BLOCKS).blocks)
+
+    async def aread_blocks(self, agent_id: str) -> list[Any]:
+        """Async twin of :meth:`read_blocks`."""
+        return list((await self.async_client.agents.retrieve(agent_id, include=BLOCKS)).blocks)
+
     def sync_memory(
         self,
         mode: SyncMemory,
@@ -793,9 +801,7 @@ class Conversations:
         generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
             return False
-        blocks = fresh_blocks
-        if blocks is None:
-            blocks = self.client.agents.retrieve(agent_id, include=BLOCKS).blocks
+        blocks = fresh_blocks if fresh_blocks is not None else self.read_blocks(agent_id)
         known = LEDGER.known_blocks(conversation_id)
         prompt = None
         if known is None:  # compiled elsewhere: read the blocks from its prompt
@@ -817,10 +823,7 @@ class Conversations:
         generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
             return False
-        blocks = fresh_blocks
-        if blocks is None:
-            agent = await self.async_client.agents.retrieve(agent_id, include=BLOCKS)
-            blocks = agent.blocks
+        blocks = fresh_blocks if fresh_blocks is not None else await self.aread_blocks(agent_id)
         known = LEDGER.known_blocks(conversation_id)
         prompt = None
         if known is None:

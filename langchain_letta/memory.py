@@ -80,6 +80,7 @@ class _Ledger:
         self._guard = threading.Lock()
         self._generation: OrderedDict[str, int] = OrderedDict()
         self._checked: dict[str, tuple[int, int | None, float]] = {}
+        self._every_turn: OrderedDict[str, bool] = OrderedDict()
 
     def due(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> int | None:
         """The agent's generation if the conversation needs a check now, else ``None``."""
@@ -93,6 +94,19 @@ class _Ledger:
         if isinstance(mode, float) and time.monotonic() - checked[2] >= mode:
             return generation
         return None
+
+    def turn_mode(self, conversation_id: str, mode: SyncMemory) -> None:
+        """Record the mode of a turn on the conversation (see :meth:`checks_every_turn`)."""
+        with self._guard:
+            self._every_turn[conversation_id] = mode == "always"
+            self._every_turn.move_to_end(conversation_id)
+            if len(self._every_turn) > _REMEMBERED:
+                self._every_turn.popitem(last=False)
+
+    def checks_every_turn(self, conversation_id: str) -> bool:
+        """Whether the last turn on the conversation in this process checked every turn."""
+        with self._guard:
+            return self._every_turn.get(conversation_id, False)
 
     def known_blocks(self, conversation_id: str) -> int | None:
         """The fingerprint of the blocks the prompt holds, if this process knows it."""

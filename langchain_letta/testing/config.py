@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_letta.prefetch import one_after_the_other
 from langchain_letta.testing.matching import json_body_matcher
 from langchain_letta.testing.recording import LettaPersister
 from langchain_letta.testing.replay import install_replay_ids
@@ -34,7 +35,9 @@ def register_letta(vcr: Any, *, trim: bool = True) -> None:
     With pytest-recording, call it from the `pytest_recording_configure` hook. `trim`
     leaves the bulky, static parts of agent state (tool schemas) out of recordings.
     Cassettes of this VCR replay with the test's own ids (see
-    `langchain_letta.testing.replay`) and explain a request they cannot answer.
+    `langchain_letta.testing.replay`) and explain a request they cannot answer. The
+    package's reads that may run side by side (`langchain_letta.prefetch`) then run
+    one after the other, so a re-recording stores the same requests in the same order.
     """
     vcr.register_matcher("letta_json_body", json_body_matcher)
     vcr.register_serializer("yaml", letta_serializer)
@@ -44,6 +47,7 @@ def register_letta(vcr: Any, *, trim: bool = True) -> None:
     vcr.register_persister(LettaPersister(inner=current, trim=trim))
     install_replay_ids()
     install_clear_stale_cassette_errors()
+    one_after_the_other()  # requests in one order, so re-recordings stay byte-stable
 
 
 register_letta_matchers = register_letta

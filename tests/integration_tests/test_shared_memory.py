@@ -7,6 +7,7 @@ it was shown, so each reply says which blocks the conversation's prompt holds.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 
 import httpx
@@ -226,3 +227,119 @@ def test_a_history_with_its_system_prompt_shows_the_current_blocks(
         .messages[0]
         .text
     )
+
+
+def counted_clients(
+    base_url: str, seen: list[str], who: str, threads: list[str] | None = None
+) -> dict[str, object]:
+    """A sync and an async letta-client that log each request as ``who METHOD path``."""
+    threads = [] if threads is None else threads
+
+    def count(request: httpx.Request) -> None:
+        seen.append(f"{who} {request.method} {request.url.path}")
+        threads.append(threading.current_thread().name)
+
+    async def acount(request: httpx.Request) -> None:
+        count(request)
+
+    from letta_client import AsyncLetta
+
+    return {
+        "client": Letta(
+            base_url=base_url,
+            max_retries=0,
+            http_client=httpx.Client(event_hooks={"request": [count]}),
+        ),
+        "async_client": AsyncLetta(
+            base_url=base_url,
+            max_retries=0,
+            http_client=httpx.AsyncClient(event_hooks={"request": [acount]}),
+        ),
+    }
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["always", "process"])
+async def test_a_chain_turn_reads_the_blocks_alongside_its_history_read(
+    base_url: str,
+    agent_id: str,
+    letta: Letta,
+    run: str,
+    mode: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+
+    from langchain_letta import LettaChatMessageHistory, prefetch
+
+    monkeypatch.setattr(prefetch, "_SEQUENTIAL", threading.Event())  # as outside cassettes
+    seen: list[str] = []
+    threads: list[str] = []
+    model = ChatLetta(
+        agent_id=agent_id,
+        base_url=base_url,
+        sync_memory=mode,
+        **counted_clients(base_url, seen, "model"),  # type: ignore[arg-type]
+    )
+    chain = RunnableWithMessageHistory(
+        model,
+        lambda key: LettaChatMessageHistory(
+            session_id=key,
+            agent_id=agent_id,
+            base_url=base_url,
+            **counted_clients(base_url, seen, "history", threads),  # type: ignore[arg-type]
+        ),
+    )
+
+    async def turn(text: str) -> str:
+        config = session("nina")
+        if run == "sync":
+            return str(chain.invoke(text, config=config).text)
+        return str((await chain.ainvoke(text, config=config)).text)
+
+    await turn("one")
+    await turn("two")  # the turn the history's next read is for checked every turn (or not)
+    letta.agents.blocks.update("human", agent_id=agent_id, value="Name: Grace")
+    seen.clear()
+    threads.clear()
+
+    reply = await turn("[memory:human]")
+
+    agent_reads = [request for request in seen if request.endswith(f"/v1/agents/{agent_id}")]
+    conv = conversation(model, "nina")
+    if mode == "always":  # exact: read by the history, alongside its own read, used by the turn
+        assert agent_reads == [f"history GET /v1/agents/{agent_id}"]
+        if run == "sync":  # alongside: on a thread of its own (async: a task on the loop)
+            assert threads[seen.index(agent_reads[0])] == "langchain-letta-blocks"
+        assert reply == "Memory human=Name: Grace"
+        assert [r for r in seen if r.startswith("model")] == [
+            f"model POST /v1/conversations/{conv}/recompile",  # the blocks changed
+            f"model POST /v1/conversations/{conv}/messages",
+        ]
+        seen.clear()
+        await turn("unchanged")
+        assert [r for r in seen if r.startswith("model")] == [
+            f"model POST /v1/conversations/{conv}/messages"
+        ]
+        assert [r for r in seen if "/v1/agents/" in r] == [f"history GET /v1/agents/{agent_id}"]
+    else:  # process-local: neither the history nor the turn reads the blocks
+        assert agent_reads == []
+        assert reply == "Memory human=Name: Ada"
+
+
+def test_a_plain_history_read_does_not_read_the_blocks(base_url: str, agent_id: str) -> None:
+    from langchain_letta import LettaChatMessageHistory
+
+    seen: list[str] = []
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    model.invoke("one", config=session("olga"))
+    model.invoke("two", config=session("olga"))
+    history = LettaChatMessageHistory(
+        session_id="olga",
+        agent_id=agent_id,
+        base_url=base_url,
+        **counted_clients(base_url, seen, "history"),  # type: ignore[arg-type]
+    )
+
+    assert len(history.messages) == 4
+    assert not [request for request in seen if "/v1/agents/" in request]
