@@ -83,6 +83,7 @@ from langchain_letta.sessions import (
 )
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
 from langchain_letta.structured import UNANSWERED, acknowledgement, pending_structured_calls
+from langchain_letta.tool_choice import forced_tools, reask
 
 __all__ = ["ChatLetta"]
 
@@ -102,6 +103,7 @@ _INTERNAL_KWARGS = frozenset(
         "letta_history",
         "letta_structured",
         "letta_owner",
+        "letta_forced_tools",
         "idempotency_key",
         *_ROUTE_KEYS,
     }
@@ -525,8 +527,10 @@ class ChatLetta(BaseChatModel):
 
         When the agent calls one, the turn ends with ``AIMessage.tool_calls``; answer
         with ``ToolMessage`` on the same session (or pass the AI message back in the
-        input) and the agent continues. ``tool_choice`` is accepted but Letta lets the
-        agent decide.
+        input) and the agent continues. Letta lets the agent decide: a ``tool_choice``
+        that forces a tool (``"any"``, ``"required"``, a tool's name) is asked for again
+        when the model is called again after a reply in text (see
+        :mod:`langchain_letta.tool_choice`).
 
         Raises:
             LettaInputError: for a ``response_format``: a Letta send has no per-request
@@ -553,6 +557,9 @@ class ChatLetta(BaseChatModel):
                     "parameters": function.get("parameters") or {"type": "object"},
                 }
             )
+        forced = forced_tools(tool_choice, [tool["name"] for tool in client_tools])
+        if forced:
+            kwargs["letta_forced_tools"] = forced
         return self.bind(client_tools=client_tools, **kwargs)
 
     def with_structured_output(
@@ -647,6 +654,7 @@ class ChatLetta(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        messages = reask(messages, kwargs.get("letta_forced_tools"))
         call = self._prepare(messages, kwargs)
         blocks = self._read_agent()
         model_name = call.model or self._model_label()
@@ -715,6 +723,7 @@ class ChatLetta(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        messages = reask(messages, kwargs.get("letta_forced_tools"))
         call = self._prepare(messages, kwargs)
         blocks = await self._aread_agent()
         model_name = call.model or self._model_label()

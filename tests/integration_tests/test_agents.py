@@ -155,19 +155,21 @@ def test_plain_turns_never_fork(base_url: str, agent_id: str, letta: Letta) -> N
 
 
 @pytest.mark.parametrize("checkpointer", [None, "memory"])
+@pytest.mark.parametrize("tools", [[], [get_weather]], ids=["no-tools", "tools"])
 def test_create_agent_response_format_then_a_plain_turn(
-    base_url: str, agent_id: str, checkpointer: str | None
+    base_url: str, agent_id: str, letta: Letta, checkpointer: str | None, tools: list[Any]
 ) -> None:
     model = ChatLetta(agent_id=agent_id, base_url=base_url)
     agent = create_agent(
         model,
-        tools=[get_weather],
+        tools=tools,
         response_format=WeatherReport,
         checkpointer=InMemorySaver() if checkpointer else None,
     )
     ask = '[tool:WeatherReport {"city": "Paris", "sky": "sunny"}] the report, please'
+    config: RunnableConfig = {**thread("ca"), "recursion_limit": 10}
 
-    first = agent.invoke({"messages": [HumanMessage(ask)]}, thread("ca"))
+    first = agent.invoke({"messages": [HumanMessage(ask)]}, config)
     assert first["structured_response"] == WeatherReport(city="Paris", sky="sunny")
 
     # the strategy stays the tool strategy on later turns, whatever the model's name
@@ -176,14 +178,24 @@ def test_create_agent_response_format_then_a_plain_turn(
     assert model.model_name is None
     assert not _supports_provider_strategy(model)
 
-    second = agent.invoke({"messages": [HumanMessage("just chatting")]}, thread("ca"))
-    assert second["messages"][-1].text == "Echo: just chatting"
+    second = agent.invoke({"messages": [HumanMessage("just chatting")]}, config)
+    replies = [m for m in second["messages"] if m.type == "ai"]
+    conversation = replies[-1].response_metadata["conversation_id"]
+    texts = stored(letta, conversation)
+    assert "Echo: just chatting" in [m.text for m in replies]
+    if tools:  # the agent may end its turn in text: create_agent stops there
+        assert second["messages"][-1].text == "Echo: just chatting"
+        assert not any(t.startswith("Answer by calling") for t in texts)
+    else:  # with no other tool create_agent asks again: ChatLetta re-asks the agent once
+        assert second["structured_response"] == WeatherReport(city="hello", sky="hello")
+        assert texts.count("Answer by calling the tool `WeatherReport`.") == 1
+        assert texts.count("just chatting") == 1
 
-    tooled = agent.invoke(
-        {"messages": [HumanMessage('[tool:get_weather {"city": "Oslo"}] weather?')]},
-        thread("ca"),
-    )
-    assert "sunny in Oslo" in tooled["messages"][-1].text
+    if tools:
+        tooled = agent.invoke(
+            {"messages": [HumanMessage('[tool:get_weather {"city": "Oslo"}] weather?')]}, config
+        )
+        assert "sunny in Oslo" in tooled["messages"][-1].text
 
 
 # --------------------------------------------------------------------------- helper calls

@@ -19,6 +19,7 @@ from langchain_letta.approvals import (
     pending_approvals,
 )
 from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages
+from langchain_letta.tool_choice import forced_tools, reask
 
 AGENT = "agent-00000000-0000-4000-8000-000000000001"
 
@@ -149,3 +150,43 @@ def test_approve_takes_an_approval_only() -> None:
     with pytest.raises(LettaInputError):
         approve(AIMessage("x"))  # type: ignore[arg-type]
     assert isinstance(deny(LettaApproval("c", "t", {})), ToolMessage)
+
+
+@pytest.mark.parametrize(
+    ("choice", "forced"),
+    [
+        ("any", ["get_weather", "Report"]),
+        ("required", ["get_weather", "Report"]),
+        ("Report", ["Report"]),
+        ({"type": "function", "function": {"name": "Report"}}, ["Report"]),
+        ("auto", None),
+        ("none", None),
+        (None, None),
+    ],
+)
+def test_a_forcing_tool_choice_names_the_tools_it_forces(choice: Any, forced: Any) -> None:
+    assert forced_tools(choice, ["get_weather", "Report"]) == forced
+
+
+def test_a_forced_tool_is_asked_for_again_only_after_the_agents_text_reply() -> None:
+    text_reply = AIMessage("Echo: hi", id="message-1")
+    call_reply = AIMessage(
+        "", id="message-2", tool_calls=[{"name": "Report", "args": {}, "id": "c"}]
+    )
+    human = HumanMessage("hi")
+
+    (*_, asked) = reask([human, text_reply], ["Report"])
+
+    assert asked.type == "human"
+    assert asked.text == "Answer by calling the tool `Report`."
+    assert reask([human, text_reply], None) == [human, text_reply]
+    assert reask([human], ["Report"]) == [human]
+    assert reask([human, call_reply], ["Report"]) == [human, call_reply]
+    assert reask([human, AIMessage("not Letta's")], ["Report"])[-1].type == "ai"
+
+
+def test_bind_tools_carries_a_forced_choice_out_of_the_invocation_params() -> None:
+    bound = make().bind_tools([get_weather], tool_choice="any")
+
+    assert bound.kwargs["letta_forced_tools"] == ["get_weather"]  # type: ignore[attr-defined]
+    assert "letta_forced_tools" not in make()._get_invocation_params(**bound.kwargs)  # type: ignore[attr-defined]
