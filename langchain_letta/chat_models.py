@@ -190,6 +190,10 @@ class ChatLetta(BaseChatModel):
             for chunk in model.stream("Tell me more", config=alice):
                 print(chunk.text, end="")
 
+        One reply, one id: every chunk of a reply (token deltas, reasoning, tool
+        steps, the closing chunk) carries the id of the first Letta message the turn
+        streams, and so do the invoked reply and the history.
+
     Async:
         .. code-block:: python
 
@@ -1184,7 +1188,7 @@ async def _aemit(
 
 
 def _final(result: ChatResult, reply_id: str | None) -> ChatResult:
-    """The merged reply, under the id of its closing chunk (the turn's last Letta message)."""
+    """The merged reply, under the id of its closing chunk (the reply's id)."""
     generation = result.generations[0]
     message = strip_indexes(generation.message)  # type: ignore[arg-type]
     if reply_id:

@@ -42,7 +42,7 @@ from letta_client import Letta
 from langchain_letta.approvals import decision_of
 from langchain_letta.errors import translate_error
 from langchain_letta.memory import LEDGER
-from langchain_letta.messages import is_stored_in, unsent_tail
+from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
 
 __all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip"]
 
@@ -128,7 +128,7 @@ class Branches:
             anchor, tail = unsent_tail(messages, conversation_id)
             if anchor is None and _replayed(conversation_id, tail):
                 return self._seed(conversation_id, messages)  # a replay of the first step
-            if anchor is not None and self._diverges(conversation_id, str(anchor.id)):
+            if anchor is not None and self._diverges(conversation_id, _end(anchor)):
                 conversation_id, messages = self._fork(conversation_id, messages, anchor)
                 _, tail = unsent_tail(messages, conversation_id)
             _plan(conversation_id, tail)
@@ -195,7 +195,7 @@ class Branches:
         with _lock:
             at_message = _FORKS_AT_MESSAGE.get(server, True)
         if at_message:
-            fork = self._fork_at(conversation_id, str(anchor.id), root)
+            fork = self._fork_at(conversation_id, _end(anchor), root)
             with _lock:
                 _FORKS_AT_MESSAGE[server] = fork is not None
             if fork is not None:
@@ -230,6 +230,11 @@ class Branches:
             _remember(_ROOTS, fork.id, root)
             _remember(_TIPS, fork.id, message_id)
         return str(fork.id)
+
+
+def _end(reply: BaseMessage) -> str:
+    """The last Letta message of a stored reply (its own id for a one-message reply)."""
+    return str(reply.response_metadata.get(LAST_MESSAGE_KEY) or reply.id)
 
 
 def _lc_ids(messages: Sequence[BaseMessage]) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from langchain_letta.errors import LettaInputError
 
 __all__ = [
     "AGENT_SIDE",
+    "LAST_MESSAGE_KEY",
     "PROVIDER",
     "SYSTEM_ALERT",
     "SYSTEM_ALERTS_KEY",
@@ -57,6 +58,11 @@ AGENT_SIDE = frozenset(
         "approval_request_message",
     }
 )
+
+
+LAST_MESSAGE_KEY = "letta_last_message_id"
+"""The ``response_metadata`` key naming a reply's last Letta message when it is not the
+reply's own id (a turn of several Letta messages)."""
 
 
 def letta_metadata(conversation_id: str, agent_id: str | None) -> dict[str, Any]:
@@ -280,11 +286,13 @@ class TurnChunker:
     blocks, client-side tool calls (Letta's approval requests) as ``tool_call_chunks``.
     :meth:`finish` returns the closing chunk: Letta's message id, usage and metadata.
 
-    Ids: every chunk carries the id of the Letta message it streams, so all the chunks
-    of a plain reply (token deltas included) share one id, the one the reply is stored
-    under. A reply that spans several Letta messages (the agent's own tool steps, then
-    its answer) carries each message's id on that message's chunks; the closing chunk,
-    like the invoked reply and the history, carries the id of the turn's last message.
+    Ids: one reply, one id. Every chunk of a turn (token deltas, reasoning, tool steps,
+    the closing chunk) carries the id of the first Letta message the turn streams, the
+    reply's id: for a plain reply the one it is stored under. A reply that spans several
+    Letta messages (reasoning, the agent's own tool steps, then its answer) keeps that
+    first id; the invoked reply and the history carry it too, and
+    ``response_metadata["letta_last_message_id"]`` names the turn's last message when it
+    is another one.
     """
 
     conversation_id: str
@@ -293,6 +301,8 @@ class TurnChunker:
     run_id: str | None = None
     stop_reason: str | None = None
     last_message_id: str | None = None
+    reply_id: str | None = None
+    """The reply's id: the first Letta message the turn streams (see Ids above)."""
     usage: dict[str, Any] | None = None
     client_returns: frozenset[str] = frozenset()
     """Ids of client-side tool calls whose results were sent: Letta echoes them, skip those."""
@@ -315,7 +325,9 @@ class TurnChunker:
         kind = _kind(event)
         self.run_id = getattr(event, "run_id", None) or self.run_id
         if kind in AGENT_SIDE and getattr(event, "id", None):
-            self.last_message_id = event.id  # a turn's id: its last stored step, any kind
+            self.last_message_id = event.id  # the turn's last stored step, any kind
+            echo = kind == "tool_return_message" and event.tool_call_id in self.client_returns
+            self.reply_id = self.reply_id or (None if echo else event.id)
         if kind == "tool_call_message":
             self._collect_tool_calls(event)
             return []
@@ -349,6 +361,8 @@ class TurnChunker:
             "stop_reason": self.stop_reason,
             "run_id": self.run_id,
         }
+        if self.last_message_id and self.last_message_id != self.reply_id:
+            metadata[LAST_MESSAGE_KEY] = self.last_message_id
         approvals = [
             {key: request[key] for key in ("tool_call_id", "name", "args")}
             for request in self.requests
@@ -362,9 +376,10 @@ class TurnChunker:
             metadata["finish_reason"] = (
                 "tool_calls" if self.stop_reason == "requires_approval" else "stop"
             )
+        reply_id = self.reply_id or self.last_message_id
         last = AIMessageChunk(
             content=[] if self._blocks_seen else "",
-            id=self.last_message_id,
+            id=reply_id,
             usage_metadata=self.usage,  # type: ignore[arg-type]
             response_metadata=metadata,
             chunk_position="last",
@@ -372,24 +387,24 @@ class TurnChunker:
         if not chunks:
             return last
         closing = sum(chunks, AIMessageChunk(content=[])) + last
-        return closing.model_copy(update={"id": self.last_message_id or closing.id})
+        return closing.model_copy(update={"id": reply_id or closing.id})
 
     def _index(self, message_id: str, part: str) -> int:
         return self._indexes.setdefault((message_id, part), len(self._indexes))
 
     def _text(self, message_id: str, text: str) -> AIMessageChunk:
         if not self._blocks_seen:
-            return AIMessageChunk(content=text, id=message_id)
+            return AIMessageChunk(content=text, id=self.reply_id or message_id)
         index = self._index(message_id, "text")
         block = {"type": "text", "text": text, "index": index}
-        return AIMessageChunk(content=[block], id=message_id)
+        return AIMessageChunk(content=[block], id=self.reply_id or message_id)
 
     def _block(
         self, message_id: str, part: str, block: dict[str, Any], chunk_id: str | None = None
     ) -> AIMessageChunk:
         self._blocks_seen = True
         content: list[str | dict[Any, Any]] = [{**block, "index": self._index(message_id, part)}]
-        return AIMessageChunk(content=content, id=chunk_id or message_id)
+        return AIMessageChunk(content=content, id=self.reply_id or chunk_id or message_id)
 
     def _collect_tool_calls(self, event: Any) -> None:
         for call in _tool_calls_of(event):
@@ -448,7 +463,11 @@ class TurnChunker:
                 )
             )
         if client_calls:
-            chunks.append(AIMessageChunk(content="", id=event.id, tool_call_chunks=client_calls))
+            chunks.append(
+                AIMessageChunk(
+                    content="", id=self.reply_id or event.id, tool_call_chunks=client_calls
+                )
+            )
         return chunks
 
 
@@ -580,7 +599,7 @@ def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> 
     metadata = {k: v for k, v in merged.response_metadata.items() if v is not None}
     message = AIMessage(
         content=merged.content,
-        id=items[-1].id,  # the turn's last message, as a streamed reply's closing chunk
+        id=chunker.reply_id or items[-1].id,  # the reply's id, as a streamed reply's chunks
         tool_calls=merged.tool_calls,
         response_metadata=metadata,
     )

@@ -334,3 +334,49 @@ async def test_every_chunk_of_a_streamed_reply_carries_its_letta_id(
     assert len(streamed) > 2
     assert len({chunk.id for chunk in streamed}) == 1
     assert str(streamed[0].id).startswith("message-")
+
+
+@pytest.mark.parametrize("stream_tokens", [False, True], ids=["steps", "tokens"])
+async def test_a_reply_of_several_letta_messages_streams_under_one_id(
+    base_url: str, agent_id: str, letta: Letta, stream_tokens: bool
+) -> None:
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, stream_tokens=stream_tokens)
+    config = {"configurable": {"session_id": "several"}}
+    search = '[tool:conversation_search {"query": "tea"}] look it up'
+
+    thought = [c async for c in model.astream("[think] ponder", config=config)]
+    stepped = [c for c in model.stream(search, config=config)]
+    invoked = model.invoke(search, config=config)
+    app = graph(model, InMemorySaver())
+    in_graph = [
+        chunk
+        for chunk, _ in app.stream(
+            {"messages": [HumanMessage(search)]}, thread("several-graph"), stream_mode="messages"
+        )
+        if isinstance(chunk, AIMessageChunk)
+    ]
+
+    conversation = invoked.response_metadata["conversation_id"]
+    rows = letta.conversations.messages.list(conversation, order="asc", limit=100).items
+    turns: list[list[Any]] = []
+    for row in rows:
+        if row.message_type == "user_message":
+            turns.append([])
+        elif turns:
+            turns[-1].append(row)
+    second_turn = turns[1]
+    assert {r.message_type for r in second_turn} >= {"tool_call_message", "assistant_message"}
+    assert len({r.id for r in second_turn}) > 1  # the reply spans several Letta messages
+    for chunks in (thought, stepped, in_graph):
+        assert len(chunks) > 1
+        assert len({chunk.id for chunk in chunks}) == 1
+        assert str(chunks[0].id).startswith("message-")
+    assert stepped[0].id == second_turn[0].id  # the reply's id: its first Letta message
+    merged = sum(stepped[1:], stepped[0])
+    assert merged.response_metadata["letta_last_message_id"] == second_turn[-1].id
+    history = LettaChatMessageHistory(session_id="several", agent_id=agent_id, base_url=base_url)
+    replies = [m for m in history.messages if m.type == "ai"]
+    assert [m.id for m in replies] == [thought[0].id, stepped[0].id, invoked.id]
+    follow_up = model.invoke([*history.messages, HumanMessage("and then?")], config=config)
+    assert follow_up.text == "Echo: and then?"  # the reply's id anchors the next turn
+    assert stored(letta, conversation).count(search) == 2  # nothing sent again

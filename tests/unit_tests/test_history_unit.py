@@ -138,7 +138,10 @@ def test_messages_are_human_and_ai_with_letta_ids_and_conversation() -> None:
     assert all(m.response_metadata["conversation_id"] == CONV for m in messages)
     first_ai = messages[1]
     assert isinstance(first_ai, AIMessage)
-    assert first_ai.id == server.rows[-3][0]["id"]  # the row of the reply
+    # one reply, one id: its first row (the tool step), as its streamed chunks carry
+    assert first_ai.id == server.rows[-5][0]["id"]
+    assert first_ai.response_metadata["letta_last_message_id"] == server.rows[-3][0]["id"]
+    assert "letta_last_message_id" not in messages[3].response_metadata  # one row
     kinds = [block["type"] for block in first_ai.content if isinstance(block, dict)]
     assert kinds == ["server_tool_call", "server_tool_result", "reasoning", "text"]
     assert first_ai.tool_calls == []  # the agent's own tools never become tool_calls
