@@ -21,8 +21,10 @@ the same state becomes an ``interrupt()``: see
 :class:`langchain_letta.middleware.LettaApprovalMiddleware`.
 
 A session's next turn that answers neither an approval nor a client-side tool call
-still runs: ``ChatLetta`` first settles what it left pending in this process (a tool
-call is answered "not run", an approval denied), so no session is stuck.
+still runs: ``ChatLetta`` first settles what is left pending (a tool call is answered
+"not run", an approval denied), so no session is stuck. What this process left pending
+it knows; in another process (after a restart) Letta refuses the turn, ``ChatLetta``
+reads the pending calls from the conversation and sends the turn once more, settled.
 """
 
 from __future__ import annotations
@@ -200,6 +202,35 @@ class PendingCalls:
             first = {**payloads[0], "approvals": [*answers, *payloads[0]["approvals"]]}
             return [first, *payloads[1:]]
         return [{"type": "approval", "approvals": answers}, *payloads]
+
+    def recover(self, client: Any, conversation_id: str, client_tools: frozenset[str]) -> bool:
+        """Learn from the server the calls a conversation waits for; whether there are any.
+
+        For a turn Letta refused because a call waits (``LettaPendingApprovalError``) in
+        a process that did not make the turn that left it: the newest stored message is
+        the agent's approval request. A call of a tool in ``client_tools`` is the app's
+        (answered "not run"), any other the agent's own (denied).
+        """
+        newest = client.conversations.messages.list(conversation_id, order="desc", limit=4)
+        calls = []
+        for item in newest.items:
+            if str(item.message_type) != "approval_request_message":
+                break
+            for call in item.tool_calls or [item.tool_call]:
+                if call is not None:
+                    calls.append(
+                        {
+                            "tool_call_id": call.tool_call_id,
+                            "server_side": call.name not in client_tools,
+                        }
+                    )
+        self.record(conversation_id, calls)
+        return bool(calls)
+
+    def reset(self) -> None:
+        """Forget everything (for tests: what a new process knows)."""
+        with self._lock:
+            self._pending.clear()
 
     def forget(self, conversation_id: str) -> None:
         """Drop what is known of the conversation (its turn failed)."""

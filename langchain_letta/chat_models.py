@@ -55,6 +55,7 @@ from langchain_letta.errors import (
     LettaInputError,
     LettaInputTooLargeError,
     LettaNotFoundError,
+    LettaPendingApprovalError,
     LettaStructuredOutputError,
     LettaTimeoutError,
     translate_error,
@@ -663,7 +664,7 @@ class ChatLetta(BaseChatModel):
         blocks = self._read_agent()
         model_name = call.model or self._model_label()
         self._check_size(call.unsent)
-        given, started, followed = messages, False, False
+        given, started, followed, settled = messages, False, False, False
         if self.auxiliary:  # a helper call: its own throwaway conversation
             conversation_id, session_id = throwaway(self.client, self.agent_id), None  # type: ignore[arg-type]
         else:
@@ -707,11 +708,16 @@ class ChatLetta(BaseChatModel):
             if not self._may_follow(turn, started or _FOLLOWING.get()):
                 raise
             followed = True  # the session moved on (cleared elsewhere): follow it once
+        except LettaPendingApprovalError:
+            if started or _FOLLOWING.get() or not self._recover_pending(turn):
+                raise
+            settled = True  # a call left pending by another process: settle it, once
         finally:
             if self.auxiliary:
                 discard(self.client, conversation_id)  # type: ignore[arg-type]
-        if followed:
-            self._follow(turn)
+        if followed or settled:
+            if followed:
+                self._follow(turn)
             token = _FOLLOWING.set(True)
             try:
                 yield from self._stream(given, stop, run_manager, **kwargs)
@@ -732,7 +738,7 @@ class ChatLetta(BaseChatModel):
         blocks = await self._aread_agent()
         model_name = call.model or self._model_label()
         self._check_size(call.unsent)
-        given, started, followed = messages, False, False
+        given, started, followed, settled = messages, False, False, False
         if self.auxiliary:  # a helper call: its own throwaway conversation
             conversation_id = await athrowaway(self.async_client, self.agent_id)  # type: ignore[arg-type]
             session_id = None
@@ -778,11 +784,18 @@ class ChatLetta(BaseChatModel):
             if not self._may_follow(turn, started or _FOLLOWING.get()):
                 raise
             followed = True  # the session moved on (cleared elsewhere): follow it once
+        except LettaPendingApprovalError:
+            if started or _FOLLOWING.get():
+                raise
+            if not await asyncio.to_thread(self._recover_pending, turn):
+                raise
+            settled = True  # a call left pending by another process: settle it, once
         finally:
             if self.auxiliary:
                 await adiscard(self.async_client, conversation_id)  # type: ignore[arg-type]
-        if followed:
-            await asyncio.to_thread(self._follow, turn)
+        if followed or settled:
+            if followed:
+                await asyncio.to_thread(self._follow, turn)
             token = _FOLLOWING.set(True)
             try:
                 async for generation in self._astream(given, stop, run_manager, **kwargs):
@@ -874,6 +887,14 @@ class ChatLetta(BaseChatModel):
         if turn.session_id and too_late:
             self._resolver.forget(turn.session_id, turn.conversation_id)
         return bool(turn.session_id) and not too_late
+
+    def _recover_pending(self, turn: _Turn) -> bool:
+        """Learn the calls the conversation waits for (see ``PendingCalls.recover``)."""
+        tools = turn.chunker.client_tools or frozenset()
+        try:
+            return PENDING.recover(self.client, turn.conversation_id, tools)
+        except Exception as error:
+            raise translate_error(error) from error
 
     def _follow(self, turn: _Turn) -> str:
         return str(self._resolver.refresh(str(turn.session_id), turn.conversation_id))

@@ -19,7 +19,7 @@ from letta_client import Letta
 from pydantic import BaseModel
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory, forks
-from langchain_letta.approvals import approve, deny, pending_approvals
+from langchain_letta.approvals import PENDING, approve, deny, pending_approvals
 from langchain_letta.middleware import LettaApprovalMiddleware, LettaCompactionMiddleware
 from langchain_letta.sessions import _CACHE
 
@@ -69,6 +69,7 @@ def graph(model: ChatLetta, checkpointer: Any) -> Any:
 def restart() -> None:
     """What a new process knows: nothing in memory."""
     forks.reset()
+    PENDING.reset()
     _CACHE.clear()
 
 
@@ -302,6 +303,52 @@ def test_approvals_are_interrupts_in_create_agent(
     assert stored(letta, conversation)[0].endswith("note")  # one conversation, one turn
     plain = agent.invoke({"messages": [HumanMessage("thanks")]}, config)
     assert plain["messages"][-1].text == "Echo: thanks"
+
+
+def test_a_pending_approval_is_settled_after_a_restart(
+    base_url: str, approving_agent: str, letta: Letta
+) -> None:
+    model = ChatLetta(agent_id=approving_agent, base_url=base_url)
+    config = {"configurable": {"session_id": "ap-restart"}}
+    reply = model.invoke(f"{MEMORY_INSERT} remember this", config=config)
+    (approval,) = pending_approvals(reply)
+    conversation = reply.response_metadata["conversation_id"]
+
+    restart()  # a new process: it never saw the turn that left the approval pending
+    plain = ChatLetta(agent_id=approving_agent, base_url=base_url).invoke("hi", config=config)
+
+    assert plain.text == "Echo: hi"
+    assert plain.response_metadata["conversation_id"] == conversation
+    assert stored(letta, conversation)[-2:] == ["hi", "Echo: hi"]
+    assert stored(letta, conversation).count("hi") == 1
+    decisions = [
+        i
+        for i in letta.conversations.messages.list(conversation, order="asc").items
+        if i.message_type == "approval_response_message"
+    ]
+    assert [d.approvals[0].tool_call_id for d in decisions] == [approval.tool_call_id]
+    assert decisions[0].approvals[0].approve is False
+    assert "Likes tea." not in letta.agents.blocks.retrieve("human", agent_id=approving_agent).value
+
+
+async def test_an_interrupted_thread_goes_on_after_a_restart(
+    base_url: str, approving_agent: str, letta: Letta
+) -> None:
+    saver = InMemorySaver()
+    model = ChatLetta(agent_id=approving_agent, base_url=base_url)
+    agent = create_agent(model, middleware=[LettaApprovalMiddleware()], checkpointer=saver)
+    config = thread("ai-restart")
+    paused = await agent.ainvoke({"messages": [HumanMessage(f"{MEMORY_INSERT} note")]}, config)
+    assert paused["__interrupt__"]
+
+    restart()
+    model = ChatLetta(agent_id=approving_agent, base_url=base_url)
+    agent = create_agent(model, middleware=[LettaApprovalMiddleware()], checkpointer=saver)
+    went_on = await agent.ainvoke({"messages": [HumanMessage("never mind")]}, config)
+
+    assert went_on["messages"][-1].text == "Echo: never mind"
+    conversation = went_on["messages"][-1].response_metadata["conversation_id"]
+    assert stored(letta, conversation)[-2:] == ["never mind", "Echo: never mind"]
 
 
 # --------------------------------------------------------------------------- stream ids
