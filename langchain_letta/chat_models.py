@@ -60,7 +60,7 @@ from langchain_letta.errors import (
     LettaTimeoutError,
     translate_error,
 )
-from langchain_letta.forks import Branches, record_tip
+from langchain_letta.forks import Branches, record_tip, replay_key
 from langchain_letta.locks import current_owner
 from langchain_letta.memory import LEDGER, SyncMemory, check_mode
 from langchain_letta.messages import (
@@ -85,6 +85,7 @@ from langchain_letta.sessions import (
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
 from langchain_letta.structured import UNANSWERED, acknowledgement, pending_structured_calls
 from langchain_letta.tool_choice import forced_tools, reask
+from langchain_letta.turns import keyed_otids
 
 __all__ = ["ChatLetta"]
 
@@ -678,6 +679,8 @@ class ChatLetta(BaseChatModel):
             messages, conversation_id, session_id, self.agent_id, model_name, call.options
         )
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
+        if retry_of is None and (first_step := replay_key(conversation_id, messages)):
+            sent = keyed_otids(turn.payloads, first_step)  # a replay is known anywhere
         events = self._conversations.stream_turn(
             conversation_id,
             sent,
@@ -754,6 +757,8 @@ class ChatLetta(BaseChatModel):
             messages, conversation_id, session_id, self.agent_id, model_name, call.options
         )
         sent, retry_of = self._conversations.identify(conversation_id, turn.payloads, call.key)
+        if retry_of is None and (first_step := replay_key(conversation_id, messages)):
+            sent = keyed_otids(turn.payloads, first_step)  # a replay is known anywhere
         events = self._conversations.astream_turn(
             conversation_id,
             sent,

@@ -27,7 +27,12 @@ The original conversation keeps its turns; each conversation stores a turn once.
 
 A replay of a thread's very first step has no Letta message to diverge at: it is
 recognised by the LangChain ids of its messages (LangGraph gives each state message
-one), which this process remembers for the turns it stored, and goes to a new branch.
+one, and keeps it in the checkpoint) and goes to a new branch. Such a step's messages
+are sent with ``otid`` values derived from those ids and the conversation
+(:func:`replay_key`), so a replay is recognised in any process: this process remembers
+the ids of the turns it stored; a process that knows nothing of the conversation (it
+neither created it nor ran a turn there) looks for those ``otid`` values among the
+conversation's first messages, one request.
 """
 
 from __future__ import annotations
@@ -43,11 +48,13 @@ from langchain_letta.approvals import decision_of
 from langchain_letta.errors import translate_error
 from langchain_letta.memory import LEDGER
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
+from langchain_letta.turns import keyed_otids
 
-__all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip"]
+__all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip", "replay_key"]
 
 BRANCH_PREFIX = "langchain-letta branch of "
 _DIVERGENCE_DEPTH = 20
+_FIRST_STEP_DEPTH = 20
 _MAX_REMEMBERED = 10_000
 
 _lock = threading.Lock()
@@ -126,7 +133,7 @@ class Branches:
         try:
             conversation_id = self._branch_in_input(conversation_id, messages)
             anchor, tail = unsent_tail(messages, conversation_id)
-            if anchor is None and _replayed(conversation_id, tail):
+            if anchor is None and self._replayed(conversation_id, tail):
                 return self._seed(conversation_id, messages)  # a replay of the first step
             if anchor is not None and self._diverges(conversation_id, _end(anchor)):
                 conversation_id, messages = self._fork(conversation_id, messages, anchor)
@@ -166,6 +173,28 @@ class Branches:
         return root
 
     # ------------------------------------------------------------------------ divergence
+
+    def _replayed(self, conversation_id: str, tail: Sequence[BaseMessage]) -> bool:
+        """Whether an input with no anchor repeats messages a turn here already stored.
+
+        A LangGraph replay of a thread's first step sends the same state messages (same
+        LangChain ids) again; a new turn's messages are new objects with new ids.
+        """
+        ids = _lc_ids(tail)
+        if not ids:
+            return False
+        with _lock:
+            if _SENT.get(conversation_id, set()) & set(ids):
+                return True
+            known = conversation_id in _TIPS
+        if known or LEDGER.created_here(conversation_id):
+            return False  # this process saw every turn it could repeat
+        key = replay_key(conversation_id, tail)
+        sent = {p["otid"] for p in keyed_otids([{}] * (len(tail) + 2), str(key))}
+        first = self.client.conversations.messages.list(
+            conversation_id, order="asc", limit=_FIRST_STEP_DEPTH
+        ).items
+        return any(getattr(item, "otid", None) in sent for item in first)
 
     def _diverges(self, conversation_id: str, anchor_id: str) -> bool:
         """Whether the conversation holds new input after the anchor (another branch's turns).
@@ -249,15 +278,18 @@ def _plan(conversation_id: str, tail: Sequence[BaseMessage]) -> None:
         _remember(_PLANNED, conversation_id, _lc_ids(tail))
 
 
-def _replayed(conversation_id: str, tail: Sequence[BaseMessage]) -> bool:
-    """Whether an input with no anchor repeats messages a turn here already stored.
+def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | None:
+    """The key a first step's ``otid`` values derive from (``None``: new ``otid`` values).
 
-    A LangGraph replay of a thread's first step sends the same state messages (same
-    LangChain ids) again; a new turn's messages are new objects with new ids.
+    For an input with no Letta message of the conversation whose messages carry
+    LangChain ids (a LangGraph thread's first step): the same state messages in the
+    same conversation get the same ``otid`` values, in any process.
     """
+    anchor, tail = unsent_tail(messages, conversation_id)
     ids = _lc_ids(tail)
-    with _lock:
-        return bool(ids) and bool(_SENT.get(conversation_id, set()) & set(ids))
+    if anchor is not None or not ids:
+        return None
+    return "\n".join(["langgraph-first-step", conversation_id, *ids])
 
 
 def _is_new_input(item: Any) -> bool:

@@ -81,6 +81,7 @@ class _Ledger:
         self._generation: OrderedDict[str, int] = OrderedDict()
         self._checked: dict[str, tuple[int, int | None, float]] = {}
         self._every_turn: OrderedDict[str, bool] = OrderedDict()
+        self._created: OrderedDict[str, None] = OrderedDict()
 
     def due(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> int | None:
         """The agent's generation if the conversation needs a check now, else ``None``."""
@@ -127,7 +128,15 @@ class _Ledger:
         """A conversation just created holds the current blocks: nothing to check yet."""
         with self._guard:
             generation = self._generation.get(agent_id, 0)
+            self._created[conversation_id] = None
+            if len(self._created) > _REMEMBERED:
+                self._created.popitem(last=False)
         self.checked(conversation_id, generation, None)
+
+    def created_here(self, conversation_id: str) -> bool:
+        """Whether this process created the conversation (see :meth:`created`)."""
+        with self._guard:
+            return conversation_id in self._created
 
     def touched(self, agent_id: str) -> None:
         """A turn of the agent ran a tool: every conversation's prompt may be behind."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory, forks
 from langchain_letta.approvals import PENDING, approve, deny, pending_approvals
+from langchain_letta.memory import LEDGER
 from langchain_letta.middleware import LettaApprovalMiddleware, LettaCompactionMiddleware
 from langchain_letta.sessions import _CACHE
 
@@ -71,6 +72,7 @@ def restart() -> None:
     forks.reset()
     PENDING.reset()
     _CACHE.clear()
+    LEDGER._created.clear()  # which conversations this process created
 
 
 # --------------------------------------------------------------------------- time travel
@@ -112,7 +114,8 @@ def test_a_fork_from_an_old_checkpoint_continues_in_a_branch(
 def test_replaying_a_checkpoint_never_stores_a_turn_twice(
     base_url: str, agent_id: str, letta: Letta
 ) -> None:
-    app = graph(ChatLetta(agent_id=agent_id, base_url=base_url), InMemorySaver())
+    saver = InMemorySaver()
+    app = graph(ChatLetta(agent_id=agent_id, base_url=base_url), saver)
     app.invoke({"messages": [HumanMessage("one")]}, thread("tr"))
     state = app.invoke({"messages": [HumanMessage("two")]}, thread("tr"))
     original = state["messages"][-1].response_metadata["conversation_id"]
@@ -122,6 +125,8 @@ def test_replaying_a_checkpoint_never_stores_a_turn_twice(
     before_one = next(s for s in history if s.next == ("agent",) and len(s.values["messages"]) == 1)
 
     replayed = app.invoke(None, before_two.config)
+    restart()  # a new process knows the first step only from the checkpoint and the server
+    app = graph(ChatLetta(agent_id=agent_id, base_url=base_url), saver)
     first = app.invoke(None, before_one.config)  # the thread's very first step
 
     branch = replayed["messages"][-1].response_metadata["conversation_id"]

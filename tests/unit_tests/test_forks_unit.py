@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from langchain_letta import forks
 from langchain_letta.forks import Branches, branch_tag, record_tip
+from langchain_letta.turns import keyed_otids
 
 AGENT = "agent-1"
 
@@ -146,3 +147,33 @@ def test_a_turn_on_a_branch_goes_to_the_branch() -> None:
     record_tip("conv-b", "message-9")
 
     assert b.place("conv-a", on_branch)[0] == "conv-b"
+
+
+def test_a_first_step_has_otids_derived_from_its_langchain_ids_and_conversation() -> None:
+    step = [HumanMessage("one", id="lc-1")]
+
+    key = forks.replay_key("conv-a", step)
+
+    assert key is not None
+    assert forks.replay_key("conv-a", [HumanMessage("one", id="lc-1")]) == key
+    assert forks.replay_key("conv-b", step) != key
+    assert forks.replay_key("conv-a", [HumanMessage("one", id="lc-2")]) != key
+    assert forks.replay_key("conv-a", [HumanMessage("one")]) is None  # no LangChain id
+    assert forks.replay_key("conv-a", [*INPUT, HumanMessage("x", id="lc-3")]) is None  # anchored
+
+
+def test_a_cold_process_finds_a_replayed_first_step_by_its_otids() -> None:
+    step = [HumanMessage("one", id="lc-1")]
+    (sent,) = keyed_otids([{}], str(forks.replay_key("conv-a", step)))
+    b = branches([SimpleNamespace(message_type="user_message", otid=sent["otid"])])
+    b.client.conversations.messages.list = lambda conversation_id, **params: SimpleNamespace(  # type: ignore[attr-defined]
+        items=b.client.conversations.later  # type: ignore[attr-defined]
+    )
+
+    conversation_id, _ = b.place("conv-a", step)
+    assert conversation_id == "conv-seeded"  # a replay goes to a new branch
+    other = branches([SimpleNamespace(message_type="user_message", otid="another")])
+    other.client.conversations.messages.list = lambda conversation_id, **params: SimpleNamespace(  # type: ignore[attr-defined]
+        items=other.client.conversations.later  # type: ignore[attr-defined]
+    )
+    assert other.place("conv-a", step)[0] == "conv-a"  # a new turn stays
