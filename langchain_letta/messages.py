@@ -319,6 +319,7 @@ class TurnChunker:
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
     _tool_call_order: list[str] = field(default_factory=list)
+    _approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def feed(self, event: Any) -> list[AIMessageChunk]:
         """The chunks for one stream event (often one, sometimes none)."""
@@ -355,6 +356,17 @@ class TurnChunker:
     def finish(self) -> AIMessageChunk:
         """The closing chunk: the stored message's id, usage and response metadata."""
         chunks = self._flush_tool_calls()
+        for call_id, request in self._approvals.items():
+            if request["server_side"] and not request.get("shown"):  # arguments never parsed
+                request["shown"] = True
+                block = {
+                    "type": "server_tool_call",
+                    "id": request["tool_call_id"],
+                    "name": request["name"],
+                    "args": request["args"],
+                    "extras": {"letta_approval": "pending"},
+                }
+                chunks.append(self._block(call_id, call_id, block))
         metadata = {
             **letta_metadata(self.conversation_id, self.agent_id),
             "model_name": self.model_name,
@@ -431,35 +443,50 @@ class TurnChunker:
         return chunks
 
     def _approval_requests(self, event: Any) -> list[AIMessageChunk]:
-        """Client-side calls as ``tool_call_chunks``; the agent's own as blocks to approve."""
+        """Client-side calls as ``tool_call_chunks``; the agent's own as blocks to approve.
+
+        With ``stream_tokens`` a call arrives in deltas of one call id (the name in the
+        first only): each call is one request, and the agent's own call is shown once
+        its arguments are complete.
+        """
         chunks = []
         client_calls = []
         for position, call in enumerate(_tool_calls_of(event)):
-            server_side = self.client_tools is not None and call.name not in self.client_tools
-            request = {
-                "tool_call_id": call.tool_call_id,
-                "name": call.name,
-                "args": _parse_args(call.arguments),
-                "server_side": server_side,
-            }
-            self.requests.append(request)
-            if server_side:
-                block = {
-                    "type": "server_tool_call",
-                    "id": call.tool_call_id,
+            call_id = str(call.tool_call_id or next(reversed(self._approvals), ""))
+            request = self._approvals.get(call_id)
+            if request is None:
+                server_side = self.client_tools is not None and call.name not in self.client_tools
+                request = {
+                    "tool_call_id": call.tool_call_id,
                     "name": call.name,
-                    "args": request["args"],
-                    "extras": {"letta_approval": "pending"},
+                    "args": {},
+                    "server_side": server_side,
+                    "raw": "",
                 }
-                chunks.append(self._block(event.id, call.tool_call_id, block))
+                self._approvals[call_id] = request
+                self.requests.append(request)
+                if not server_side:
+                    self.client_calls.append((str(call.tool_call_id), str(call.name)))
+            request["raw"] += call.arguments or ""
+            request["args"] = _parse_args(request["raw"] or "{}")
+            if request["server_side"]:
+                if "__raw__" not in request["args"] and not request.get("shown"):
+                    request["shown"] = True
+                    block = {
+                        "type": "server_tool_call",
+                        "id": request["tool_call_id"],
+                        "name": request["name"],
+                        "args": request["args"],
+                        "extras": {"letta_approval": "pending"},
+                    }
+                    chunks.append(self._block(event.id, call_id, block))
                 continue
-            self.client_calls.append((str(call.tool_call_id), str(call.name)))
             client_calls.append(
                 tool_call_chunk(
                     name=call.name,
                     args=call.arguments,
                     id=call.tool_call_id,
-                    index=self._index(event.id, call.tool_call_id or str(position)),
+                    index=self._index(event.id, call_id or str(position)),
                 )
             )
         if client_calls:

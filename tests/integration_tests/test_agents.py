@@ -204,6 +204,24 @@ def test_create_agent_response_format_then_a_plain_turn(
         assert "sunny in Oslo" in tooled["messages"][-1].text
 
 
+def test_tool_calls_streamed_token_by_token_stay_tool_calls(
+    base_url: str, approving_agent: str
+) -> None:
+    model = ChatLetta(agent_id=approving_agent, base_url=base_url, stream_tokens=True)
+    agent = create_agent(model, tools=[], response_format=WeatherReport)
+
+    state = agent.invoke(
+        {"messages": [HumanMessage("just chatting")]}, {**thread("tok"), "recursion_limit": 10}
+    )
+    waiting = model.invoke(f"{MEMORY_INSERT} note", config={"configurable": {"session_id": "t"}})
+
+    assert state["structured_response"] == WeatherReport(city="hello", sky="hello")
+    (approval,) = pending_approvals(waiting)  # one call, though it streamed in deltas
+    assert (approval.name, approval.args["new_string"]) == ("memory_insert", "Likes tea.")
+    blocks = [b for b in waiting.content if isinstance(b, dict)]
+    assert [(b["type"], b["name"]) for b in blocks] == [("server_tool_call", "memory_insert")]
+
+
 # --------------------------------------------------------------------------- helper calls
 
 
