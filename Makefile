@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# the lowest versions pyproject.toml allows (uv's lowest-direct resolution), to prove its floors
+FLOORS := .venv-floors
 
 FUZZ_MINUTES ?= 30
 FUZZ_SUMMARY ?= fuzz-summary.json
 # make test draws the same paths every run (this seed); make fuzz explores random ones
 CI_FUZZ_SEED ?= 3105763003
 
-.PHONY: demo test test-live fuzz tmux record bench lint format typecheck stack-up stack-down stack-status clean
+.PHONY: demo test test-floors test-live fuzz tmux record bench lint format typecheck stack-up stack-down stack-status clean
 
 # uv installs in seconds from its cache (and the Letta server venv too, see scripts/letta_stack.py);
 # plain pip is the fallback.
@@ -17,6 +19,12 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	($(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,examples]') \
 	  || ($(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[dev,examples]')
+	touch $@
+
+$(FLOORS)/.installed: pyproject.toml $(INSTALLED)
+	rm -rf $(FLOORS)
+	$(VENV)/bin/uv venv --quiet --python $(PY) $(FLOORS)
+	$(VENV)/bin/uv pip install --quiet --python $(FLOORS)/bin/python --resolution lowest-direct -e '.[dev]'
 	touch $@
 
 demo: $(INSTALLED)  ## the main job: two users' sessions on one agent
@@ -29,7 +37,12 @@ OFFLINE := $(shell unshare -rn true 2>/dev/null && echo unshare -rn --)
 test: $(INSTALLED) tmux  ## the whole suite: unit and cassette replays offline, then live tests on the local stack
 	$(PY) -c "from tests.test_user_project import vcrpy9_site; vcrpy9_site()"  # needs the registry
 	$(OFFLINE) $(PY) -m pytest -m "not live"
+	$(MAKE) --no-print-directory test-floors
 	FUZZ_SEED=$${FUZZ_SEED:-$(CI_FUZZ_SEED)} $(PY) -m pytest -m live
+
+test-floors: $(FLOORS)/.installed  ## unit and replay tiers on the lowest allowed dependency versions, offline
+	$(FLOORS)/bin/python -c "from importlib.metadata import version as v; print('floors:', *(f'{p} {v(p)}' for p in ('langchain-core', 'letta-client', 'pydantic', 'langchain', 'langgraph', 'vcrpy')))"
+	$(OFFLINE) $(FLOORS)/bin/python -m pytest -m "not live" -p no:cacheprovider tests/unit_tests tests/integration_tests
 
 test-live: $(INSTALLED) tmux  ## integration tests live against the server (no cassettes)
 	LETTA_TEST_MODE=live $(PY) -m pytest tests/integration_tests
@@ -71,4 +84,4 @@ stack-status:
 	$(PYTHON) scripts/letta_stack.py status
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FLOORS) .pytest_cache .mypy_cache .ruff_cache
