@@ -98,10 +98,12 @@ def test_found_again_from_a_new_process(base_url: str, agent_id: str, letta: Let
     assert tagged(letta, agent_id, "frank") == [created]
 
 
-def _race(base_url: str, agent_id: str, key: str, start: object, out: object) -> None:
+def _race(base_url: str, agent_id: str, keys: list[str], start: object, out: object) -> None:
+    """Resolve each key when every racer is ready (one barrier per round)."""
     client = Letta(base_url=base_url, max_retries=0)
-    start.wait()  # type: ignore[attr-defined]
-    out.put(SessionResolver(client, agent_id).resolve(key))  # type: ignore[attr-defined]
+    for key in keys:
+        start.wait()  # type: ignore[attr-defined]
+        out.put((key, SessionResolver(client, agent_id).resolve(key)))  # type: ignore[attr-defined]
 
 
 @pytest.mark.live
@@ -109,20 +111,23 @@ def _race(base_url: str, agent_id: str, key: str, start: object, out: object) ->
 def test_processes_racing_on_a_new_key_end_with_one_conversation(
     base_url: str, agent_id: str, letta: Letta, processes: int
 ) -> None:
+    # the same racers take five rounds, each on a new key (an interpreter costs seconds)
     context = multiprocessing.get_context("spawn")
-    for round_ in range(5):
-        key = f"race-{processes}-{round_}"
-        start, out = context.Barrier(processes), context.Queue()
-        workers = [
-            context.Process(target=_race, args=(base_url, agent_id, key, start, out))
-            for _ in range(processes)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(60)
-        results = {out.get(timeout=5) for _ in workers}
-
+    keys = [f"race-{processes}-{round_}" for round_ in range(5)]
+    start, out = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_race, args=(base_url, agent_id, keys, start, out))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    picked: dict[str, set[str]] = {key: set() for key in keys}
+    for _ in range(processes * len(keys)):
+        key, conversation = out.get(timeout=120)
+        picked[key].add(conversation)
+    for worker in workers:
+        worker.join(60)
+    for key, results in picked.items():
         remaining = tagged(letta, agent_id, key)
         assert len(remaining) == 1, (key, remaining, results)
         assert results == set(remaining)

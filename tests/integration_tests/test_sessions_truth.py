@@ -97,6 +97,14 @@ from langchain_letta.sessions import SessionResolver
 client = Letta(base_url=sys.argv[1], max_retries=0)
 print(SessionResolver(client, sys.argv[2]).resolve(sys.argv[3], create=sys.argv[4] == "1"))
 """
+_RESOLVE_EACH = """
+import json, sys
+from letta_client import Letta
+from langchain_letta.sessions import SessionResolver
+client = Letta(base_url=sys.argv[1], max_retries=0)
+resolver = SessionResolver(client, sys.argv[2])
+print(json.dumps([resolver.resolve(key) for key in json.loads(sys.argv[3])]))
+"""
 
 
 # ------------------------------------------------------------------ 1. a cache that notices
@@ -175,10 +183,13 @@ ODD_KEYS = ["a\\b", "%", "_", "user-1", "user-10", "user-1%", "ü 🙂 'quoted' 
 def test_odd_keys_map_exactly_from_fresh_processes(
     base_url: str, agent_id: str, letta: Letta
 ) -> None:
-    created = {key: in_new_process(_RESOLVE, base_url, agent_id, key, "1") for key in ODD_KEYS}
-    assert len(set(created.values())) == len(ODD_KEYS)
+    # one fresh interpreter creates every key's conversation, another finds each again
+    keys = json.dumps(ODD_KEYS)
+    first = json.loads(in_new_process(_RESOLVE_EACH, base_url, agent_id, keys))
+    assert len(set(first)) == len(ODD_KEYS)
+    assert json.loads(in_new_process(_RESOLVE_EACH, base_url, agent_id, keys)) == first
+    created = dict(zip(ODD_KEYS, first, strict=True))
     for key, conversation in created.items():
-        assert in_new_process(_RESOLVE, base_url, agent_id, key, "1") == conversation, key
         restart()
         client, seen = counting(base_url)
         assert SessionResolver(client, agent_id).resolve(key, create=False) == conversation
