@@ -109,7 +109,7 @@ def test_user_project_replays_offline(vcrpy: str, ids: str) -> None:
     result = run_pytest(PROJECT, environment(vcrpy, **variables), "--block-network")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "9 passed" in result.stdout, result.stdout
+    assert "11 passed" in result.stdout, result.stdout
 
 
 def test_repo_cassette_tests_replay_with_vcrpy9() -> None:

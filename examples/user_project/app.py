@@ -11,14 +11,16 @@ import os
 import warnings
 from typing import Any
 
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from langchain_letta import ChatLetta, LettaChatMessageHistory
+from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaStore
 
 
 def agent_id() -> str:
@@ -59,6 +61,31 @@ def graph() -> Any:
     builder.add_node("agent", agent)
     builder.add_edge(START, "agent")
     return builder.compile(checkpointer=InMemorySaver())
+
+
+def store() -> LettaStore:
+    """The app's long-term memory: a LangGraph store in the agent's archival memory."""
+    return LettaStore(agent_id=agent_id())
+
+
+def notes_graph(memory: LettaStore) -> Any:
+    """A graph whose node keeps facts ("remember: <key> = <fact>") and looks them up."""
+
+    def notes(state: MessagesState, runtime: Runtime[None]) -> dict[str, Any]:
+        assert runtime.store is not None
+        text = str(state["messages"][-1].content)
+        if text.startswith("remember:"):
+            key, fact = (part.strip() for part in text.removeprefix("remember:").split("=", 1))
+            runtime.store.put(("facts",), key, {"fact": fact})
+            return {"messages": [AIMessage(f"Stored: {fact}")]}
+        hits = runtime.store.search(("facts",), query=text, limit=3)
+        found = "; ".join(hit.value["fact"] for hit in hits) or "nothing"
+        return {"messages": [AIMessage(f"Found: {found}")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("notes", notes)
+    builder.add_edge(START, "notes")
+    return builder.compile(store=memory)
 
 
 @tool

@@ -160,3 +160,38 @@ def test_the_agent_read_back_is_the_apps() -> None:
     assert agent.id == app.agent_id()  # responses carry the test's id back
     assert agent.name == "user-project-app"
     assert human.value == "Name: Ada"
+
+
+def test_store_keeps_facts_across_threads() -> None:
+    store = app.store()
+    graph = app.notes_graph(store)
+
+    stored = graph.invoke(
+        {"messages": [HumanMessage("remember: tea = Ada drinks green tea")]},
+        {"configurable": {"thread_id": "store-alice"}},
+    )
+    found = graph.invoke(
+        {"messages": [HumanMessage("what does Ada drink?")]},
+        {"configurable": {"thread_id": "store-bob"}},
+    )
+
+    assert stored["messages"][-1].text == "Stored: Ada drinks green tea"
+    assert found["messages"][-1].text == "Found: Ada drinks green tea"
+    item = store.get(("facts",), "tea")
+    assert item is not None
+    assert item.value == {"fact": "Ada drinks green tea"}
+    assert store.list_namespaces(prefix=("facts",)) == [("facts",)]
+
+
+async def test_store_async_put_replace_delete() -> None:
+    store = app.store()
+
+    await store.aput(("prefs", "ada"), "color", {"likes": "blue"})
+    await store.aput(("prefs", "ada"), "color", {"likes": "green"})
+    replaced = await store.aget(("prefs", "ada"), "color")
+    await store.adelete(("prefs", "ada"), "color")
+
+    assert replaced is not None
+    assert replaced.value == {"likes": "green"}
+    assert await store.aget(("prefs", "ada"), "color") is None
+    assert await store.asearch(("prefs",)) == []
