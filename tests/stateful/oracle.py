@@ -44,9 +44,28 @@ def is_summary(text: str) -> bool:
 
 def stored_user_texts(letta: Letta, conversation_id: str) -> list[str]:
     """The user texts the conversation holds, in the server's order (summaries left out)."""
-    items = letta.conversations.messages.list(conversation_id, order="asc", limit=1000)
+    items = _by_date(letta.conversations.messages.list(conversation_id, order="asc", limit=1000))
     texts = [item_text(item) for item in items if item.message_type == "user_message"]
     return [text for text in texts if not is_summary(text)]
+
+
+def _by_date(items: Any) -> list[Any]:
+    """The server's list in the order the messages were stored.
+
+    After a compaction Letta 0.16.8 renumbers only the messages still in context, so its
+    ``asc`` listing can put a new message before older, evicted ones; ``date`` keeps order.
+    """
+    return sorted(items, key=lambda item: item.date)
+
+
+def summaries(letta: Letta, conversation_id: str) -> list[str]:
+    """The ids of the compaction summaries the conversation holds."""
+    items = letta.conversations.messages.list(conversation_id, order="asc", limit=1000)
+    return [
+        item.id
+        for item in items
+        if item.message_type == "user_message" and is_summary(item_text(item))
+    ]
 
 
 def agent_conversations(letta: Letta, agent_id: str) -> list[str]:

@@ -27,6 +27,12 @@ CACHES: tuple[tuple[str, str], ...] = (
     ("langchain_letta.chat_history", "_THREADS"),
     ("langchain_letta.locks", "LOCKS"),
     ("langchain_letta.turns", "DOUBTFUL_TURNS"),
+    ("langchain_letta.structured", "UNANSWERED"),
+    ("langchain_letta.approvals", "PENDING"),
+    ("langchain_letta.forks", "_TIPS"),
+    ("langchain_letta.forks", "_ROOTS"),
+    ("langchain_letta.forks", "_PLANNED"),
+    ("langchain_letta.forks", "_SENT"),
     ("langchain_letta.chat_models", "_LAST_SEEN"),  # before issue 12's fix
     ("langchain_letta.conversation", "_LOCKS"),  # before issue 12's fix
 )
