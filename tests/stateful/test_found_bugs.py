@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from langchain_core.exceptions import LangChainException
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
 from pydantic import BaseModel
@@ -210,3 +211,30 @@ def test_a_clear_reaches_a_replica_on_another_url(
         proxy.close()
     assert reply.response_metadata["conversation_id"] == history.conversation_id
     assert stored_user_texts(letta, str(history.conversation_id)) == ["after"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by the state machine: a run that ends with stop_reason 'error' is returned "
+    "as a reply (empty text), not raised as a typed error",
+)
+def test_a_tool_step_after_automatic_compaction_that_ends_in_error_is_not_a_success(
+    letta: Letta, base_url: str
+) -> None:
+    agent = letta.agents.create(
+        name="lc-stateful-small-window",
+        model="openai-proxy/fake-llm",
+        embedding="openai/text-embedding-3-small",
+        context_window_limit=2000,
+        memory_blocks=[{"label": "human", "value": "Name: Ada"}],
+    )
+    try:
+        model = ChatLetta(agent_id=agent.id, base_url=base_url)
+        config = {"configurable": {"session_id": "small"}}
+        for turn in range(3):  # the server compacts on its own from the second
+            model.invoke(f"long {turn} " + "lorem ipsum " * 160, config=config)
+        step = model.bind(max_steps=1)
+        with pytest.raises(LangChainException):  # the run failed: a typed error, not a reply
+            step.invoke('[tool:conversation_search {"query": "x"}] look', config=config)
+    finally:
+        letta.agents.delete(agent.id)
