@@ -69,6 +69,8 @@ def load_or_record(url: str | None) -> bytes:
 
 def _mock_client(body: bytes) -> Letta:
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/v1/conversations/"):
+            return httpx.Response(200, json={"id": CONVERSATION, "agent_id": "agent-bench"})
         if request.method == "GET":  # ChatLetta reads the agent (model, context window) once
             return httpx.Response(
                 200, json={"id": "agent-bench", "llm_config": {"context_window": 128000}}
