@@ -29,7 +29,6 @@ reads the pending calls from the conversation and sends the turn once more, sett
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, ToolMessage
 
 from langchain_letta.errors import LettaInputError
+from langchain_letta.lru import LRU
 
 __all__ = [
     "APPROVAL_KEY",
@@ -164,20 +164,22 @@ class PendingCalls:
 
     A turn that ends with ``requires_approval`` records its calls; the conversation's
     next turn answers them itself or has them settled first (see :meth:`settle`).
+
+    Args:
+        budget: how many conversations to keep.
+
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[str, list[_Pending]] = {}
+    def __init__(self, budget: int) -> None:
+        self._pending: LRU[str, list[_Pending]] = LRU(budget)
 
     def record(self, conversation_id: str, requests: Iterable[dict[str, Any]]) -> None:
         """Remember the calls of a turn that stopped for them (replacing older ones)."""
         calls = [_Pending(str(r["tool_call_id"]), bool(r["server_side"])) for r in requests]
-        with self._lock:
-            if calls:
-                self._pending[conversation_id] = calls
-            else:
-                self._pending.pop(conversation_id, None)
+        if calls:
+            self._pending[conversation_id] = calls
+        else:
+            self._pending.pop(conversation_id, None)
 
     def settle(
         self, conversation_id: str, payloads: Sequence[dict[str, Any]]
@@ -187,8 +189,7 @@ class PendingCalls:
         A client-side tool call gets a "not run" error result, a server-side approval
         a denial: Letta refuses any new message while a call waits.
         """
-        with self._lock:
-            pending = self._pending.pop(conversation_id, [])
+        pending = self._pending.pop(conversation_id, [])
         answered = {
             str(item["tool_call_id"])
             for payload in payloads
@@ -227,15 +228,13 @@ class PendingCalls:
         self.record(conversation_id, calls)
         return bool(calls)
 
-    def reset(self) -> None:
-        """Forget everything (for tests: what a new process knows)."""
-        with self._lock:
-            self._pending.clear()
-
     def forget(self, conversation_id: str) -> None:
         """Drop what is known of the conversation (its turn failed)."""
-        with self._lock:
-            self._pending.pop(conversation_id, None)
+        self._pending.pop(conversation_id, None)
+
+    def clear(self) -> None:
+        """Forget every conversation."""
+        self._pending.clear()
 
 
 def _answer(call: _Pending) -> dict[str, Any]:
@@ -252,7 +251,3 @@ def _answer(call: _Pending) -> dict[str, Any]:
         "tool_return": _NOT_RUN,
         "status": "error",
     }
-
-
-PENDING = PendingCalls()
-"""The process-wide record of calls left pending."""

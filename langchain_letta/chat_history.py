@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,8 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
-from langchain_letta.connection import make_clients, resolve_endpoint
+from langchain_letta.clients import shared_clients
+from langchain_letta.connection import resolve_endpoint
 from langchain_letta.conversation import Conversations, Order
 from langchain_letta.errors import (
     LettaCursorError,
@@ -23,7 +23,7 @@ from langchain_letta.errors import (
     LettaNotFoundError,
     translate_error,
 )
-from langchain_letta.memory import LEDGER, SyncMemory, check_mode
+from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import (
     AGENT_SIDE,
     SYSTEM_ALERT,
@@ -50,10 +50,9 @@ from langchain_letta.sessions import (
     check_owner,
     check_session_id,
 )
+from langchain_letta.state import MEMORY_CHECKS, THREADS
 
 __all__ = ["LettaChatMessageHistory"]
-
-_CACHED_ITEMS = 200_000
 
 
 @dataclass
@@ -101,38 +100,6 @@ class _Thread:
         if new_items:
             self.last_id = new_items[-1].id
         return self.settled + fold(self.tail)
-
-
-class _ThreadCache:
-    """Read threads per conversation, shared by every history of the process.
-
-    Least recently used threads are dropped once the cache holds more than
-    ``max_items`` stored items in all.
-    """
-
-    def __init__(self, max_items: int) -> None:
-        self._max_items = max_items
-        self._guard = threading.Lock()
-        self._threads: OrderedDict[tuple[str, str], _Thread] = OrderedDict()
-
-    def drop(self, base_url: str, conversation_id: str) -> None:
-        """Forget what was read of a conversation (it is gone)."""
-        with self._guard:
-            self._threads.pop((base_url, conversation_id), None)
-
-    def get(self, base_url: str, conversation_id: str) -> _Thread:
-        key = (base_url, conversation_id)
-        with self._guard:
-            thread = self._threads.pop(key, None) or _Thread()
-            self._threads[key] = thread
-            while len(self._threads) > 1 and (
-                sum(cached.size for cached in self._threads.values()) > self._max_items
-            ):
-                self._threads.popitem(last=False)
-            return thread
-
-
-_THREADS = _ThreadCache(_CACHED_ITEMS)
 
 
 async def _acquire(lock: threading.Lock) -> None:
@@ -276,15 +243,13 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         self.cursor_semantics: CursorSemantics = cursor_semantics
         endpoint = resolve_endpoint(base_url, api_key)
         self.base_url = endpoint.url
-        if client is None or async_client is None:
-            built, abuilt = make_clients(
-                base_url=self.base_url,
-                api_key=endpoint.api_key,
-                timeout=timeout,
-                max_retries=max_retries,
-                basic_auth=endpoint.basic_auth,
-            )
-            client, async_client = client or built, async_client or abuilt
+        client, async_client = shared_clients(
+            endpoint,
+            timeout=timeout,
+            max_retries=max_retries,
+            client=client,
+            async_client=async_client,
+        )
         self._conversations = Conversations(client, async_client, busy_timeout=0)
         self._listing = MessageListing(client, async_client)
         self._cache_key = str(client.base_url)
@@ -342,7 +307,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
 
     def _gone(self, conversation_id: str, error: BaseException) -> None:
         """The conversation read so far is gone: follow the session once, else raise."""
-        _THREADS.drop(self._cache_key, conversation_id)
+        THREADS.pop((self._cache_key, conversation_id), None)
         self._snapshot = None
         if self.session_id is None:
             raise LettaNotFoundError(
@@ -368,8 +333,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             if conversation_id is None:
                 return []
             if self.include_system and self._prompt_recompiled(conversation_id):
-                _THREADS.drop(self._cache_key, conversation_id)  # its system message changed
-            thread = _THREADS.get(self._cache_key, conversation_id)
+                THREADS.pop((self._cache_key, conversation_id), None)  # its system message changed
+            thread = THREADS.obtain((self._cache_key, conversation_id), _Thread)
             prefetch = None
             if not closing and wanted(self, conversation_id):  # the turn checks memory next
                 read = self._conversations.read_blocks
@@ -389,7 +354,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                         )
                         thread.compacted = any(_is_alert(item) for item in new_items)
                     fold = self._folder(conversation_id, include_system=True)
-                    return self._keep(thread.extend(new_items, fold))
+                    folded = thread.extend(new_items, fold)
+                    THREADS.reweigh((self._cache_key, conversation_id))
+                    return self._keep(folded)
             except LettaCursorError as error:  # our own cursor is gone with its conversation
                 if attempt:
                     raise
@@ -409,8 +376,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             if conversation_id is None:
                 return []
             if self.include_system and await self._aprompt_recompiled(conversation_id):
-                _THREADS.drop(self._cache_key, conversation_id)
-            thread = _THREADS.get(self._cache_key, conversation_id)
+                THREADS.pop((self._cache_key, conversation_id), None)
+            thread = THREADS.obtain((self._cache_key, conversation_id), _Thread)
             aprefetch = None
             if not closing and wanted(self, conversation_id):  # the turn checks memory next
                 aprefetch = self._prefetched.astart(self._conversations.aread_blocks, self.agent_id)
@@ -433,7 +400,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                     ]
                     thread.compacted = any(_is_alert(item) for item in new_items)
                 fold = self._folder(conversation_id, include_system=True)
-                return self._keep(thread.extend(new_items, fold))
+                folded = thread.extend(new_items, fold)
+                THREADS.reweigh((self._cache_key, conversation_id))
+                return self._keep(folded)
             except LettaCursorError as error:
                 if attempt:
                     raise
@@ -601,7 +570,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             created = self._conversations.client.conversations.create(agent_id=self.agent_id)
         except Exception as error:
             raise translate_error(error) from error
-        LEDGER.created(self.agent_id, created.id)
+        MEMORY_CHECKS.created(self.agent_id, created.id)
         bind(self._cache_key, created.id, self.agent_id)
         return str(created.id)
 

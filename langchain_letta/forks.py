@@ -37,7 +37,6 @@ conversation's first messages, one request.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,8 +45,8 @@ from letta_client import Letta
 
 from langchain_letta.approvals import decision_of
 from langchain_letta.errors import translate_error
-from langchain_letta.memory import LEDGER
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
+from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
 from langchain_letta.turns import keyed_otids
 
 __all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip", "replay_key"]
@@ -55,19 +54,7 @@ __all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip", "replay_key"
 BRANCH_PREFIX = "langchain-letta branch of "
 _DIVERGENCE_DEPTH = 20
 _FIRST_STEP_DEPTH = 20
-_MAX_REMEMBERED = 10_000
-
-_lock = threading.Lock()
-_TIPS: dict[str, str] = {}
-"""conversation id -> its newest message that this process saw stored."""
-_ROOTS: dict[str, str] = {}
-"""conversation id -> the conversation it branches from (itself for a root)."""
-_FORKS_AT_MESSAGE: dict[str, bool] = {}
-"""server URL -> whether its ``fork(message_id=)`` forks at the message."""
-_PLANNED: dict[str, tuple[str, ...]] = {}
-"""conversation id -> LangChain ids of the input its running turn sends."""
-_SENT: dict[str, set[str]] = {}
-"""conversation id -> LangChain ids of input messages a finished turn stored there."""
+_SENT_PER_CONVERSATION = 10_000
 
 
 def branch_tag(root_id: str) -> str:
@@ -82,29 +69,14 @@ def record_tip(conversation_id: str, message_id: str | None) -> None:
     message one) are remembered as sent there too, so a replay of them is recognised.
     """
     if message_id:
-        with _lock:
-            _remember(_TIPS, conversation_id, message_id)
-            planned = _PLANNED.pop(conversation_id, ())
-            sent = _SENT.setdefault(conversation_id, set())
+        TIPS[conversation_id] = message_id
+        planned = PLANNED.pop(conversation_id, ())
+        with SENT.lock:
+            sent = SENT.obtain(conversation_id, set)
             sent.update(planned)
-            if len(sent) > _MAX_REMEMBERED:
+            if len(sent) > _SENT_PER_CONVERSATION:
                 sent.clear()
-
-
-def _remember(table: dict[str, Any], key: str, value: Any) -> None:
-    if len(table) >= _MAX_REMEMBERED:
-        table.pop(next(iter(table)))
-    table[key] = value
-
-
-def reset() -> None:
-    """Forget everything (for tests)."""
-    with _lock:
-        _TIPS.clear()
-        _ROOTS.clear()
-        _FORKS_AT_MESSAGE.clear()
-        _PLANNED.clear()
-        _SENT.clear()
+            SENT.reweigh(conversation_id)
 
 
 class Branches:
@@ -159,8 +131,7 @@ class Branches:
         return conversation_id
 
     def _root(self, conversation_id: str) -> str:
-        with _lock:
-            known = _ROOTS.get(conversation_id)
+        known = ROOTS.get(conversation_id)
         if known:
             return known
         conversation = self.client.conversations.retrieve(conversation_id)
@@ -168,8 +139,7 @@ class Branches:
         root = conversation_id
         if conversation.agent_id == self.agent_id and summary.startswith(BRANCH_PREFIX):
             root = summary[len(BRANCH_PREFIX) :].strip() or conversation_id
-        with _lock:
-            _remember(_ROOTS, conversation_id, root)
+        ROOTS[conversation_id] = root
         return root
 
     # ------------------------------------------------------------------------ divergence
@@ -183,11 +153,9 @@ class Branches:
         ids = _lc_ids(tail)
         if not ids:
             return False
-        with _lock:
-            if _SENT.get(conversation_id, set()) & set(ids):
-                return True
-            known = conversation_id in _TIPS
-        if known or LEDGER.created_here(conversation_id):
+        if SENT.get(conversation_id, set()) & set(ids):
+            return True
+        if conversation_id in TIPS or MEMORY_CHECKS.created_here(conversation_id):
             return False  # this process saw every turn it could repeat
         key = replay_key(conversation_id, tail)
         sent = {p["otid"] for p in keyed_otids([{}] * (len(tail) + 2), str(key))}
@@ -203,9 +171,8 @@ class Branches:
         one listing of what follows the anchor. The agent's own later steps in the
         anchor's turn (tool steps after a ``max_steps`` stop) are no divergence.
         """
-        with _lock:
-            if _TIPS.get(conversation_id) == anchor_id:
-                return False
+        if TIPS.get(conversation_id) == anchor_id:
+            return False
         later = self.client.conversations.messages.list(
             conversation_id, order="asc", after=anchor_id, limit=_DIVERGENCE_DEPTH
         ).items
@@ -221,12 +188,10 @@ class Branches:
     ) -> tuple[str, list[BaseMessage]]:
         root = self._root(conversation_id)
         server = str(self.client.base_url)
-        with _lock:
-            at_message = _FORKS_AT_MESSAGE.get(server, True)
+        at_message = FORKS_AT_MESSAGE.get(server, True)
         if at_message:
             fork = self._fork_at(conversation_id, _end(anchor), root)
-            with _lock:
-                _FORKS_AT_MESSAGE[server] = fork is not None
+            FORKS_AT_MESSAGE[server] = fork is not None
             if fork is not None:
                 return fork, _relabel(messages, conversation_id, fork)
         return self._seed(conversation_id, messages)
@@ -237,10 +202,9 @@ class Branches:
         """A new branch that the whole input is sent to (the shared prefix seeds it)."""
         root = self._root(conversation_id)
         seeded = self.client.conversations.create(agent_id=self.agent_id, summary=branch_tag(root))
-        LEDGER.created(self.agent_id, seeded.id)
+        MEMORY_CHECKS.created(self.agent_id, seeded.id)
         plain = [_as_text(message) for message in messages]
-        with _lock:
-            _remember(_ROOTS, seeded.id, root)
+        ROOTS[seeded.id] = root
         _plan(str(seeded.id), plain)
         return str(seeded.id), plain
 
@@ -254,10 +218,9 @@ class Branches:
             self.client.conversations.delete(fork.id)  # a whole copy: not the fork asked for
             return None
         self.client.conversations.update(fork.id, summary=branch_tag(root))
-        LEDGER.created(self.agent_id, fork.id)
-        with _lock:
-            _remember(_ROOTS, fork.id, root)
-            _remember(_TIPS, fork.id, message_id)
+        MEMORY_CHECKS.created(self.agent_id, fork.id)
+        ROOTS[fork.id] = root
+        TIPS[fork.id] = message_id
         return str(fork.id)
 
 
@@ -274,8 +237,7 @@ def _lc_ids(messages: Sequence[BaseMessage]) -> tuple[str, ...]:
 
 def _plan(conversation_id: str, tail: Sequence[BaseMessage]) -> None:
     """Note the input a turn is about to send (kept once the turn stored it)."""
-    with _lock:
-        _remember(_PLANNED, conversation_id, _lc_ids(tail))
+    PLANNED[conversation_id] = _lc_ids(tail)
 
 
 def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | None:

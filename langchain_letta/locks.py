@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LOCKS", "Holder", "LockTimeoutError", "current_owner"]
+__all__ = ["ConversationLocks", "Holder", "LockTimeoutError", "current_owner"]
 
 
 class LockTimeoutError(Exception):
@@ -54,7 +54,7 @@ class _Slot:
         self.freed = threading.Condition()
 
 
-class _Locks:
+class ConversationLocks:
     """The conversations' slots, shared by every model of the process (weakly held)."""
 
     def __init__(self) -> None:
@@ -116,6 +116,11 @@ class _Locks:
             await asyncio.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.1)
 
+    def clear(self) -> None:
+        """Forget every slot (as another process: turns running now keep theirs)."""
+        with self._guard:
+            self._slots.clear()
+
     @staticmethod
     def release(slot: _Slot, holder: Holder) -> None:
         """Free the slot if ``holder`` still holds it (an abandoned holder does not)."""
@@ -132,9 +137,6 @@ def _gone(owner: object) -> bool:
     if isinstance(owner, asyncio.Task):
         return owner.done()
     return False
-
-
-LOCKS = _Locks()
 
 
 def abandon_quietly(action: Callable[[], Any]) -> None:

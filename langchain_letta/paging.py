@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from letta_client import AsyncLetta, Letta
 
+from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import (
     LettaCursorError,
     LettaNotFoundError,
@@ -163,7 +164,12 @@ class MessageListing:
 
     def __init__(self, client: Letta, async_client: AsyncLetta) -> None:
         self.client = client
-        self.async_client = async_client
+        self._async_client = async_client
+
+    @property
+    def async_client(self) -> AsyncLetta:
+        """The async letta-client for the running event loop."""
+        return for_running_loop(self._async_client)
 
     def page(
         self,

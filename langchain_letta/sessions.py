@@ -38,7 +38,6 @@ import re
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -56,7 +55,7 @@ from langchain_letta.errors import (
     LettaSessionStoreError,
     translate_error,
 )
-from langchain_letta.memory import LEDGER
+from langchain_letta.state import KEY_LOCKS, MEMORY_CHECKS, MIGRATED, OWNERS, SESSIONS
 
 __all__ = [
     "InMemorySessionStore",
@@ -78,7 +77,6 @@ _LEGACY_CLEARED = f"(cleared) {_LEGACY_PREFIX}"
 _MAX_KEY_LENGTH = 512
 _LIST_PAGE = 100
 _SETTLE_SECONDS = 0.05
-_MAX_CACHED = 100_000
 _ID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _CONVERSATION_ID = re.compile(f"conv-{_ID}")
 _AGENT_ID = re.compile(r"agent-[A-Za-z0-9_-]+")
@@ -287,36 +285,9 @@ class JsonFileSessionStore:
 # ---------------------------------------------------------------------------- process state
 
 
-class _Bounded(OrderedDict[Any, Any]):
-    """A dict that forgets its least recently written entries beyond ``_MAX_CACHED``."""
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > _MAX_CACHED:
-            self.popitem(last=False)
-
-
-_CACHE: _Bounded = _Bounded()  # (base_url, agent_id, key) -> conversation id
-_OWNERS: _Bounded = _Bounded()  # (base_url, conversation id) -> agent id
-_MIGRATED: set[tuple[str, str]] = set()  # (base_url, agent_id) swept for legacy tags
-_CACHE_LOCK = threading.Lock()
-_KEY_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
-
-
-def reset() -> None:
-    """Forget every mapping this process knows (tests; a new process starts so)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-        _OWNERS.clear()
-        _MIGRATED.clear()
-        _KEY_LOCKS.clear()
-
-
 def bind(base_url: str, conversation_id: str, agent_id: str) -> None:
     """Remember that ``conversation_id`` belongs to ``agent_id`` (no request later)."""
-    with _CACHE_LOCK:
-        _OWNERS.put((base_url, conversation_id), agent_id)
+    OWNERS[(base_url, conversation_id)] = agent_id
 
 
 def _owner_checked(base_url: str, conversation_id: str, agent_id: str, owner: object) -> None:
@@ -333,8 +304,7 @@ def _owner_checked(base_url: str, conversation_id: str, agent_id: str, owner: ob
 
 
 def _known_owner(base_url: str, conversation_id: str) -> str | None:
-    with _CACHE_LOCK:
-        return _OWNERS.get((base_url, conversation_id))
+    return OWNERS.get((base_url, conversation_id))
 
 
 def check_owner(client: Letta, agent_id: str, conversation_id: str) -> None:
@@ -425,21 +395,18 @@ class SessionResolver:
 
     def cached(self, session_id: str) -> str | None:
         """The conversation id of the key if this process already knows it."""
-        with _CACHE_LOCK:
-            found: str | None = _CACHE.get(self._cache_key(check_session_id(session_id)))
-            return found
+        return SESSIONS.get(self._cache_key(check_session_id(session_id)))
 
     def forget(self, session_id: str, conversation_id: str | None = None) -> None:
         """Drop the cached mapping of the key (only if it is ``conversation_id``, if given)."""
         key = self._cache_key(session_id)
-        with _CACHE_LOCK:
-            if conversation_id is None or _CACHE.get(key) == conversation_id:
-                _CACHE.pop(key, None)
+        with SESSIONS.lock:
+            if conversation_id is None or SESSIONS.get(key) == conversation_id:
+                SESSIONS.pop(key, None)
 
     def _remember(self, session_id: str, conversation_id: str) -> None:
-        with _CACHE_LOCK:
-            _CACHE.put(self._cache_key(session_id), conversation_id)
-            _OWNERS.put((self._base_url, conversation_id), self.agent_id)
+        SESSIONS[self._cache_key(session_id)] = conversation_id
+        OWNERS[(self._base_url, conversation_id)] = self.agent_id
 
     def resolve(self, session_id: str, *, create: bool = True) -> str | None:
         """The conversation id of ``session_id``, created on first use when ``create``."""
@@ -447,13 +414,10 @@ class SessionResolver:
         if cached:
             return cached
         key = self._cache_key(session_id)
-        with _CACHE_LOCK:
-            key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-        with key_lock:
-            with _CACHE_LOCK:
-                if key in _CACHE:
-                    found: str = _CACHE[key]
-                    return found
+        with KEY_LOCKS.obtain(key, threading.Lock):
+            found = SESSIONS.get(key)
+            if found is not None:
+                return found
             conversation_id = self._lookup(session_id)
             if conversation_id is None and create:
                 conversation_id = self._create(session_id)
@@ -469,8 +433,7 @@ class SessionResolver:
         the key still names ``stale_id``, which is gone.
         """
         self.forget(session_id, stale_id)
-        with _CACHE_LOCK:
-            _OWNERS.pop((self._base_url, stale_id), None)
+        OWNERS.pop((self._base_url, stale_id), None)
         if self.store is not None and self.store.get(self.agent_id, session_id) == stale_id:
             if not create:
                 return None
@@ -513,10 +476,10 @@ class SessionResolver:
                 )
             new = self._create(session_id)
         self._remember(session_id, new)
-        for conversation_id in old - {None, new}:
-            self._ignore_gone(self.client.conversations.delete, conversation_id)
-            with _CACHE_LOCK:
-                _OWNERS.pop((self._base_url, conversation_id), None)
+        for gone in old - {None, new}:
+            if gone is not None:
+                self._ignore_gone(self.client.conversations.delete, gone)
+                OWNERS.pop((self._base_url, gone), None)
         return new
 
     @staticmethod
@@ -589,9 +552,8 @@ class SessionResolver:
     def _migrate_legacy(self) -> bool:
         """Rewrite the agent's tags of the older format once per process; True if any."""
         swept = (self._base_url, self.agent_id)
-        with _CACHE_LOCK:
-            if swept in _MIGRATED:
-                return False
+        if swept in MIGRATED:
+            return False
         rewritten = 0
         for conversation_id, summary, _ in list(self._listed(_LEGACY_PREFIX)):
             new_summary = _migrated_summary(summary or "")
@@ -600,8 +562,7 @@ class SessionResolver:
                     self.client.conversations.update, conversation_id, summary=new_summary
                 )
                 rewritten += 1
-        with _CACHE_LOCK:
-            _MIGRATED.add(swept)
+        MIGRATED[swept] = True
         if rewritten:
             logger.info("Rewrote %d session tags of agent %s.", rewritten, self.agent_id)
         return rewritten > 0
@@ -613,7 +574,7 @@ class SessionResolver:
             summary=session_tag(session_id),
         )
         conversation_id = _conversation_fields(created)[0]
-        LEDGER.created(self.agent_id, conversation_id)
+        MEMORY_CHECKS.created(self.agent_id, conversation_id)
         return conversation_id
 
     def _create(self, session_id: str) -> str:

@@ -20,18 +20,17 @@ Pure bookkeeping, no I/O; bounded in size and age.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DOUBTFUL_TURNS", "DoubtfulTurn", "content_key", "keyed_otids", "new_otids"]
+from langchain_letta.lru import LRU
+
+__all__ = ["DoubtfulTurn", "DoubtfulTurns", "content_key", "keyed_otids", "new_otids"]
 
 _NAMESPACE = uuid.UUID("5b8f4c1e-7a3d-4e4b-9a55-2c1c6f0a9e11")
-_MAX_TURNS = 10_000
 _MAX_AGE = 3 * 3600.0  # as long as Letta remembers an otid
 
 
@@ -71,21 +70,22 @@ class DoubtfulTurn:
         return [str(payload["otid"]) for payload in self.payloads]
 
 
-class _DoubtfulTurns:
-    """Turns in doubt, by conversation and content; the oldest are dropped first."""
+class DoubtfulTurns:
+    """Turns in doubt, by conversation and content; the oldest are dropped first.
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._turns: OrderedDict[tuple[str, str], list[DoubtfulTurn]] = OrderedDict()
+    Args:
+        budget: how many (conversation, content) keys to keep.
+
+    """
+
+    def __init__(self, budget: int) -> None:
+        self._turns: LRU[tuple[str, str], list[DoubtfulTurn]] = LRU(budget)
 
     def record(self, turn: DoubtfulTurn) -> None:
-        """Remember ``turn`` so that the next call with its content takes it over."""
+        """Remember `turn` so that the next call with its content takes it over."""
         key = (turn.conversation_id, content_key(turn.payloads))
-        with self._guard:
-            self._turns.setdefault(key, []).append(turn)
-            self._turns.move_to_end(key)
-            while len(self._turns) > _MAX_TURNS:
-                self._turns.popitem(last=False)
+        with self._turns.lock:
+            self._turns[key] = [*self._turns.get(key, []), turn]
 
     def take(self, conversation_id: str, payloads: Sequence[dict[str, Any]]) -> DoubtfulTurn | None:
         """The oldest recorded turn with this content in the conversation (removed)."""
@@ -93,7 +93,7 @@ class _DoubtfulTurns:
             return None
         key = (conversation_id, content_key(payloads))
         now = time.monotonic()
-        with self._guard:
+        with self._turns.lock:
             turns = [turn for turn in self._turns.pop(key, []) if now - turn.since < _MAX_AGE]
             if not turns:
                 return None
@@ -104,13 +104,8 @@ class _DoubtfulTurns:
 
     def clear(self) -> None:
         """Forget every turn (tests, or a simulated restart)."""
-        with self._guard:
-            self._turns.clear()
+        self._turns.clear()
 
     def __len__(self) -> int:
-        with self._guard:
+        with self._turns.lock:
             return sum(len(turns) for turns in self._turns.values())
-
-
-DOUBTFUL_TURNS = _DoubtfulTurns()
-"""The process's turns in doubt (see the module docstring)."""

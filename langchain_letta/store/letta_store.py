@@ -23,7 +23,8 @@ from langgraph.store.base import (
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
-from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
+from langchain_letta.clients import for_running_loop, shared_clients
+from langchain_letta.connection import Endpoint, resolve_api_key, resolve_endpoint
 from langchain_letta.errors import LettaInputError, LettaNotFoundError, translate_error
 from langchain_letta.store.encoding import (
     STORE_TAG,
@@ -207,19 +208,18 @@ class LettaStore(BaseStore):
         if not isinstance(agent_id, str) or not agent_id:
             raise LettaInputError("LettaStore needs an agent_id.")
         self.agent_id = agent_id
-        if client is None or async_client is None:
-            built, abuilt = make_clients(
-                base_url=resolve_base_url(base_url),
-                api_key=resolve_api_key(api_key),
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-            client, async_client = client or built, async_client or abuilt
-        self._client = client
-        self._async_client = async_client
+        in_url = resolve_endpoint(base_url, None)  # credentials in the URL, if any
+        key = resolve_api_key(api_key)
+        endpoint = in_url if key is None else Endpoint(in_url.url, key)
+        self._client, self._async_client = shared_clients(
+            endpoint,
+            timeout=timeout,
+            max_retries=max_retries,
+            client=client,
+            async_client=async_client,
+        )
         # A re-POSTed create would store the item twice: creates are never retried.
-        self._client_once = client.with_options(max_retries=0)
-        self._async_client_once = async_client.with_options(max_retries=0)
+        self._client_once = self._client.with_options(max_retries=0)
 
     def __repr__(self) -> str:
         return f"LettaStore(agent_id={self.agent_id!r})"
@@ -291,7 +291,9 @@ class LettaStore(BaseStore):
         try:
             call = next(plan)
             while True:
-                client = self._async_client if call.retry else self._async_client_once
+                client = for_running_loop(self._async_client)
+                if not call.retry:
+                    client = client.with_options(max_retries=0)
                 method = _resolve(client, call.path)
                 try:
                     result = await method(*call.args, **call.kwargs)

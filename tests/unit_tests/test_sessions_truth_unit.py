@@ -14,7 +14,7 @@ from langchain_core.load import dumpd, dumps
 from langchain_core.messages import SystemMessage
 from letta_client import Letta
 
-from langchain_letta import ChatLetta, InMemorySessionStore, JsonFileSessionStore, sessions
+from langchain_letta import ChatLetta, InMemorySessionStore, JsonFileSessionStore, state
 from langchain_letta.chat_history import _fold_lazily
 from langchain_letta.connection import resolve_endpoint
 from langchain_letta.errors import (
@@ -40,7 +40,7 @@ CONV = "conv-00000000-0000-4000-8000-000000000001"
 
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
-    sessions.reset()
+    state.reset()
 
 
 @pytest.mark.parametrize("key", ["a\\b", "%", "_", "user-1", "it's", "ü🙂", "x" * 512])
