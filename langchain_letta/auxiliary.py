@@ -13,25 +13,21 @@ import contextlib
 
 from letta_client import AsyncLetta, Letta
 
-from langchain_letta.errors import translate_error
+from langchain_letta.errors import letta_errors
 
 __all__ = ["adiscard", "athrowaway", "discard", "throwaway"]
 
 
 def throwaway(client: Letta, agent_id: str) -> str:
     """A new conversation for one helper call."""
-    try:
+    with letta_errors():
         return str(client.conversations.create(agent_id=agent_id).id)
-    except Exception as error:
-        raise translate_error(error) from error
 
 
 async def athrowaway(client: AsyncLetta, agent_id: str) -> str:
     """Async twin of :func:`throwaway`."""
-    try:
+    with letta_errors():
         return str((await client.conversations.create(agent_id=agent_id)).id)
-    except Exception as error:
-        raise translate_error(error) from error
 
 
 def discard(client: Letta, conversation_id: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from langchain_letta.errors import (
     LettaHistoryWriteError,
     LettaInputError,
     LettaNotFoundError,
-    translate_error,
+    letta_errors,
 )
 from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import (
@@ -44,6 +43,7 @@ from langchain_letta.sessions import (
     SessionResolver,
     SessionStore,
     acheck_owner,
+    acquire,
     bind,
     check_agent_id,
     check_conversation_id,
@@ -100,18 +100,6 @@ class _Thread:
         if new_items:
             self.last_id = new_items[-1].id
         return self.settled + fold(self.tail)
-
-
-async def _acquire(lock: threading.Lock) -> None:
-    """Take ``lock`` without blocking the event loop; a cancelled wait never leaks it."""
-    if lock.acquire(blocking=False):
-        return
-    waiting = asyncio.ensure_future(asyncio.to_thread(lock.acquire))
-    try:
-        await asyncio.shield(waiting)
-    except asyncio.CancelledError:
-        waiting.add_done_callback(lambda _: lock.release())
-        raise
 
 
 class LettaChatMessageHistory(BaseChatMessageHistory):
@@ -253,7 +241,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         self._conversations = Conversations(client, async_client, busy_timeout=0)
         self._listing = MessageListing(client, async_client)
         self._cache_key = str(client.base_url)
-        self._resolver = SessionResolver(client, agent_id, session_store)
+        self._resolver = SessionResolver(client, agent_id, session_store, async_client=async_client)
         self._conversation_id = conversation_id
         self._owner_checked = False
         self._snapshot: list[BaseMessage] | None = None
@@ -295,9 +283,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             if cached is not None:
                 self._conversation_id = cached
             elif self._conversation_id is None:
-                self._conversation_id = await asyncio.to_thread(
-                    self._resolver.resolve, self.session_id, create=False
-                )
+                self._conversation_id = await self._resolver.aresolve(self.session_id, create=False)
         elif self._conversation_id is not None and not self._owner_checked:
             await acheck_owner(
                 self._conversations.async_client, self.agent_id, self._conversation_id
@@ -307,6 +293,18 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
 
     def _gone(self, conversation_id: str, error: BaseException) -> None:
         """The conversation read so far is gone: follow the session once, else raise."""
+        self._conversation_id = self._resolver.refresh(
+            self._session_of_gone(conversation_id, error), conversation_id, create=False
+        )
+
+    async def _agone(self, conversation_id: str, error: BaseException) -> None:
+        """Async twin of :meth:`_gone`."""
+        self._conversation_id = await self._resolver.arefresh(
+            self._session_of_gone(conversation_id, error), conversation_id, create=False
+        )
+
+    def _session_of_gone(self, conversation_id: str, error: BaseException) -> str:
+        """Forget what was read of a gone conversation; the session to follow, else raise."""
         THREADS.pop((self._cache_key, conversation_id), None)
         self._snapshot = None
         if self.session_id is None:
@@ -315,9 +313,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                 response=_gone_response(),
                 body=None,
             ) from error
-        self._conversation_id = self._resolver.refresh(
-            self.session_id, conversation_id, create=False
-        )
+        return self.session_id
 
     # ------------------------------------------------------------------ reading
 
@@ -381,7 +377,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             aprefetch = None
             if not closing and wanted(self, conversation_id):  # the turn checks memory next
                 aprefetch = self._prefetched.astart(self._conversations.aread_blocks, self.agent_id)
-            await _acquire(thread.lock)
+            await acquire(thread.lock)
             try:
                 if thread.last_id is not None:
                     new_items = [
@@ -406,7 +402,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             except LettaCursorError as error:
                 if attempt:
                     raise
-                await asyncio.to_thread(self._gone, conversation_id, error)
+                await self._agone(conversation_id, error)
             finally:
                 thread.lock.release()
                 await self._prefetched.akeep(conversation_id, aprefetch)
@@ -414,19 +410,15 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
 
     def _prompt_recompiled(self, conversation_id: str) -> bool:
         """Bring the thread's system prompt in step with the agent's blocks (``sync_memory``)."""
-        try:
+        with letta_errors():
             return self._conversations.sync_memory(self.sync_memory, self.agent_id, conversation_id)
-        except Exception as error:
-            raise translate_error(error) from error
 
     async def _aprompt_recompiled(self, conversation_id: str) -> bool:
         """Async twin of :meth:`_prompt_recompiled`."""
-        try:
+        with letta_errors():
             return await self._conversations.async_sync_memory(
                 self.sync_memory, self.agent_id, conversation_id
             )
-        except Exception as error:
-            raise translate_error(error) from error
 
     def _keep(self, folded: list[BaseMessage]) -> list[BaseMessage]:
         """Remember this read as the snapshot (see :meth:`hold_snapshot`) and return it."""
@@ -561,18 +553,28 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
 
     async def aclear(self) -> None:
         """Async twin of :meth:`clear`."""
-        self._switch(await asyncio.to_thread(self._fresh_conversation))
+        self._switch(await self._afresh_conversation())
 
     def _fresh_conversation(self) -> str:
         if self.session_id is not None:
             return self._resolver.renew(self.session_id)
-        try:
+        with letta_errors():
             created = self._conversations.client.conversations.create(agent_id=self.agent_id)
-        except Exception as error:
-            raise translate_error(error) from error
-        MEMORY_CHECKS.created(self.agent_id, created.id)
-        bind(self._cache_key, created.id, self.agent_id)
-        return str(created.id)
+        return self._bound(created.id)
+
+    async def _afresh_conversation(self) -> str:
+        if self.session_id is not None:
+            return await self._resolver.arenew(self.session_id)
+        client = self._conversations.async_client
+        with letta_errors():
+            created = await client.conversations.create(agent_id=self.agent_id)
+        return self._bound(created.id)
+
+    def _bound(self, conversation_id: str) -> str:
+        """A conversation this history just created: its blocks are current, it is the agent's."""
+        MEMORY_CHECKS.created(self.agent_id, conversation_id)
+        bind(self._cache_key, conversation_id, self.agent_id)
+        return str(conversation_id)
 
     def _switch(self, conversation_id: str) -> None:
         self._conversation_id = conversation_id

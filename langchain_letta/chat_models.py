@@ -362,7 +362,9 @@ class ChatLetta(BaseChatModel):
             async_client=self.async_client,
         )
         self._conversations = Conversations(self.client, self.async_client, self.busy_timeout)
-        self._resolver = SessionResolver(self.client, self.agent_id, self.session_store)
+        self._resolver = SessionResolver(
+            self.client, self.agent_id, self.session_store, async_client=self.async_client
+        )
         self._branches = Branches(self.client, self.agent_id)
         return self
 
@@ -956,7 +958,7 @@ class ChatLetta(BaseChatModel):
             return conversation_id, None
         if session_id:
             cached = self._resolver.cached(session_id)
-            resolved = cached or await asyncio.to_thread(self._resolver.resolve, session_id)
+            resolved = cached or await self._resolver.aresolve(session_id)
             return str(resolved), session_id
         try:
             created = await self._conversations.async_client.with_options(

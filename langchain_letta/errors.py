@@ -6,13 +6,16 @@ and the matching ``letta_client`` class, so code that catches either keeps worki
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
 import httpx
 import letta_client
 from langchain_core import exceptions as lc
 
 __all__ = [
+    "Conflict",
     "LettaAPIError",
     "LettaAuthenticationError",
     "LettaBadRequestError",
@@ -38,6 +41,8 @@ __all__ = [
     "LettaStructuredOutputError",
     "LettaTimeoutError",
     "LettaUnprocessableError",
+    "classify_conflict",
+    "letta_errors",
     "translate_error",
 ]
 
@@ -210,9 +215,14 @@ _BY_STATUS: dict[int, type[letta_client.APIStatusError]] = {
     401: LettaAuthenticationError,
     403: LettaPermissionDeniedError,
     404: LettaNotFoundError,
-    409: LettaConversationBusyError,
     422: LettaUnprocessableError,
     429: LettaRateLimitError,
+}
+
+_BY_CONFLICT: dict[Conflict, type[letta_client.APIStatusError]] = {
+    "busy": LettaConversationBusyError,
+    "pending_approval": LettaPendingApprovalError,
+    "other": LettaConversationBusyError,  # unknown: reported as before
 }
 
 _BY_RUN_ERROR_TYPE: dict[str, type[LettaRunError]] = {
@@ -225,18 +235,53 @@ _BY_RUN_ERROR_TYPE: dict[str, type[LettaRunError]] = {
 
 def _status_error_type(error: letta_client.APIStatusError) -> type[letta_client.APIStatusError]:
     if error.status_code == 200:  # the SDK's shape for an SSE ``event: error``
-        body = error.body if isinstance(error.body, dict) else {}
-        if _is_pending_approval(str(body.get("message") or body.get("detail") or "")):
+        if "conflict" in _conflict_text(error) and classify_conflict(error) == "pending_approval":
             return LettaPendingApprovalError  # 0.16.8 streams this 409 as an in-stream error
+        body = error.body if isinstance(error.body, dict) else {}
         return _BY_RUN_ERROR_TYPE.get(str(body.get("error_type")), LettaRunError)
     if error.status_code >= 500:
         return LettaAPIError
+    if error.status_code == 409:
+        return _BY_CONFLICT[classify_conflict(error)]
     return _BY_STATUS.get(error.status_code, LettaBadRequestError)
 
 
-def _is_pending_approval(detail: str) -> bool:
-    detail = detail.lower()
-    return "conflict" in detail and "waiting for approval" in detail
+Conflict = Literal["busy", "pending_approval", "other"]
+"""What a Letta 409 means (see `classify_conflict`)."""
+
+
+def classify_conflict(error: letta_client.APIStatusError) -> Conflict:
+    """What a Letta 409 means, and so whether waiting can cure it.
+
+    The one classification of 409 in the package; the busy-wait of a send uses it too.
+
+    - `"pending_approval"`: the conversation waits for a tool's result or an approval
+      decision. Waiting cannot cure it: answer the call (`LettaPendingApprovalError`).
+    - `"busy"`: another run holds the conversation (Letta's detail says "currently being
+      processed" and names its `run_id`). Waiting cures it (`LettaConversationBusyError`,
+      retryable).
+    - `"other"`: any other conflict, such as nothing to cancel. Waiting cannot cure it,
+      so a send does not wait for it; `translate_error` still reports it as
+      `LettaConversationBusyError`, as it always has.
+
+    Args:
+        error: a letta-client error with status 409 (or 0.16.8's in-stream `CONFLICT`).
+
+    """
+    body = error.body if isinstance(error.body, dict) else {}
+    text = _conflict_text(error)
+    if "approval" in text:
+        return "pending_approval"
+    if body.get("run_id") or "being processed" in text or "busy" in text:
+        return "busy"
+    return "other"
+
+
+def _conflict_text(error: letta_client.APIStatusError) -> str:
+    """What the server said about an error (its detail and message), lower case."""
+    body = error.body if isinstance(error.body, dict) else {}
+    said = [str(body[key]) for key in ("detail", "message") if body.get(key)]
+    return " ".join(said or [error.message]).lower()
 
 
 def translate_error(error: BaseException) -> BaseException:
@@ -262,6 +307,45 @@ def translate_error(error: BaseException) -> BaseException:
         return error
     translated.__cause__ = error
     return translated
+
+
+@contextmanager
+def letta_errors(*, reading: str | None = None, cursor: str | None = None) -> Iterator[None]:
+    """The error boundary of one I/O call: every failure inside leaves as a package error.
+
+    letta-client and httpx errors become their langchain-letta types (`translate_error`);
+    other exceptions pass unchanged. Use it around a request and the reading of its answer,
+    in sync and async code alike:
+
+    ```python
+    with letta_errors(reading="The server's answer"):
+        conversation = client.conversations.retrieve(conversation_id)
+    ```
+
+    Args:
+        reading: what the answer is, for an answer that cannot be decoded (invalid JSON,
+            a shape letta-client refuses): it then raises `LettaResponseError` saying
+            "<reading> could not be read".
+        cursor: the paging cursor of the request; a 404 then means the cursor names no
+            message the server has, and raises `LettaCursorError`.
+
+    """
+    try:
+        yield
+    except Exception as error:
+        translated = translate_error(error)
+        if cursor and isinstance(translated, LettaNotFoundError):
+            raise LettaCursorError(
+                f"The cursor {cursor} names no message the server has (or the conversation "
+                "was deleted)."
+            ) from error
+        if reading and isinstance(
+            error, (ValueError, TypeError, letta_client.APIResponseValidationError)
+        ):
+            raise LettaResponseError(f"{reading} could not be read: {error}") from error
+        if translated is error:
+            raise
+        raise translated from error
 
 
 def _message(error: letta_client.APIStatusError) -> str:

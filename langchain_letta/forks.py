@@ -44,7 +44,7 @@ from langchain_core.messages import BaseMessage
 from letta_client import Letta
 
 from langchain_letta.approvals import decision_of
-from langchain_letta.errors import translate_error
+from langchain_letta.errors import letta_errors
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
 from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
 from langchain_letta.turns import keyed_otids
@@ -102,7 +102,7 @@ class Branches:
         of ``conversation_id`` (a thread's turn on a branch), or when the input diverges
         from the conversation (then a new branch is made).
         """
-        try:
+        with letta_errors():
             conversation_id = self._branch_in_input(conversation_id, messages)
             anchor, tail = unsent_tail(messages, conversation_id)
             if anchor is None and self._replayed(conversation_id, tail):
@@ -112,8 +112,6 @@ class Branches:
                 _, tail = unsent_tail(messages, conversation_id)
             _plan(conversation_id, tail)
             return conversation_id, list(messages)
-        except Exception as error:
-            raise translate_error(error) from error
 
     # ------------------------------------------------------------------------ which branch
 

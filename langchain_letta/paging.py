@@ -21,9 +21,8 @@ from letta_client import AsyncLetta, Letta
 from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import (
     LettaCursorError,
-    LettaNotFoundError,
     LettaResponseError,
-    translate_error,
+    letta_errors,
 )
 from langchain_letta.events import letta_models
 
@@ -95,6 +94,7 @@ class Pager:
         return fresh
 
 
+_LISTING = "The server's message listing"
 _MESSAGE_ID = re.compile("message-[0-9A-Za-z-]+")
 
 
@@ -124,20 +124,6 @@ def _decoded(page: object) -> list[Any]:
             "of messages."
         )
     return letta_models(page)
-
-
-def _failed(error: Exception, after: str | None, before: str | None) -> BaseException:
-    """The error for a failed page request; a 404 on a cursor means the cursor is unknown."""
-    translated = translate_error(error)
-    cursor = after or before
-    if isinstance(translated, LettaNotFoundError) and cursor:
-        return LettaCursorError(
-            f"The cursor {cursor} names no message the server has (or the conversation "
-            "was deleted)."
-        )
-    if isinstance(error, (ValueError, TypeError)):
-        return LettaResponseError(f"The server's message listing could not be read: {error}")
-    return translated
 
 
 def _starts_the_conversation(page: object) -> bool:
@@ -181,13 +167,11 @@ class MessageListing:
         before: str | None = None,
     ) -> list[Any]:
         """One page of the conversation's listing (several items per stored message)."""
-        try:
+        with letta_errors(reading=_LISTING):
             response = self.client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before
             )
             page = response.json()
-        except Exception as error:
-            raise _failed(error, None, None) from error
         return _decoded(page)
 
     async def apage(
@@ -200,37 +184,31 @@ class MessageListing:
         before: str | None = None,
     ) -> list[Any]:
         """Async twin of :meth:`page`."""
-        try:
+        with letta_errors(reading=_LISTING):
             response = await self.async_client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before
             )
             page = await response.json()
-        except Exception as error:
-            raise _failed(error, None, None) from error
         return _decoded(page)
 
     def newer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
         """Items created after message ``after``, oldest first (``LettaCursorError``: gone)."""
         request = {"order": "asc", "limit": limit, "after": after}
-        try:
+        with letta_errors(reading=_LISTING, cursor=after):
             response = self.client.messages.with_raw_response.list(
                 **_query(conversation_id, request)
             )
             page = response.json()
-        except Exception as error:
-            raise _failed(error, after, None) from error
         return _decoded(page)
 
     async def anewer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
         """Async twin of :meth:`newer`."""
         request = {"order": "asc", "limit": limit, "after": after}
-        try:
+        with letta_errors(reading=_LISTING, cursor=after):
             response = await self.async_client.messages.with_raw_response.list(
                 **_query(conversation_id, request)
             )
             page = await response.json()
-        except Exception as error:
-            raise _failed(error, after, None) from error
         return _decoded(page)
 
     def owns(self, conversation_id: str, message_id: str) -> bool:
@@ -240,24 +218,20 @@ class MessageListing:
         from the conversation's first item, its system message; after a cursor it
         holds, that item never comes.
         """
-        try:
+        with letta_errors(reading=_LISTING, cursor=message_id):
             response = self.client.conversations.messages.with_raw_response.list(
                 conversation_id, order="asc", limit=1, after=message_id
             )
             page = response.json()
-        except Exception as error:
-            raise _failed(error, message_id, None) from error
         return not _starts_the_conversation(page)
 
     async def aowns(self, conversation_id: str, message_id: str) -> bool:
         """Async twin of :meth:`owns`."""
-        try:
+        with letta_errors(reading=_LISTING, cursor=message_id):
             response = await self.async_client.conversations.messages.with_raw_response.list(
                 conversation_id, order="asc", limit=1, after=message_id
             )
             page = await response.json()
-        except Exception as error:
-            raise _failed(error, message_id, None) from error
         return not _starts_the_conversation(page)
 
 

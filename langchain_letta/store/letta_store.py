@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,7 +25,8 @@ from pydantic import SecretStr
 
 from langchain_letta.clients import for_running_loop, shared_clients
 from langchain_letta.connection import Endpoint, resolve_api_key, resolve_endpoint
-from langchain_letta.errors import LettaInputError, LettaNotFoundError, translate_error
+from langchain_letta.errors import LettaInputError, LettaNotFoundError
+from langchain_letta.plans import Call, Plan, arun, run
 from langchain_letta.store.encoding import (
     STORE_TAG,
     STORE_WORD,
@@ -54,16 +55,6 @@ SEARCH_DEPTH = 1000  # passages nearest the query that a search reads at most
 T = TypeVar("T")
 
 
-@dataclass
-class _Call:
-    """One letta-client call: the attribute path under the client, and its arguments."""
-
-    path: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    retry: bool = True
-
-
 @dataclass(frozen=True)
 class _Row:
     """A passage as the list and search endpoints return it."""
@@ -77,9 +68,6 @@ class _Row:
     def item(self) -> StoredItem | None:
         """The store item, for passages the store wrote (its tag: not a copy the agent made)."""
         return decode(self.text) if STORE_TAG in self.tags else None
-
-
-_Plan = Generator[_Call, Any, T]
 
 
 def _row_of_passage(passage: Any) -> _Row:
@@ -218,8 +206,6 @@ class LettaStore(BaseStore):
             client=client,
             async_client=async_client,
         )
-        # A re-POSTed create would store the item twice: creates are never retried.
-        self._client_once = self._client.with_options(max_retries=0)
 
     def __repr__(self) -> str:
         return f"LettaStore(agent_id={self.agent_id!r})"
@@ -249,60 +235,34 @@ class LettaStore(BaseStore):
         """Async twin of :meth:`attach_archival_tools`."""
         return await self._arun(self._attach())
 
-    def _attach(self) -> _Plan[list[str]]:
-        tools = yield _Call("agents.tools.list", (self.agent_id,), {"limit": PAGE_SIZE})
+    def _attach(self) -> Plan[list[str]]:
+        tools = yield Call("agents.tools.list", (self.agent_id,), {"limit": PAGE_SIZE})
         attached = {tool.name for tool in _items(tools)}
         names = []
         for name in ARCHIVAL_TOOLS:
             if name in attached:
                 continue
-            found = yield _Call("tools.list", (), {"name": name})
+            found = yield Call("tools.list", (), {"name": name})
             ids = [tool.id for tool in _items(found) if tool.name == name and tool.id]
             if ids:  # a server without the tool attaches nothing for it
-                yield _Call("agents.tools.attach", (ids[0],), {"agent_id": self.agent_id})
+                yield Call("agents.tools.attach", (ids[0],), {"agent_id": self.agent_id})
                 names.append(name)
         return names
 
     # ------------------------------------------------------------------ drivers
 
-    def _plans(self, ops: Iterable[Op]) -> list[_Plan[Result]]:
+    def _plans(self, ops: Iterable[Op]) -> list[Plan[Result]]:
         """Check every op (raising before any request), then plan each one."""
         ops = list(ops)
         for op in ops:
             self._check(op)
         return [self._plan(op) for op in ops]
 
-    def _run(self, plan: _Plan[T]) -> T:
-        try:
-            call = next(plan)
-            while True:
-                client = self._client if call.retry else self._client_once
-                method = _resolve(client, call.path)
-                try:
-                    result = method(*call.args, **call.kwargs)
-                except Exception as error:
-                    call = plan.throw(translate_error(error))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    def _run(self, plan: Plan[T]) -> T:
+        return run(plan, self._client)
 
-    async def _arun(self, plan: _Plan[T]) -> T:
-        try:
-            call = next(plan)
-            while True:
-                client = for_running_loop(self._async_client)
-                if not call.retry:
-                    client = client.with_options(max_retries=0)
-                method = _resolve(client, call.path)
-                try:
-                    result = await method(*call.args, **call.kwargs)
-                except Exception as error:
-                    call = plan.throw(translate_error(error))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    async def _arun(self, plan: Plan[T]) -> T:
+        return await arun(plan, for_running_loop(self._async_client))
 
     # ------------------------------------------------------------------ checks
 
@@ -352,7 +312,7 @@ class LettaStore(BaseStore):
 
     # ------------------------------------------------------------------ plans
 
-    def _plan(self, op: Op) -> _Plan[Result]:
+    def _plan(self, op: Op) -> Plan[Result]:
         if isinstance(op, GetOp):
             return self._get(tuple(op.namespace), op.key)
         if isinstance(op, PutOp):
@@ -362,10 +322,10 @@ class LettaStore(BaseStore):
         assert isinstance(op, ListNamespacesOp)
         return self._list_namespaces(op)
 
-    def _get(self, namespace: tuple[str, ...], key: str) -> _Plan[Result]:
+    def _get(self, namespace: tuple[str, ...], key: str) -> Plan[Result]:
         if namespace == BLOCKS_NAMESPACE:
             try:
-                block = yield _Call("agents.blocks.retrieve", (key,), {"agent_id": self.agent_id})
+                block = yield Call("agents.blocks.retrieve", (key,), {"agent_id": self.agent_id})
             except LettaNotFoundError:
                 return None
             return _plain(_block_item(block))
@@ -380,12 +340,12 @@ class LettaStore(BaseStore):
         yield from self._delete_rows([row for row in rows if row is not winner])
         return _plain(_store_item(winner))
 
-    def _put(self, op: PutOp) -> _Plan[None]:
+    def _put(self, op: PutOp) -> Plan[None]:
         namespace = tuple(op.namespace)
         if namespace == BLOCKS_NAMESPACE:
             assert op.value is not None
             changes = {k: op.value[k] for k in ("value", "description", "limit") if k in op.value}
-            yield _Call("agents.blocks.update", (op.key,), {"agent_id": self.agent_id, **changes})
+            yield Call("agents.blocks.update", (op.key,), {"agent_id": self.agent_id, **changes})
             return None
         if namespace == ARCHIVAL_NAMESPACE:
             yield from self._delete_rows([_Row(op.key, "", datetime.now(UTC), [])])
@@ -396,11 +356,11 @@ class LettaStore(BaseStore):
             index = op.index if isinstance(op.index, list) or op.index is False else None
             text, tags = encode(namespace, op.key, dict(op.value), index=index, created_at=first)
             kwargs = {"text": text, "tags": tags}
-            yield _Call("agents.passages.create", (self.agent_id,), kwargs, retry=False)
+            yield Call("agents.passages.create", (self.agent_id,), kwargs, retry=False)
         yield from self._delete_rows(old)
         return None
 
-    def _search(self, op: SearchOp) -> _Plan[list[SearchItem]]:
+    def _search(self, op: SearchOp) -> Plan[list[SearchItem]]:
         prefix = tuple(op.namespace_prefix)
         wanted = op.offset + op.limit
         covers = _covers(prefix)
@@ -425,14 +385,14 @@ class LettaStore(BaseStore):
                 rows = yield from self._rows(marker, stop=None, wanted=(keep, wanted))
                 items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
         if covers["blocks"] and len(items) < wanted:
-            blocks = yield _Call("agents.blocks.list", (self.agent_id,), {"limit": PAGE_SIZE})
+            blocks = yield Call("agents.blocks.list", (self.agent_id,), {"limit": PAGE_SIZE})
             for block in _items(blocks):
                 item = _block_item(block)
                 if _block_matches(item, op.query) and matches_filter(item.value, op.filter):
                     items.append(item)
         return items[op.offset : wanted]
 
-    def _list_namespaces(self, op: ListNamespacesOp) -> _Plan[list[tuple[str, ...]]]:
+    def _list_namespaces(self, op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:
         rows = yield from self._rows(None, stop=None)
         found: set[tuple[str, ...]] = {BLOCKS_NAMESPACE}
         for row in rows:
@@ -446,7 +406,7 @@ class LettaStore(BaseStore):
 
     # ------------------------------------------------------------------ requests
 
-    def _key_rows(self, namespace: tuple[str, ...], key: str) -> _Plan[list[_Row]]:
+    def _key_rows(self, namespace: tuple[str, ...], key: str) -> Plan[list[_Row]]:
         """Every passage of one (namespace, key): one request unless a race left many."""
         marker = key_marker(namespace, key)
         rows = yield from self._rows(marker, stop=None, page_size=KEY_PAGE_SIZE)
@@ -459,7 +419,7 @@ class LettaStore(BaseStore):
         stop: Callable[[_Row], bool] | None,
         wanted: tuple[Callable[[_Row], Any], int] | None = None,
         page_size: int = PAGE_SIZE,
-    ) -> _Plan[list[_Row]]:
+    ) -> Plan[list[_Row]]:
         """Passages oldest first (text containing ``search``), paged until done or enough."""
         rows: list[_Row] = []
         after: str | None = None
@@ -470,7 +430,7 @@ class LettaStore(BaseStore):
                 kwargs["search"] = search
             if after:
                 kwargs["after"] = after
-            page = yield _Call("agents.passages.list", (self.agent_id,), kwargs)
+            page = yield Call("agents.passages.list", (self.agent_id,), kwargs)
             batch = [_row_of_passage(passage) for passage in page]
             rows += batch
             if wanted is not None:
@@ -488,7 +448,7 @@ class LettaStore(BaseStore):
         keep: Callable[[_Row], SearchItem | None],
         wanted: int,
         tag: str | None,
-    ) -> _Plan[list[SearchItem]]:
+    ) -> Plan[list[SearchItem]]:
         """Letta's archival search over the passages nearest ``query``.
 
         The server cuts at ``top_k`` before it filters by ``tag``, so a prefix search
@@ -501,17 +461,17 @@ class LettaStore(BaseStore):
             kwargs: dict[str, Any] = {"query": query, "top_k": top_k}
             if tag:
                 kwargs["tags"] = [tag]
-            response = yield _Call("agents.passages.search", (self.agent_id,), kwargs)
+            response = yield Call("agents.passages.search", (self.agent_id,), kwargs)
             rows = [_row_of_result(result) for result in response.results]
             items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
             if len(items) >= wanted or len(rows) < top_k or top_k >= SEARCH_DEPTH:
                 return items
             top_k = SEARCH_DEPTH
 
-    def _delete_rows(self, rows: list[_Row]) -> _Plan[None]:
+    def _delete_rows(self, rows: list[_Row]) -> Plan[None]:
         for row in rows:
             with contextlib.suppress(LettaNotFoundError):  # another process deleted it first
-                yield _Call("agents.passages.delete", (row.id,), {"agent_id": self.agent_id})
+                yield Call("agents.passages.delete", (row.id,), {"agent_id": self.agent_id})
         return None
 
 
@@ -521,12 +481,6 @@ class LettaStore(BaseStore):
 def _items(page: Any) -> list[Any]:
     """The items of one page (sync and async pages alike; no auto-paging)."""
     return list(getattr(page, "items", page))
-
-
-def _resolve(client: Any, path: str) -> Any:
-    for part in path.split("."):
-        client = getattr(client, part)
-    return client
 
 
 def _check_page(limit: Any, offset: Any) -> None:
