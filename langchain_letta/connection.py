@@ -1,9 +1,9 @@
 """Connection settings: the server URL and its credentials, with none left in the URL.
 
-Credentials written into a ``base_url`` (``https://user:pass@host`` or
-``https://host?api_key=...``) are split off before anything else sees the URL: the
-user and password become a basic ``Authorization`` header, an ``api_key`` (or
-``token``) query value becomes the API key, and both are kept as ``SecretStr``. The
+Credentials written into a `base_url` (`https://user:pass@host` or
+`https://host?api_key=...`) are split off before anything else sees the URL: the
+user and password become a basic `Authorization` header, an `api_key` (or
+`token`) query value becomes the API key, and both are kept as `SecretStr`. The
 URL that remains, and that reprs, dumps, traces, logs and errors show, carries none.
 """
 
@@ -43,12 +43,12 @@ class Endpoint:
 
 
 def resolve_base_url(base_url: str | None) -> str:
-    """``base_url``, else ``$LETTA_BASE_URL``, else Letta Cloud, without credentials."""
+    """`base_url`, else `$LETTA_BASE_URL`, else Letta Cloud, without credentials."""
     return resolve_endpoint(base_url, None).url
 
 
 def resolve_api_key(api_key: SecretStr | str | None) -> SecretStr | None:
-    """``api_key``, else ``$LETTA_API_KEY``, as a ``SecretStr`` (``None`` when unset)."""
+    """`api_key`, else `$LETTA_API_KEY`, as a `SecretStr` (`None` when unset)."""
     if isinstance(api_key, SecretStr):
         return api_key
     value = api_key or os.environ.get("LETTA_API_KEY")
@@ -59,8 +59,8 @@ def resolve_endpoint(base_url: str | None, api_key: SecretStr | str | None) -> E
     """The server URL and credentials, with any credentials inside the URL split off.
 
     Raises:
-        LettaInputError: the URL is not an ``http(s)`` URL, carries a query other than
-            an API key, or carries an API key as well as ``api_key``.
+        LettaInputError: the URL is not an `http(s)` URL, carries a query other than
+            an API key, or carries an API key as well as `api_key`.
 
     """
     raw = base_url or os.environ.get("LETTA_BASE_URL") or DEFAULT_BASE_URL

@@ -1,7 +1,7 @@
 """Exception types of langchain-letta and the translation from letta-client errors.
 
-Every HTTP error type inherits both the matching ``langchain_core.exceptions`` class
-and the matching ``letta_client`` class, so code that catches either keeps working.
+Every HTTP error type inherits both the matching `langchain_core.exceptions` class
+and the matching `letta_client` class, so code that catches either keeps working.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class LettaNotFoundError(lc.ModelNotFoundError, letta_client.NotFoundError):
 class LettaConversationBusyError(lc.ModelError, letta_client.ConflictError):
     """The conversation stayed busy with another run for longer than the wait allowed.
 
-    Retryable: the other run will finish. ``run_id`` names the run that holds the
+    Retryable: the other run will finish. `run_id` names the run that holds the
     conversation, when the server said so.
     """
 
@@ -94,9 +94,9 @@ class LettaAPIError(lc.ModelAPIError, letta_client.InternalServerError):
 class LettaConnectionError(lc.ModelConnectionError, letta_client.APIConnectionError):
     """The server could not be reached, or the connection broke mid-turn.
 
-    ``turn_stored`` says what the server holds of the turn: ``True`` when it has the
+    `turn_stored` says what the server holds of the turn: `True` when it has the
     turn (stored, or its run still going: a retry attaches to it instead of sending it
-    again), ``False`` when it has none of it (a retry sends it), ``None`` only when the
+    again), `False` when it has none of it (a retry sends it), `None` only when the
     server could not be asked.
     """
 
@@ -107,14 +107,14 @@ class LettaIncompleteStreamError(LettaConnectionError):
     """The reply stream ended before the run's stop reason, and the run could not be found.
 
     Raised for a truncated or garbled answer (an HTML page, broken JSON, an empty body).
-    ``turn_stored`` says whether the server holds the turn.
+    `turn_stored` says whether the server holds the turn.
     """
 
 
 class LettaTimeoutError(lc.ModelTimeoutError, letta_client.APITimeoutError):
     """The request timed out.
 
-    ``turn_stored`` is as for :class:`LettaConnectionError`: after a turn timed out,
+    `turn_stored` is as for `LettaConnectionError`: after a turn timed out,
     calling again with the same input attaches to the run the server is still doing
     (or returns what it stored) instead of sending the turn twice.
     """
@@ -125,13 +125,13 @@ class LettaTimeoutError(lc.ModelTimeoutError, letta_client.APITimeoutError):
 class LettaRunError(lc.ModelAPIError, letta_client.APIStatusError):
     """The agent's run failed after the stream had started (Letta's in-stream error).
 
-    ``error_type`` is Letta's classification (``llm_error``, ``llm_timeout``,
-    ``internal_error``, ...) and ``run_id`` names the failed run.
+    `error_type` is Letta's classification (`llm_error`, `llm_timeout`,
+    `internal_error`, ...) and `run_id` names the failed run.
     """
 
     @property
     def error_type(self) -> str | None:
-        """Letta's ``error_type`` for the failure."""
+        """Letta's `error_type` for the failure."""
         body = self.body
         return body.get("error_type") if isinstance(body, dict) else None
 
@@ -165,15 +165,15 @@ class LettaInputTooLargeError(LettaInputError, lc.ContextOverflowError):
 class LettaPendingApprovalError(lc.ModelInvalidRequestError, letta_client.ConflictError):
     """The conversation waits for the result of a client-side tool call.
 
-    HTTP 409, or (Letta 0.16.8 on a streaming send) an in-stream ``CONFLICT`` error.
-    Send the ``ToolMessage`` answering the pending ``tool_calls`` first.
+    HTTP 409, or (Letta 0.16.8 on a streaming send) an in-stream `CONFLICT` error.
+    Send the `ToolMessage` answering the pending `tool_calls` first.
     """
 
 
 class LettaStructuredOutputError(lc.OutputParserException):
     """The agent answered a structured-output call without the structured answer.
 
-    ``llm_output`` holds the agent's reply text.
+    `llm_output` holds the agent's reply text.
     """
 
 
@@ -187,10 +187,10 @@ class LettaHistoryWriteError(lc.LangChainException, NotImplementedError):
 
 
 class LettaConversationIdError(LettaInputError):
-    """A value given as a conversation id is not a Letta conversation id (``conv-...``).
+    """A value given as a conversation id is not a Letta conversation id (`conv-...`).
 
-    Often an application's own key (LangChain's ``RunnableWithMessageHistory`` examples
-    key their histories by ``conversation_id="1"``): pass such keys as ``session_id``.
+    Often an application's own key (LangChain's `RunnableWithMessageHistory` examples
+    key their histories by `conversation_id="1"`): pass such keys as `session_id`.
     """
 
 

@@ -8,10 +8,10 @@ conversation at that message.
 
 How a branch is made depends on the server, found out once per server and process:
 
-* **Letta Cloud** forks at a message (``conversations.fork(id, message_id=...)``): the
+* **Letta Cloud** forks at a message (`conversations.fork(id, message_id=...)`): the
   branch holds the very same stored messages up to the fork point.
 * **The open-source server (0.16.8)** forks only whole conversations (it accepts
-  ``message_id`` and ignores it, measured). There the branch is a new conversation of the
+  `message_id` and ignores it, measured). There the branch is a new conversation of the
   agent seeded with the shared prefix: the input's messages up to the fork point are sent
   with the new turn, in one request, so Letta stores them (under new ids) and runs the
   agent once. Tool calls in the prefix are seeded as text (Letta stores a message only by
@@ -20,18 +20,18 @@ How a branch is made depends on the server, found out once per server and proces
 The probe forks at the message, reads the fork back and keeps it only if it ends there;
 otherwise it deletes it and seeds (each later fork seeds at once).
 
-A branch is found again after a restart: its ``summary`` names the conversation it
-branches from (``langchain-letta branch of conv-...``), and the graph's state names the
+A branch is found again after a restart: its `summary` names the conversation it
+branches from (`langchain-letta branch of conv-...`), and the graph's state names the
 branch in its messages' metadata, so a thread's next turn on a branch goes to the branch.
 The original conversation keeps its turns; each conversation stores a turn once.
 
 A replay of a thread's very first step has no Letta message to diverge at: it is
 recognised by the LangChain ids of its messages (LangGraph gives each state message
 one, and keeps it in the checkpoint) and goes to a new branch. Such a step's messages
-are sent with ``otid`` values derived from those ids and the conversation
-(:func:`replay_key`), so a replay is recognised in any process: this process remembers
+are sent with `otid` values derived from those ids and the conversation
+(`replay_key`), so a replay is recognised in any process: this process remembers
 the ids of the turns it stored; a process that knows nothing of the conversation (it
-neither created it nor ran a turn there) looks for those ``otid`` values among the
+neither created it nor ran a turn there) looks for those `otid` values among the
 conversation's first messages, one request.
 """
 
@@ -58,7 +58,7 @@ _SENT_PER_CONVERSATION = 10_000
 
 
 def branch_tag(root_id: str) -> str:
-    """The ``summary`` that marks a conversation as a branch of ``root_id``."""
+    """The `summary` that marks a conversation as a branch of `root_id`."""
     return f"{BRANCH_PREFIX}{root_id}"
 
 
@@ -97,9 +97,9 @@ class Branches:
     ) -> tuple[str, list[BaseMessage]]:
         """The conversation the input continues, and the input as that conversation sees it.
 
-        Usually ``conversation_id`` and ``messages`` unchanged, at no request. The
+        Usually `conversation_id` and `messages` unchanged, at no request. The
         conversation changes when the input's newest Letta message belongs to a branch
-        of ``conversation_id`` (a thread's turn on a branch), or when the input diverges
+        of `conversation_id` (a thread's turn on a branch), or when the input diverges
         from the conversation (then a new branch is made).
         """
         with letta_errors():
@@ -116,7 +116,7 @@ class Branches:
     # ------------------------------------------------------------------------ which branch
 
     def _branch_in_input(self, conversation_id: str, messages: Sequence[BaseMessage]) -> str:
-        """The branch of ``conversation_id`` the input's newest Letta message is in, if any."""
+        """The branch of `conversation_id` the input's newest Letta message is in, if any."""
         for message in reversed(messages):
             named = message.response_metadata.get("conversation_id")
             if not (message.id and str(message.id).startswith("message-") and named):
@@ -167,7 +167,7 @@ class Branches:
 
         Free when the anchor is the newest message this process saw stored there; else
         one listing of what follows the anchor. The agent's own later steps in the
-        anchor's turn (tool steps after a ``max_steps`` stop) are no divergence.
+        anchor's turn (tool steps after a `max_steps` stop) are no divergence.
         """
         if TIPS.get(conversation_id) == anchor_id:
             return False
@@ -207,7 +207,7 @@ class Branches:
         return str(seeded.id), plain
 
     def _fork_at(self, conversation_id: str, message_id: str, root: str) -> str | None:
-        """A fork that ends at ``message_id``, or ``None`` when the server cannot make one."""
+        """A fork that ends at `message_id`, or `None` when the server cannot make one."""
         fork = self.client.conversations.fork(
             conversation_id, agent_id=self.agent_id, message_id=message_id
         )
@@ -239,11 +239,11 @@ def _plan(conversation_id: str, tail: Sequence[BaseMessage]) -> None:
 
 
 def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | None:
-    """The key a first step's ``otid`` values derive from (``None``: new ``otid`` values).
+    """The key a first step's `otid` values derive from (`None`: new `otid` values).
 
     For an input with no Letta message of the conversation whose messages carry
     LangChain ids (a LangGraph thread's first step): the same state messages in the
-    same conversation get the same ``otid`` values, in any process.
+    same conversation get the same `otid` values, in any process.
     """
     anchor, tail = unsent_tail(messages, conversation_id)
     ids = _lc_ids(tail)
@@ -253,10 +253,10 @@ def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | N
 
 
 def _is_new_input(item: Any) -> bool:
-    """Whether ``item`` is a message the client sent.
+    """Whether `item` is a message the client sent.
 
     A compaction summary is not: Letta stores it as a user message holding a
-    ``system_alert``.
+    `system_alert`.
     """
     kind = str(item.message_type)
     if kind == "approval_response_message":
@@ -275,7 +275,7 @@ def _as_text(message: BaseMessage) -> BaseMessage:
 
 
 def _relabel(messages: Sequence[BaseMessage], source: str, fork: str) -> list[BaseMessage]:
-    """The input with the messages of ``source`` marked as stored in ``fork`` (same ids)."""
+    """The input with the messages of `source` marked as stored in `fork` (same ids)."""
     relabelled = []
     for message in messages:
         if is_stored_in(message, source):

@@ -2,14 +2,14 @@
 
 A turn holds its conversation's lock while its stream is open. Two things make a plain
 lock wrong here: a caller may abandon a stream without closing it (break out of a
-``for`` loop and keep the iterator), and a wait must end within ``busy_timeout``. So
+`for` loop and keep the iterator), and a wait must end within `busy_timeout`. So
 each lock knows its holder (a thread, or an asyncio task) and how to abandon it:
 
 - a turn that finds the lock held by *its own* thread or task (the one the public call
   came from), or by a thread or task that has ended, knows the holder's stream is
   suspended for good (nobody is consuming it), so it abandons that stream (closes it
   and cancels its run on the server) and takes the lock;
-- a turn that finds it held by another thread or task waits, at most ``timeout``.
+- a turn that finds it held by another thread or task waits, at most `timeout`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class ConversationLocks:
             return slot
 
     def _try(self, slot: _Slot, holder: Holder) -> Holder | None:
-        """Take the slot if it is free; else the holder to abandon or ``None`` to wait."""
+        """Take the slot if it is free; else the holder to abandon or `None` to wait."""
         with slot.freed:
             current = slot.holder
             if current is None:
@@ -83,7 +83,7 @@ class ConversationLocks:
             return None
 
     def acquire(self, conversation_id: str, holder: Holder, timeout: float) -> _Slot:
-        """Hold the conversation for ``holder`` (a thread), waiting at most ``timeout``."""
+        """Hold the conversation for `holder` (a thread), waiting at most `timeout`."""
         slot = self._slot(conversation_id)
         deadline = time.monotonic() + timeout
         while True:
@@ -100,7 +100,7 @@ class ConversationLocks:
                     slot.freed.wait(min(remaining, 0.5))
 
     async def aacquire(self, conversation_id: str, holder: Holder, timeout: float) -> _Slot:
-        """Async twin of :meth:`acquire` (``holder`` is an asyncio task)."""
+        """Async twin of `acquire` (`holder` is an asyncio task)."""
         slot = self._slot(conversation_id)
         deadline = time.monotonic() + timeout
         pause = 0.005
@@ -123,7 +123,7 @@ class ConversationLocks:
 
     @staticmethod
     def release(slot: _Slot, holder: Holder) -> None:
-        """Free the slot if ``holder`` still holds it (an abandoned holder does not)."""
+        """Free the slot if `holder` still holds it (an abandoned holder does not)."""
         with slot.freed:
             if slot.holder is holder:
                 slot.holder = None

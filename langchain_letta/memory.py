@@ -6,21 +6,21 @@ prompt caching) until the conversation is recompiled. All sessions share the blo
 a block the agent edits in one session would stay invisible to the others.
 
 This module holds the rules: when a conversation's prompt is due a check against the
-blocks, and whether it lags them (``Conversations`` does the reading and the recompile,
+blocks, and whether it lags them (`Conversations` does the reading and the recompile,
 only when the blocks differ: a recompile rewrites the prompt and so busts the LLM
 provider's prompt cache). When a check is due depends on the mode:
 
-- ``"always"`` (the default, exact): before every turn, so a block edit committed before
+- `"always"` (the default, exact): before every turn, so a block edit committed before
   a turn starts is in that turn's prompt, whoever made it (the agent's tools in any
   process or replica, the API, the ADE): one light request per turn (an agent read that
   carries only its blocks).
-- ``<seconds>`` (bounded staleness): at most that often per session, and after any turn
+- `<seconds>` (bounded staleness): at most that often per session, and after any turn
   of the agent in this process that ran a server-side tool.
-- ``"process"`` (process-local): at a conversation's first turn in this process, and
+- `"process"` (process-local): at a conversation's first turn in this process, and
   after any turn of the agent in this process that ran a server-side tool (memory tools
   are how an agent edits its blocks). Edits made elsewhere (another worker process, the
-  API) reach a running session only when it restarts. ``"auto"`` is its former name.
-- ``"never"``: each conversation keeps the blocks it was compiled with, as Letta does.
+  API) reach a running session only when it restarts. `"auto"` is its former name.
+- `"never"`: each conversation keeps the blocks it was compiled with, as Letta does.
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ __all__ = [
 
 SyncMode = Literal["always", "process", "auto", "never"]
 SyncMemory = SyncMode | float
-"""A memory-sync mode: ``"always"``, seconds of staleness allowed, ``"process"``, ``"never"``."""
+"""A memory-sync mode: `"always"`, seconds of staleness allowed, `"process"`, `"never"`."""
 
 _MODES: tuple[str, ...] = get_args(SyncMode)
 _TOOL_EVENTS = frozenset({"tool_call_message", "tool_return_message"})
 
 
 def check_mode(mode: object) -> SyncMemory:
-    """``mode`` if it is a memory-sync mode, else a clear ``LettaInputError``."""
+    """`mode` if it is a memory-sync mode, else a clear `LettaInputError`."""
     if isinstance(mode, (int, float)) and not isinstance(mode, bool):
         if mode > 0:
             return float(mode)
@@ -96,7 +96,7 @@ class MemoryChecks:
         return None
 
     def turn_mode(self, conversation_id: str, mode: SyncMemory) -> None:
-        """Record the mode of a turn on the conversation (see :meth:`checks_every_turn`)."""
+        """Record the mode of a turn on the conversation (see `checks_every_turn`)."""
         self._every_turn[conversation_id] = mode == "always"
 
     def checks_every_turn(self, conversation_id: str) -> bool:
@@ -119,7 +119,7 @@ class MemoryChecks:
         self.checked(conversation_id, self._generation.get(agent_id, 0), None)
 
     def created_here(self, conversation_id: str) -> bool:
-        """Whether this process created the conversation (see :meth:`created`)."""
+        """Whether this process created the conversation (see `created`)."""
         return conversation_id in self._created
 
     def touched(self, agent_id: str) -> None:
@@ -141,10 +141,10 @@ class MemoryChecks:
 
 
 def behind(known: int | None, blocks: list[Any], prompt: str | None) -> bool:
-    """Whether a conversation's prompt lags ``blocks``.
+    """Whether a conversation's prompt lags `blocks`.
 
-    Judged by ``known``, the fingerprint of the blocks it was compiled from, else by its
-    text ``prompt`` (``None``: not read, or not found).
+    Judged by `known`, the fingerprint of the blocks it was compiled from, else by its
+    text `prompt` (`None`: not read, or not found).
     """
     if known is not None:
         return known != fingerprint(blocks)

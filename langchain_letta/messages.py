@@ -2,10 +2,10 @@
 
 Two directions:
 
-* LangChain -> Letta: :func:`unsent_tail` finds what a conversation has not stored yet
-  (the delta rule), :func:`to_letta_messages` turns it into Letta message payloads.
-* Letta -> LangChain: :class:`TurnChunker` maps a Letta stream, event by event, to
-  ``AIMessageChunk``, and :func:`fold_messages` folds stored Letta messages into the
+* LangChain -> Letta: `unsent_tail` finds what a conversation has not stored yet
+  (the delta rule), `to_letta_messages` turns it into Letta message payloads.
+* Letta -> LangChain: `TurnChunker` maps a Letta stream, event by event, to
+  `AIMessageChunk`, and `fold_messages` folds stored Letta messages into the
   same LangChain messages a streamed turn produces, so both look alike.
 """
 
@@ -61,17 +61,17 @@ AGENT_SIDE = frozenset(
 
 
 LAST_MESSAGE_KEY = "letta_last_message_id"
-"""The ``response_metadata`` key naming a reply's last Letta message when it is not the
+"""The `response_metadata` key naming a reply's last Letta message when it is not the
 reply's own id (a turn of several Letta messages)."""
 
 
 def letta_metadata(conversation_id: str, agent_id: str | None) -> dict[str, Any]:
-    """Metadata that marks a message as stored by Letta in ``conversation_id``."""
+    """Metadata that marks a message as stored by Letta in `conversation_id`."""
     return {"model_provider": PROVIDER, "conversation_id": conversation_id, "agent_id": agent_id}
 
 
 def is_stored_in(message: BaseMessage, conversation_id: str) -> bool:
-    """Whether ``message`` is a message Letta stored in ``conversation_id``."""
+    """Whether `message` is a message Letta stored in `conversation_id`."""
     return (
         bool(message.id)
         and str(message.id).startswith("message-")
@@ -80,7 +80,7 @@ def is_stored_in(message: BaseMessage, conversation_id: str) -> bool:
 
 
 def anchor_conversation(messages: Sequence[BaseMessage]) -> str | None:
-    """The conversation of the newest Letta-stored message in ``messages``, if any."""
+    """The conversation of the newest Letta-stored message in `messages`, if any."""
     for message in reversed(messages):
         conversation_id = message.response_metadata.get("conversation_id")
         if message.id and str(message.id).startswith("message-") and conversation_id:
@@ -91,9 +91,9 @@ def anchor_conversation(messages: Sequence[BaseMessage]) -> str | None:
 def unsent_tail(
     messages: Sequence[BaseMessage], conversation_id: str
 ) -> tuple[BaseMessage | None, list[BaseMessage]]:
-    """Split ``messages`` at the newest message Letta already stored in the conversation.
+    """Split `messages` at the newest message Letta already stored in the conversation.
 
-    Returns that anchor message (``None`` when there is none) and the messages after it,
+    Returns that anchor message (`None` when there is none) and the messages after it,
     which are the only ones that still need sending.
     """
     for position in range(len(messages) - 1, -1, -1):
@@ -108,12 +108,12 @@ def unsent_tail(
 def to_letta_messages(
     messages: Sequence[BaseMessage], *, anchor: BaseMessage | None = None
 ) -> list[dict[str, Any]]:
-    """Letta message payloads for ``messages`` (without ``otid``; see :mod:`langchain_letta.turns`).
+    """Letta message payloads for `messages` (without `otid`; see `langchain_letta.turns`).
 
-    ``anchor`` is the stored message they follow: tool results answering its tool calls
+    `anchor` is the stored message they follow: tool results answering its tool calls
     go back as Letta tool returns. Without an anchor, tool results that open the input
     answer the conversation's pending tool calls (a session's next turn after
-    ``tool_calls``), so they go back as tool returns too.
+    `tool_calls`), so they go back as tool returns too.
 
     Raises:
         LettaInputError: when there is nothing to send or a message cannot be sent.
@@ -144,7 +144,7 @@ def to_letta_messages(
 
 
 def client_return_ids(payloads: Sequence[dict[str, Any]]) -> frozenset[str]:
-    """Ids of the client-side tool calls that ``payloads`` answer (not approvals)."""
+    """Ids of the client-side tool calls that `payloads` answer (not approvals)."""
     return frozenset(
         str(approval["tool_call_id"])
         for payload in payloads
@@ -278,20 +278,20 @@ class _PendingToolCall:
 
 @dataclass
 class TurnChunker:
-    """Turns the events of one Letta stream into ``AIMessageChunk``, without buffering.
+    """Turns the events of one Letta stream into `AIMessageChunk`, without buffering.
 
     Text arrives as string chunks while the turn has shown nothing but text, and as
-    ``text`` blocks after a reasoning or tool block; reasoning arrives as ``reasoning``
-    blocks, the agent's own tools as ``server_tool_call`` / ``server_tool_result``
-    blocks, client-side tool calls (Letta's approval requests) as ``tool_call_chunks``.
-    :meth:`finish` returns the closing chunk: Letta's message id, usage and metadata.
+    `text` blocks after a reasoning or tool block; reasoning arrives as `reasoning`
+    blocks, the agent's own tools as `server_tool_call` / `server_tool_result`
+    blocks, client-side tool calls (Letta's approval requests) as `tool_call_chunks`.
+    `finish` returns the closing chunk: Letta's message id, usage and metadata.
 
     Ids: one reply, one id. Every chunk of a turn (token deltas, reasoning, tool steps,
     the closing chunk) carries the id of the first Letta message the turn streams, the
     reply's id: for a plain reply the one it is stored under. A reply that spans several
     Letta messages (reasoning, the agent's own tool steps, then its answer) keeps that
     first id; the invoked reply and the history carry it too, and
-    ``response_metadata["letta_last_message_id"]`` names the turn's last message when it
+    `response_metadata["letta_last_message_id"]` names the turn's last message when it
     is another one.
     """
 
@@ -307,14 +307,14 @@ class TurnChunker:
     client_returns: frozenset[str] = frozenset()
     """Ids of client-side tool calls whose results were sent: Letta echoes them, skip those."""
     client_calls: list[tuple[str, str]] = field(default_factory=list)
-    """The client-side tool calls the turn ended with: ``(call id, tool name)``."""
+    """The client-side tool calls the turn ended with: `(call id, tool name)`."""
     client_tools: frozenset[str] | None = None
     """Names of the turn's client-side tools: an approval request for any other tool is
-    the agent's own tool waiting for approval (``None``: every request is client-side)."""
+    the agent's own tool waiting for approval (`None`: every request is client-side)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
-    """Every call the turn stopped for: ``tool_call_id``, ``name``, ``args``, ``server_side``."""
+    """Every call the turn stopped for: `tool_call_id`, `name`, `args`, `server_side`."""
     system_alerts: list[dict[str, str]] = field(default_factory=list)
-    """Compaction summaries the server wrote during the turn: ``id`` and ``content``."""
+    """Compaction summaries the server wrote during the turn: `id` and `content`."""
     _blocks_seen: bool = False
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
@@ -443,9 +443,9 @@ class TurnChunker:
         return chunks
 
     def _approval_requests(self, event: Any) -> list[AIMessageChunk]:
-        """Client-side calls as ``tool_call_chunks``; the agent's own as blocks to approve.
+        """Client-side calls as `tool_call_chunks`; the agent's own as blocks to approve.
 
-        With ``stream_tokens`` a call arrives in deltas of one call id (the name in the
+        With `stream_tokens` a call arrives in deltas of one call id (the name in the
         first only): each call is one request, and the agent's own call is shown once
         its arguments are complete.
         """
@@ -514,7 +514,7 @@ def _usage(event: Any) -> dict[str, Any]:
 
 
 def strip_indexes(message: AIMessage) -> AIMessage:
-    """``message`` with the streaming ``index`` keys removed from its content blocks."""
+    """`message` with the streaming `index` keys removed from its content blocks."""
     if isinstance(message.content, str):
         return message
     content = [
@@ -534,11 +534,11 @@ def fold_messages(
     """Fold stored Letta messages (oldest first) into LangChain messages.
 
     The agent's steps between two user messages (reasoning, its own tool calls and
-    results, its reply) become one ``AIMessage``, exactly as :class:`TurnChunker`
+    results, its reply) become one `AIMessage`, exactly as `TurnChunker`
     builds a streamed turn. The conversation's compiled system prompt is left out
-    unless ``include_system`` is set; a compaction summary (a Letta system alert) is
-    always a ``SystemMessage`` whose ``response_metadata["letta_message_type"]`` is
-    ``"system_alert"``.
+    unless `include_system` is set; a compaction summary (a Letta system alert) is
+    always a `SystemMessage` whose `response_metadata["letta_message_type"]` is
+    `"system_alert"`.
     """
     metadata = letta_metadata(conversation_id, agent_id)
     folded: list[BaseMessage] = []
@@ -602,10 +602,10 @@ SYSTEM_ALERTS_KEY = "letta_system_alerts"
 
 
 def system_alert(content: Any) -> str | None:
-    """The text of a Letta system alert (a compaction summary), else ``None``.
+    """The text of a Letta system alert (a compaction summary), else `None`.
 
     Letta stores the summary a compaction leaves as a user message whose content is
-    ``{"type": "system_alert", "message": ...}``.
+    `{"type": "system_alert", "message": ...}`.
     """
     if not isinstance(content, str) or not content.lstrip().startswith("{"):
         return None

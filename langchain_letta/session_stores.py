@@ -27,20 +27,20 @@ class SessionStore(Protocol):
     """Where an application keeps the session key -> conversation id mapping.
 
     Implementations must be safe to call from several threads, and
-    :meth:`set_if_absent` must be atomic across every process that shares the store:
+    `set_if_absent` must be atomic across every process that shares the store:
     it is the race rule (the first mapping written wins; every caller uses it).
     """
 
     def get(self, agent_id: str, session_id: str) -> str | None:
-        """The conversation id of the session, or ``None`` when it has none yet."""
+        """The conversation id of the session, or `None` when it has none yet."""
 
     def set(self, agent_id: str, session_id: str, conversation_id: str) -> None:
-        """Map the session to ``conversation_id``, replacing any mapping (``clear()``)."""
+        """Map the session to `conversation_id`, replacing any mapping (`clear()`)."""
 
     def set_if_absent(self, agent_id: str, session_id: str, conversation_id: str) -> str:
-        """Map the session to ``conversation_id`` unless it is mapped already.
+        """Map the session to `conversation_id` unless it is mapped already.
 
-        Returns the mapping that holds afterwards: ``conversation_id`` if this call
+        Returns the mapping that holds afterwards: `conversation_id` if this call
         wrote it, else the one written first.
         """
 
@@ -58,7 +58,7 @@ class InMemorySessionStore:
             return self._mapping.get((agent_id, session_id))
 
     def set(self, agent_id: str, session_id: str, conversation_id: str) -> None:
-        """Map the session to ``conversation_id``."""
+        """Map the session to `conversation_id`."""
         with self._lock:
             self._mapping[(agent_id, session_id)] = conversation_id
 
@@ -71,10 +71,10 @@ class InMemorySessionStore:
 class JsonFileSessionStore:
     """A durable local session store: one JSON file, safe for several processes.
 
-    Every read and write holds an exclusive ``flock`` on the file's folder (POSIX
+    Every read and write holds an exclusive `flock` on the file's folder (POSIX
     only), and the file is rewritten atomically, so worker processes of one machine
     can share it. A file that is not a JSON object of strings raises
-    :class:`~langchain_letta.errors.LettaSessionStoreError`; an empty file is an
+    `LettaSessionStoreError`; an empty file is an
     empty store. For several machines, use the default server-side mapping.
     """
 
@@ -137,7 +137,7 @@ class JsonFileSessionStore:
             return self._read().get(f"{agent_id}\n{session_id}")
 
     def set(self, agent_id: str, session_id: str, conversation_id: str) -> None:
-        """Map the session to ``conversation_id`` in the file."""
+        """Map the session to `conversation_id` in the file."""
         with self._locked():
             data = self._read()
             data[f"{agent_id}\n{session_id}"] = conversation_id

@@ -1,29 +1,29 @@
 """Session keys -> Letta conversations: stores, the in-process cache, the race rule.
 
 A session key is any string an application chooses (a user id, a chat id, LangGraph's
-``thread_id``). Each key maps to exactly one conversation of the agent, created on first
+`thread_id`). Each key maps to exactly one conversation of the agent, created on first
 use. By default the mapping lives on the Letta server itself, as a tag in the
-conversation's ``summary``, so it survives restarts and works across processes and
+conversation's `summary`, so it survives restarts and works across processes and
 replicas with nothing else to run. Apps that keep the mapping in their own database
-pass a :class:`SessionStore`.
+pass a `SessionStore`.
 
-The tag is ``langchain-letta session <digest>: <key>``: the key stays readable, and the
+The tag is `langchain-letta session <digest>: <key>`: the key stays readable, and the
 lookup searches for the digest alone (32 hex digits), so no key can widen or break
-Letta's ``summary_search`` (a Postgres ``LIKE``) and a cold lookup is one request
-whatever the other keys are. Tags of the older ``langchain-letta session: <key>`` form
+Letta's `summary_search` (a Postgres `LIKE`) and a cold lookup is one request
+whatever the other keys are. Tags of the older `langchain-letta session: <key>` form
 are rewritten the first time a process misses a key of the agent.
 
 The rules every process follows, so all of them agree:
 
 - **Pick**: of several conversations tagged with one key, the oldest (by
-  ``created_at``, then id) is the session's; a warning names the others.
+  `created_at`, then id) is the session's; a warning names the others.
 - **Race**: two processes creating one new key both create, list again, keep the
   oldest and delete their own empty loser. With a store, the first
-  :meth:`SessionStore.set_if_absent` wins.
+  `SessionStore.set_if_absent` wins.
 - **Staleness**: a warm key costs no request. Whatever reveals that its conversation
   is gone or no longer the key's (a 404, a tag that no longer names the key) drops it
-  from the cache and resolves the key once more (:meth:`SessionResolver.refresh`).
-- **Clear**: :meth:`SessionResolver.renew` marks the old conversation cleared, gives
+  from the cache and resolves the key once more (`SessionResolver.refresh`).
+- **Clear**: `SessionResolver.renew` marks the old conversation cleared, gives
   the key a new one and deletes the old one, so another replica's next turn on its
   cached id gets a 404 and follows the key to the new conversation.
 """
@@ -31,9 +31,7 @@ The rules every process follows, so all of them agree:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 import threading
 from contextlib import suppress
 from typing import Any, TypeVar
@@ -42,7 +40,6 @@ from letta_client import AsyncLetta, Letta
 
 from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import (
-    LettaConversationIdError,
     LettaForeignConversationError,
     LettaInputError,
     LettaNotFoundError,
@@ -50,6 +47,17 @@ from langchain_letta.errors import (
     letta_errors,
 )
 from langchain_letta.plans import Call, Pause, Plan, arun, run
+from langchain_letta.session_keys import (
+    LEGACY_PREFIX,
+    TAG,
+    check_agent_id,
+    check_conversation_id,
+    check_session_id,
+    cleared_tag,
+    key_digest,
+    migrated_summary,
+    session_tag,
+)
 from langchain_letta.session_stores import InMemorySessionStore, JsonFileSessionStore, SessionStore
 from langchain_letta.state import KEY_LOCKS, MEMORY_CHECKS, MIGRATED, OWNERS, SESSIONS
 
@@ -61,91 +69,22 @@ __all__ = [
     "check_agent_id",
     "check_conversation_id",
     "check_owner",
+    "check_session_id",
+    "key_digest",
     "session_tag",
 ]
 
 logger = logging.getLogger(__name__)
 
-_TAG = "langchain-letta session"
-_CLEARED = "langchain-letta cleared"
-_LEGACY_PREFIX = "langchain-letta session: "
-_LEGACY_CLEARED = f"(cleared) {_LEGACY_PREFIX}"
 _ANSWER = "The server's answer"
-_MAX_KEY_LENGTH = 512
 _LIST_PAGE = 100
 _SETTLE_SECONDS = 0.05
-_ID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_CONVERSATION_ID = re.compile(f"conv-{_ID}")
-_AGENT_ID = re.compile(r"agent-[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
 
 
-def key_digest(session_id: str) -> str:
-    """The 32 hex digits that stand for ``session_id`` in lookups."""
-    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
-
-
-def session_tag(session_id: str) -> str:
-    """The ``summary`` text that marks a conversation as the one of ``session_id``."""
-    return f"{_TAG} {key_digest(session_id)}: {session_id}"
-
-
-def cleared_tag(session_id: str) -> str:
-    """The ``summary`` of a conversation that ``clear()`` took away from ``session_id``."""
-    return f"{_CLEARED} {key_digest(session_id)}: {session_id}"
-
-
-def check_session_id(session_id: object) -> str:
-    """``session_id`` if it is a usable session key, else a clear ``LettaInputError``."""
-    if not isinstance(session_id, str):
-        raise LettaInputError(f"A session key must be a string, not {type(session_id).__name__}.")
-    if (
-        not session_id.strip()
-        or len(session_id) > _MAX_KEY_LENGTH
-        or "\n" in session_id
-        or "\r" in session_id
-    ):
-        raise LettaInputError(
-            f"A session key must be a non-empty single line of at most {_MAX_KEY_LENGTH} "
-            f"characters; got {session_id[:40]!r}."
-        )
-    if "\x00" in session_id:
-        raise LettaInputError("A session key must not contain NUL characters.")
-    try:
-        session_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise LettaInputError("A session key must be valid Unicode text.") from None
-    return session_id
-
-
-def check_agent_id(agent_id: object) -> str:
-    """``agent_id`` if it looks like a Letta agent id (``agent-...``), else an error."""
-    if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
-        shown = agent_id[:60] if isinstance(agent_id, str) else type(agent_id).__name__
-        raise LettaInputError(f"agent_id must be a Letta agent id ('agent-...'); got {shown!r}.")
-    return agent_id
-
-
-def check_conversation_id(conversation_id: object, *, where: str = "conversation_id") -> str:
-    """``conversation_id`` if it is a Letta conversation id (``conv-<uuid>``), else an error.
-
-    The error names the usual mix-up: an application's own key given where a Letta id
-    belongs (LangChain's ``RunnableWithMessageHistory`` examples use
-    ``conversation_id="1"``); such keys are session keys.
-    """
-    if isinstance(conversation_id, str) and _CONVERSATION_ID.fullmatch(conversation_id):
-        return conversation_id
-    shown = conversation_id[:60] if isinstance(conversation_id, str) else conversation_id
-    raise LettaConversationIdError(
-        f"{where}={shown!r} is not a Letta conversation id ('conv-<uuid>'). To key a "
-        "thread by your own id, pass it as session_id (configurable.session_id, or "
-        "thread_id in LangGraph); it then names one conversation of the agent."
-    )
-
-
 def bind(base_url: str, conversation_id: str, agent_id: str) -> None:
-    """Remember that ``conversation_id`` belongs to ``agent_id`` (no request later)."""
+    """Remember that `conversation_id` belongs to `agent_id` (no request later)."""
     OWNERS[(base_url, conversation_id)] = agent_id
 
 
@@ -170,7 +109,7 @@ def check_owner(client: Letta, agent_id: str, conversation_id: str) -> None:
     """Refuse a conversation of another agent (one request the first time per process).
 
     Raises:
-        LettaConversationIdError: ``conversation_id`` is not a ``conv-...`` id.
+        LettaConversationIdError: `conversation_id` is not a `conv-...` id.
         LettaForeignConversationError: it belongs to another agent.
         LettaNotFoundError: it does not exist or was deleted.
 
@@ -186,7 +125,7 @@ def check_owner(client: Letta, agent_id: str, conversation_id: str) -> None:
 
 
 async def acheck_owner(client: AsyncLetta, agent_id: str, conversation_id: str) -> None:
-    """Async twin of :func:`check_owner`."""
+    """Async twin of `check_owner`."""
     check_conversation_id(conversation_id)
     base_url = str(client.base_url)
     known = _known_owner(base_url, conversation_id)
@@ -198,7 +137,7 @@ async def acheck_owner(client: AsyncLetta, agent_id: str, conversation_id: str) 
 
 
 def _conversation_fields(conversation: object) -> tuple[str, str | None, Any]:
-    """``(id, summary, created_at)`` of a listed conversation, or ``LettaResponseError``."""
+    """`(id, summary, created_at)` of a listed conversation, or `LettaResponseError`."""
     conversation_id = getattr(conversation, "id", None)
     summary = getattr(conversation, "summary", None)
     if not isinstance(conversation_id, str) or not (summary is None or isinstance(summary, str)):
@@ -442,7 +381,7 @@ class SessionResolver:
     def _tagged(self, session_id: str) -> Plan[list[tuple[str, Any]]]:
         """`(id, created_at)` of the conversations tagged exactly with the key, oldest first."""
         tag = session_tag(session_id)
-        listed = yield from self._listed(f"{_TAG} {key_digest(session_id)}")
+        listed = yield from self._listed(f"{TAG} {key_digest(session_id)}")
         found = [(cid, created_at) for cid, summary, created_at in listed if summary == tag]
         return sorted(found, key=lambda pair: (_timestamp(pair[1]), pair[0]))
 
@@ -452,8 +391,8 @@ class SessionResolver:
         if swept in MIGRATED:
             return False
         rewritten = 0
-        for conversation_id, summary, _ in (yield from self._listed(_LEGACY_PREFIX)):
-            new_summary = _migrated_summary(summary or "")
+        for conversation_id, summary, _ in (yield from self._listed(LEGACY_PREFIX)):
+            new_summary = migrated_summary(summary or "")
             if new_summary is not None:
                 yield from _unless_gone(
                     Call("conversations.update", (conversation_id,), {"summary": new_summary})
@@ -506,18 +445,6 @@ async def acquire(lock: threading.Lock) -> None:
     while not lock.acquire(blocking=False):
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.05)
-
-
-def _migrated_summary(summary: str) -> str | None:
-    """The current-format tag for a tag of the older format (``None``: not one)."""
-    for prefix, make in ((_LEGACY_PREFIX, session_tag), (_LEGACY_CLEARED, cleared_tag)):
-        if summary.startswith(prefix):
-            key = summary[len(prefix) :]
-            try:
-                return make(check_session_id(key))
-            except LettaInputError:
-                return None
-    return None
 
 
 def _timestamp(created_at: Any) -> float:

@@ -1,8 +1,8 @@
 """Structured output over Letta's client-side tools, without leaving a session waiting.
 
-``with_structured_output`` offers the schema to the agent as a client-side tool. Letta
+`with_structured_output` offers the schema to the agent as a client-side tool. Letta
 then waits for that tool's result before the conversation takes another message, so the
-call answers it itself with :data:`ACKNOWLEDGEMENT`. When that answer cannot be sent
+call answers it itself with `ACKNOWLEDGEMENT`. When that answer cannot be sent
 (the structured call timed out, its stream dropped, the answer itself failed), the
 conversation is noted (in `langchain_letta.state.UNANSWERED`), and the next turn there
 answers the pending call first if it is still pending (one listing request, only then).
@@ -21,7 +21,7 @@ ACKNOWLEDGEMENT = "Structured output received."
 
 
 def acknowledgement(call_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The message that answers the structured-output calls ``call_ids``."""
+    """The message that answers the structured-output calls `call_ids`."""
     returns = [
         {
             "type": "tool",
@@ -35,10 +35,10 @@ def acknowledgement(call_ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def pending_structured_calls(newest: Sequence[Any], tool_name: str) -> list[str]:
-    """Ids of ``tool_name`` calls the conversation still waits for, from its newest items.
+    """Ids of `tool_name` calls the conversation still waits for, from its newest items.
 
-    ``newest`` is a page of the conversation, newest first. The conversation waits when
-    its newest agent item is an approval request for ``tool_name`` alone.
+    `newest` is a page of the conversation, newest first. The conversation waits when
+    its newest agent item is an approval request for `tool_name` alone.
     """
     for item in newest:
         kind = getattr(item, "message_type", None)

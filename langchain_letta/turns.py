@@ -1,17 +1,17 @@
-"""A turn's identity: the ``otid`` its messages carry, and the turns still in doubt.
+"""A turn's identity: the `otid` its messages carry, and the turns still in doubt.
 
-Letta names each sent message by a client-chosen ``otid`` and, in background mode,
-treats a request with an ``otid`` it has seen in the last 3 hours as a retry of that
-request. So an ``otid`` must name the user's *intent*, not the text:
+Letta names each sent message by a client-chosen `otid` and, in background mode,
+treats a request with an `otid` it has seen in the last 3 hours as a retry of that
+request. So an `otid` must name the user's *intent*, not the text:
 
-- a new call gets new ``otid`` values, even with the same text as an earlier turn;
+- a new call gets new `otid` values, even with the same text as an earlier turn;
 - a retry of a call whose outcome is unknown (it timed out, its stream dropped, its
   process gave up waiting) reuses them: the failed call is recorded here, by
   conversation and content, and the next call with the same content in the same
   conversation takes its record over, finds the turn on the server and attaches to
-  it instead of sending it again. ``with_retry``, ``with_fallbacks`` to another
-  ``ChatLetta`` and a manual retry all land here;
-- an explicit idempotency key (``configurable.idempotency_key``) derives them, so a
+  it instead of sending it again. `with_retry`, `with_fallbacks` to another
+  `ChatLetta` and a manual retry all land here;
+- an explicit idempotency key (`configurable.idempotency_key`) derives them, so a
   retry from another process is recognised too.
 
 Pure bookkeeping, no I/O; bounded in size and age.
@@ -35,18 +35,18 @@ _MAX_AGE = 3 * 3600.0  # as long as Letta remembers an otid
 
 
 def content_key(payloads: Sequence[dict[str, Any]]) -> str:
-    """What identifies a turn's content (its payloads without ``otid``)."""
+    """What identifies a turn's content (its payloads without `otid`)."""
     bare = [{k: v for k, v in payload.items() if k != "otid"} for payload in payloads]
     return json.dumps(bare, sort_keys=True, default=str)
 
 
 def new_otids(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``payloads``, each with a fresh random ``otid``: a new call."""
+    """`payloads`, each with a fresh random `otid`: a new call."""
     return [{**payload, "otid": str(uuid.uuid4())} for payload in payloads]
 
 
 def keyed_otids(payloads: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """``payloads`` with ``otid`` values derived from an idempotency ``key``."""
+    """`payloads` with `otid` values derived from an idempotency `key`."""
     return [
         {**payload, "otid": str(uuid.uuid5(_NAMESPACE, f"{key}\n{position}"))}
         for position, payload in enumerate(payloads)
@@ -66,7 +66,7 @@ class DoubtfulTurn:
 
     @property
     def otids(self) -> list[str]:
-        """The ``otid`` values the turn was sent with."""
+        """The `otid` values the turn was sent with."""
         return [str(payload["otid"]) for payload in self.payloads]
 
 

@@ -1,4 +1,4 @@
-"""``LettaStore``: a LangGraph ``BaseStore`` over a Letta agent's memory."""
+"""`LettaStore`: a LangGraph `BaseStore` over a Letta agent's memory."""
 
 from __future__ import annotations
 
@@ -102,81 +102,81 @@ class LettaStore(BaseStore):
     the agent shares this memory.
 
     Setup:
-        .. code-block:: bash
-
-            pip install "langchain-letta[langgraph]"
-            export LETTA_BASE_URL="http://localhost:8283"
+        ```bash
+        pip install "langchain-letta[langgraph]"
+        export LETTA_BASE_URL="http://localhost:8283"
+        ```
 
     Key init args:
         agent_id: str
             The agent whose memory backs the store.
 
     Connection args:
-        ``base_url``, ``api_key``, ``timeout``, ``max_retries``, ``client``,
-        ``async_client``: as for ``ChatLetta``.
+        `base_url`, `api_key`, `timeout`, `max_retries`, `client`,
+        `async_client`: as for `ChatLetta`.
 
     Use in a graph:
-        .. code-block:: python
+        ```python
+        from langchain_letta import LettaStore
 
-            from langchain_letta import LettaStore
+        store = LettaStore(agent_id=AGENT_ID)
+        graph = builder.compile(store=store)
 
-            store = LettaStore(agent_id=AGENT_ID)
-            graph = builder.compile(store=store)
-
-            # in a node
-            store.put(("memories", "ada"), "tea", {"fact": "Ada drinks green tea"})
-            store.search(("memories",), query="what does Ada drink?")
+        # in a node
+        store.put(("memories", "ada"), "tea", {"fact": "Ada drinks green tea"})
+        store.search(("memories",), query="what does Ada drink?")
+        ```
 
     Layout:
-        - Any namespace not under ``("letta", ...)``: one archival passage per
-          (namespace, key). Its text is the value's fields as ``field: text`` lines
-          (what the embedding and the agent read; ``index`` of ``put`` picks the
+        - Any namespace not under `("letta", ...)`: one archival passage per
+          (namespace, key). Its text is the value's fields as `field: text` lines
+          (what the embedding and the agent read; `index` of `put` picks the
           fields), then a marker line and the item as JSON. Its tags are
-          ``langgraph-store`` and one ``ns:<labels joined by '.'>`` per namespace
-          prefix (``ns:users``, ``ns:users.ada``), for the agent's tag searches.
-        - ``("letta", "archival")``: the passages the store did not write (the agent's
-          own ``archival_memory_insert``, other apps). Key: the passage id; value:
-          ``{"text": ..., "tags": [...]}``. ``put(..., None)`` deletes one; other puts
+          `langgraph-store` and one `ns:<labels joined by '.'>` per namespace
+          prefix (`ns:users`, `ns:users.ada`), for the agent's tag searches.
+        - `("letta", "archival")`: the passages the store did not write (the agent's
+          own `archival_memory_insert`, other apps). Key: the passage id; value:
+          `{"text": ..., "tags": [...]}`. `put(..., None)` deletes one; other puts
           raise (the server chooses passage ids).
-        - ``("letta", "blocks")``: the agent's core memory blocks, key = label, value =
-          ``{"value": ..., "description": ..., "limit": ...}``. ``put`` with
-          ``{"value": "..."}`` updates the block every session sees. Blocks cannot be
+        - `("letta", "blocks")`: the agent's core memory blocks, key = label, value =
+          `{"value": ..., "description": ..., "limit": ...}`. `put` with
+          `{"value": "..."}` updates the block every session sees. Blocks cannot be
           deleted here, and Letta 0.16.8 gives blocks no timestamps (items show the
           read time).
 
     Put replaces:
-        Letta cannot edit a passage, so ``put`` reads the key's passages, writes the
-        new one (keeping the first ``created_at``) and then deletes the old ones. Only
-        passages tagged ``langgraph-store`` are items: a copy the agent makes of one
-        shows under ``("letta", "archival")``.
+        Letta cannot edit a passage, so `put` reads the key's passages, writes the
+        new one (keeping the first `created_at`) and then deletes the old ones. Only
+        passages tagged `langgraph-store` are items: a copy the agent makes of one
+        shows under `("letta", "archival")`.
         When several processes put one key at once, each may write its passage
         before it sees the others'. The rule: the passage the server stored last
-        (by its ``created_at``, then its id) is the item, for every read in every
-        process; a ``get`` that sees older passages of the key deletes them, and so
-        does the next ``put``. A failed write stores nothing; a failed delete leaves
+        (by its `created_at`, then its id) is the item, for every read in every
+        process; a `get` that sees older passages of the key deletes them, and so
+        does the next `put`. A failed write stores nothing; a failed delete leaves
         an older passage that reads ignore.
 
     Cost (requests to Letta):
-        ``get`` 1; ``put`` 2 for a new key, 3 to replace one (Letta has no passage
-        update); ``delete`` 1 plus one per passage; ``search`` 1 for up to 100
+        `get` 1; `put` 2 for a new key, 3 to replace one (Letta has no passage
+        update); `delete` 1 plus one per passage; `search` 1 for up to 100
         items without a query, 1 with a query under a prefix (Letta filters by the
         prefix's tag among the 1,000 passages nearest the query: farther ones are not
         searched; with the empty prefix 1, or 2 when the 50 nearest hold too few);
-        ``list_namespaces`` one per 100
-        passages, and so does a ``get`` in ``("letta", "archival")`` (Letta 0.16.8 has
+        `list_namespaces` one per 100
+        passages, and so does a `get` in `("letta", "archival")` (Letta 0.16.8 has
         no endpoint that reads one passage). The first insert of an agent takes about
         a second (embedding).
 
     Semantic search:
-        ``query`` ranks by Letta's archival search over the agent's embedding model;
-        results carry no score (Letta returns none). ``filter`` matches value fields
-        (equality or ``$eq``, ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``).
+        `query` ranks by Letta's archival search over the agent's embedding model;
+        results carry no score (Letta returns none). `filter` matches value fields
+        (equality or `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`).
         TTLs are not supported.
 
-    Bad input raises :class:`~langchain_letta.errors.LettaInputError` before anything
-    is sent: an empty or non-string label, a label with ``'.'`` (the tag separator),
+    Bad input raises `LettaInputError` before anything
+    is sent: an empty or non-string label, a label with `'.'` (the tag separator),
     a key that is empty or longer than 512 characters, a value that is not a
-    JSON-serialisable dict, a write under ``("letta", ...)`` that the layout
+    JSON-serialisable dict, a write under `("letta", ...)` that the layout
     above does not allow.
     """
 
@@ -218,21 +218,21 @@ class LettaStore(BaseStore):
         return [self._run(plan) for plan in plans]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Async twin of :meth:`batch`."""
+        """Async twin of `batch`."""
         plans = self._plans(ops)
         return [await self._arun(plan) for plan in plans]
 
     def attach_archival_tools(self) -> list[str]:
-        """Attach Letta's ``archival_memory_search`` and ``_insert`` tools to the agent.
+        """Attach Letta's `archival_memory_search` and `_insert` tools to the agent.
 
         Then the agent itself finds what nodes put, and what it inserts shows under
-        ``("letta", "archival")``. Returns the names attached now (tools already
+        `("letta", "archival")`. Returns the names attached now (tools already
         attached, or that the server lacks, are skipped).
         """
         return self._run(self._attach())
 
     async def aattach_archival_tools(self) -> list[str]:
-        """Async twin of :meth:`attach_archival_tools`."""
+        """Async twin of `attach_archival_tools`."""
         return await self._arun(self._attach())
 
     def _attach(self) -> Plan[list[str]]:
@@ -420,7 +420,7 @@ class LettaStore(BaseStore):
         wanted: tuple[Callable[[_Row], Any], int] | None = None,
         page_size: int = PAGE_SIZE,
     ) -> Plan[list[_Row]]:
-        """Passages oldest first (text containing ``search``), paged until done or enough."""
+        """Passages oldest first (text containing `search`), paged until done or enough."""
         rows: list[_Row] = []
         after: str | None = None
         kept = 0
@@ -449,12 +449,12 @@ class LettaStore(BaseStore):
         wanted: int,
         tag: str | None,
     ) -> Plan[list[SearchItem]]:
-        """Letta's archival search over the passages nearest ``query``.
+        """Letta's archival search over the passages nearest `query`.
 
-        The server cuts at ``top_k`` before it filters by ``tag``, so a prefix search
-        reads the nearest ``SEARCH_DEPTH`` passages in one request. Without a tag (the
-        empty prefix, the agent's own passages) it reads ``max(50, 4 * wanted)``, and
-        the nearest ``SEARCH_DEPTH`` when those hold too few items.
+        The server cuts at `top_k` before it filters by `tag`, so a prefix search
+        reads the nearest `SEARCH_DEPTH` passages in one request. Without a tag (the
+        empty prefix, the agent's own passages) it reads `max(50, 4 * wanted)`, and
+        the nearest `SEARCH_DEPTH` when those hold too few items.
         """
         top_k = SEARCH_DEPTH if tag else max(SEARCH_TOP_K, 4 * wanted)
         while True:

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from letta_client import AsyncLetta, Letta
 
 from langchain_letta import LettaChatMessageHistory, LettaHistoryWriteError, sessions, state
-from langchain_letta import chat_history as chat_history_module
+from langchain_letta.history_reading import ReadThread
 
 AGENT = "agent-00000000-0000-4000-8000-000000000000"
 CONV = "conv-00000000-0000-4000-8000-000000000001"
@@ -303,7 +303,7 @@ def test_a_cancelled_async_read_does_not_leak_the_thread_lock() -> None:
     server = FakeServer()
     server.turn(1)
     history = server.history()
-    thread = state.THREADS.obtain((history._cache_key, CONV), chat_history_module._Thread)
+    thread = state.THREADS.obtain((history._cache_key, CONV), ReadThread)
 
     async def cancel_a_waiting_read() -> list[BaseMessage]:
         thread.lock.acquire()
