@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from langgraph.store.base import (
     BaseStore,
     GetOp,
-    Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -28,70 +25,44 @@ from langchain_letta.connection import Endpoint, resolve_api_key, resolve_endpoi
 from langchain_letta.errors import LettaInputError, LettaNotFoundError
 from langchain_letta.plans import Call, Plan, arun, run
 from langchain_letta.store.encoding import (
-    STORE_TAG,
-    STORE_WORD,
-    StoredItem,
     check_key,
     check_namespace,
     check_value,
-    decode,
     encode,
     key_marker,
     matches_filter,
-    prefix_marker,
     prefix_tag,
+)
+from langchain_letta.store.rows import (
+    ARCHIVAL_NAMESPACE,
+    BLOCKS_NAMESPACE,
+    RESERVED_ROOT,
+    Row,
+    archival_item,
+    block_item,
+    block_matches,
+    check_page,
+    created_at,
+    dedupe,
+    list_marker,
+    namespace_matches,
+    newest,
+    page_items,
+    plain,
+    row_of_passage,
+    row_of_result,
+    sources_of,
+    store_item,
 )
 
 __all__ = ["ARCHIVAL_NAMESPACE", "BLOCKS_NAMESPACE", "LettaStore"]
 
-BLOCKS_NAMESPACE: tuple[str, ...] = ("letta", "blocks")
-ARCHIVAL_NAMESPACE: tuple[str, ...] = ("letta", "archival")
-RESERVED_ROOT = "letta"
 ARCHIVAL_TOOLS = ("archival_memory_search", "archival_memory_insert")
 PAGE_SIZE = 100
 KEY_PAGE_SIZE = 20
 SEARCH_TOP_K = 50
 SEARCH_DEPTH = 1000  # passages nearest the query that a search reads at most
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class _Row:
-    """A passage as the list and search endpoints return it."""
-
-    id: str
-    text: str
-    stored_at: datetime
-    tags: list[str]
-
-    @property
-    def item(self) -> StoredItem | None:
-        """The store item, for passages the store wrote (its tag: not a copy the agent made)."""
-        return decode(self.text) if STORE_TAG in self.tags else None
-
-
-def _row_of_passage(passage: Any) -> _Row:
-    return _Row(passage.id, passage.text, passage.created_at, list(passage.tags or []))
-
-
-def _row_of_result(result: Any) -> _Row:
-    stored_at = datetime.fromisoformat(result.timestamp).astimezone(UTC)
-    return _Row(result.id, result.content, stored_at, list(result.tags or []))
-
-
-def _newest(rows: list[_Row]) -> _Row:
-    """The rule for several passages of one key: the one the server stored last wins."""
-    return max(rows, key=lambda row: (row.stored_at, row.id))
-
-
-def _namespace_matches(namespace: tuple[str, ...], condition: MatchCondition) -> bool:
-    path = tuple(condition.path)
-    if not path:
-        return True
-    if len(namespace) < len(path):
-        return False
-    part = namespace[: len(path)] if condition.match_type == "prefix" else namespace[-len(path) :]
-    return all(want in ("*", have) for have, want in zip(part, path, strict=True))
 
 
 class LettaStore(BaseStore):
@@ -237,13 +208,13 @@ class LettaStore(BaseStore):
 
     def _attach(self) -> Plan[list[str]]:
         tools = yield Call("agents.tools.list", (self.agent_id,), {"limit": PAGE_SIZE})
-        attached = {tool.name for tool in _items(tools)}
+        attached = {tool.name for tool in page_items(tools)}
         names = []
         for name in ARCHIVAL_TOOLS:
             if name in attached:
                 continue
             found = yield Call("tools.list", (), {"name": name})
-            ids = [tool.id for tool in _items(found) if tool.name == name and tool.id]
+            ids = [tool.id for tool in page_items(found) if tool.name == name and tool.id]
             if ids:  # a server without the tool attaches nothing for it
                 yield Call("agents.tools.attach", (ids[0],), {"agent_id": self.agent_id})
                 names.append(name)
@@ -274,11 +245,11 @@ class LettaStore(BaseStore):
             self._check_put(op)
         elif isinstance(op, SearchOp):
             check_namespace(op.namespace_prefix, allow_empty=True)
-            _check_page(op.limit, op.offset)
+            check_page(op.limit, op.offset)
             if op.query is not None and not isinstance(op.query, str):
                 raise LettaInputError("A search query is a string.")
         elif isinstance(op, ListNamespacesOp):
-            _check_page(op.limit, op.offset)
+            check_page(op.limit, op.offset)
             for condition in op.match_conditions or ():
                 labels = tuple(label for label in condition.path if label != "*")
                 check_namespace(labels, allow_empty=True)
@@ -328,17 +299,17 @@ class LettaStore(BaseStore):
                 block = yield Call("agents.blocks.retrieve", (key,), {"agent_id": self.agent_id})
             except LettaNotFoundError:
                 return None
-            return _plain(_block_item(block))
+            return plain(block_item(block))
         if namespace == ARCHIVAL_NAMESPACE:
             rows = yield from self._rows(None, stop=lambda row: row.id == key)
             found = [row for row in rows if row.id == key and row.item is None]
-            return _plain(_archival_item(found[0])) if found else None
+            return plain(archival_item(found[0])) if found else None
         rows = yield from self._key_rows(namespace, key)
         if not rows:
             return None
-        winner = _newest(rows)
+        winner = newest(rows)
         yield from self._delete_rows([row for row in rows if row is not winner])
-        return _plain(_store_item(winner))
+        return plain(store_item(winner))
 
     def _put(self, op: PutOp) -> Plan[None]:
         namespace = tuple(op.namespace)
@@ -348,11 +319,11 @@ class LettaStore(BaseStore):
             yield Call("agents.blocks.update", (op.key,), {"agent_id": self.agent_id, **changes})
             return None
         if namespace == ARCHIVAL_NAMESPACE:
-            yield from self._delete_rows([_Row(op.key, "", datetime.now(UTC), [])])
+            yield from self._delete_rows([Row(op.key, "", datetime.now(UTC), [])])
             return None
         old = yield from self._key_rows(namespace, op.key)
         if op.value is not None:
-            first = min((_created_at(row) for row in old), default=None)
+            first = min((created_at(row) for row in old), default=None)
             index = op.index if isinstance(op.index, list) or op.index is False else None
             text, tags = encode(namespace, op.key, dict(op.value), index=index, created_at=first)
             kwargs = {"text": text, "tags": tags}
@@ -363,16 +334,16 @@ class LettaStore(BaseStore):
     def _search(self, op: SearchOp) -> Plan[list[SearchItem]]:
         prefix = tuple(op.namespace_prefix)
         wanted = op.offset + op.limit
-        covers = _covers(prefix)
+        covers = sources_of(prefix)
         items: list[SearchItem] = []
         if covers["store"] or covers["archival"]:
 
-            def keep(row: _Row) -> SearchItem | None:
+            def keep(row: Row) -> SearchItem | None:
                 stored = row.item
                 if stored is None:
-                    item = _archival_item(row) if covers["archival"] else None
+                    item = archival_item(row) if covers["archival"] else None
                 elif stored.namespace[: len(prefix)] == prefix:
-                    item = _store_item(row)
+                    item = store_item(row)
                 else:
                     item = None
                 return item if item is not None and matches_filter(item.value, op.filter) else None
@@ -381,14 +352,14 @@ class LettaStore(BaseStore):
                 tag = prefix_tag(prefix) if prefix and covers["store"] else None
                 items = yield from self._semantic(op.query, keep, wanted, tag)
             else:
-                marker = _list_marker(prefix, covers)
+                marker = list_marker(prefix, covers)
                 rows = yield from self._rows(marker, stop=None, wanted=(keep, wanted))
-                items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
+                items = dedupe([kept for row in rows if (kept := keep(row)) is not None])
         if covers["blocks"] and len(items) < wanted:
             blocks = yield Call("agents.blocks.list", (self.agent_id,), {"limit": PAGE_SIZE})
-            for block in _items(blocks):
-                item = _block_item(block)
-                if _block_matches(item, op.query) and matches_filter(item.value, op.filter):
+            for block in page_items(blocks):
+                item = block_item(block)
+                if block_matches(item, op.query) and matches_filter(item.value, op.filter):
                     items.append(item)
         return items[op.offset : wanted]
 
@@ -401,12 +372,12 @@ class LettaStore(BaseStore):
         if op.max_depth is not None:
             found = {namespace[: op.max_depth] for namespace in found}
         conditions = op.match_conditions or ()
-        kept = sorted(ns for ns in found if all(_namespace_matches(ns, c) for c in conditions))
+        kept = sorted(ns for ns in found if all(namespace_matches(ns, c) for c in conditions))
         return kept[op.offset : op.offset + op.limit]
 
     # ------------------------------------------------------------------ requests
 
-    def _key_rows(self, namespace: tuple[str, ...], key: str) -> Plan[list[_Row]]:
+    def _key_rows(self, namespace: tuple[str, ...], key: str) -> Plan[list[Row]]:
         """Every passage of one (namespace, key): one request unless a race left many."""
         marker = key_marker(namespace, key)
         rows = yield from self._rows(marker, stop=None, page_size=KEY_PAGE_SIZE)
@@ -416,12 +387,12 @@ class LettaStore(BaseStore):
         self,
         search: str | None,
         *,
-        stop: Callable[[_Row], bool] | None,
-        wanted: tuple[Callable[[_Row], Any], int] | None = None,
+        stop: Callable[[Row], bool] | None,
+        wanted: tuple[Callable[[Row], Any], int] | None = None,
         page_size: int = PAGE_SIZE,
-    ) -> Plan[list[_Row]]:
+    ) -> Plan[list[Row]]:
         """Passages oldest first (text containing `search`), paged until done or enough."""
-        rows: list[_Row] = []
+        rows: list[Row] = []
         after: str | None = None
         kept = 0
         while True:
@@ -431,7 +402,7 @@ class LettaStore(BaseStore):
             if after:
                 kwargs["after"] = after
             page = yield Call("agents.passages.list", (self.agent_id,), kwargs)
-            batch = [_row_of_passage(passage) for passage in page]
+            batch = [row_of_passage(passage) for passage in page]
             rows += batch
             if wanted is not None:
                 kept += sum(1 for row in batch if wanted[0](row) is not None)
@@ -445,7 +416,7 @@ class LettaStore(BaseStore):
     def _semantic(
         self,
         query: str,
-        keep: Callable[[_Row], SearchItem | None],
+        keep: Callable[[Row], SearchItem | None],
         wanted: int,
         tag: str | None,
     ) -> Plan[list[SearchItem]]:
@@ -462,13 +433,13 @@ class LettaStore(BaseStore):
             if tag:
                 kwargs["tags"] = [tag]
             response = yield Call("agents.passages.search", (self.agent_id,), kwargs)
-            rows = [_row_of_result(result) for result in response.results]
-            items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
+            rows = [row_of_result(result) for result in response.results]
+            items = dedupe([kept for row in rows if (kept := keep(row)) is not None])
             if len(items) >= wanted or len(rows) < top_k or top_k >= SEARCH_DEPTH:
                 return items
             top_k = SEARCH_DEPTH
 
-    def _delete_rows(self, rows: list[_Row]) -> Plan[None]:
+    def _delete_rows(self, rows: list[Row]) -> Plan[None]:
         for row in rows:
             with contextlib.suppress(LettaNotFoundError):  # another process deleted it first
                 yield Call("agents.passages.delete", (row.id,), {"agent_id": self.agent_id})
@@ -476,91 +447,3 @@ class LettaStore(BaseStore):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _items(page: Any) -> list[Any]:
-    """The items of one page (sync and async pages alike; no auto-paging)."""
-    return list(getattr(page, "items", page))
-
-
-def _check_page(limit: Any, offset: Any) -> None:
-    if not isinstance(limit, int) or limit < 0 or not isinstance(offset, int) or offset < 0:
-        raise LettaInputError("limit and offset are non-negative integers.")
-
-
-def _covers(prefix: tuple[str, ...]) -> dict[str, bool]:
-    """Which sources a namespace prefix reaches."""
-    under_letta = prefix[:1] == (RESERVED_ROOT,)
-    return {
-        "store": not under_letta,
-        "archival": ARCHIVAL_NAMESPACE[: len(prefix)] == prefix,
-        "blocks": BLOCKS_NAMESPACE[: len(prefix)] == prefix,
-    }
-
-
-def _list_marker(prefix: tuple[str, ...], covers: dict[str, bool]) -> str | None:
-    if covers["archival"]:
-        return None  # the agent's own passages carry no marker
-    return prefix_marker(prefix) if prefix else STORE_WORD
-
-
-def _created_at(row: _Row) -> datetime:
-    stored = row.item
-    return stored.created_at if stored and stored.created_at else row.stored_at
-
-
-def _store_item(row: _Row) -> SearchItem:
-    stored = row.item
-    assert stored is not None
-    return SearchItem(
-        namespace=stored.namespace,
-        key=stored.key,
-        value=stored.value,
-        created_at=_created_at(row),
-        updated_at=row.stored_at,
-    )
-
-
-def _archival_item(row: _Row) -> SearchItem:
-    return SearchItem(
-        namespace=ARCHIVAL_NAMESPACE,
-        key=row.id,
-        value={"text": row.text, "tags": row.tags},
-        created_at=row.stored_at,
-        updated_at=row.stored_at,
-    )
-
-
-def _block_item(block: Any) -> SearchItem:
-    now = datetime.now(UTC)
-    value = {"value": block.value, "description": block.description, "limit": block.limit}
-    return SearchItem(
-        namespace=BLOCKS_NAMESPACE, key=block.label, value=value, created_at=now, updated_at=now
-    )
-
-
-def _plain(item: SearchItem) -> Item:
-    return Item(
-        namespace=item.namespace,
-        key=item.key,
-        value=item.value,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-    )
-
-
-def _block_matches(item: Item, query: str | None) -> bool:
-    if not query:
-        return True
-    text = f"{item.key} {item.value.get('value') or ''}".lower()
-    return any(word in text for word in query.lower().split() if len(word) > 2)
-
-
-def _dedupe(items: list[SearchItem]) -> list[SearchItem]:
-    """One item per (namespace, key), in first-seen order, the newest version kept."""
-    best: dict[tuple[tuple[str, ...], str], SearchItem] = {}
-    for item in items:
-        slot = (item.namespace, item.key)
-        if slot not in best or item.updated_at > best[slot].updated_at:
-            best[slot] = item
-    return list(best.values())
