@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
@@ -17,28 +17,26 @@ from langchain_letta.errors import (
     LettaCursorError,
     LettaHistoryWriteError,
     LettaInputError,
-    LettaNotFoundError,
+    gone,
     letta_errors,
 )
 from langchain_letta.history_reading import (
     ReadThread,
+    aread_new,
     ato_messages_lazily,
-    is_alert,
     is_prompt,
+    read_new,
     to_messages_lazily,
 )
 from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import (
     fold_messages,
-    is_stored_in,
 )
 from langchain_letta.paging import (
     CursorSemantics,
     MessageListing,
     aiter_items,
-    aiter_newer,
     iter_items,
-    iter_newer,
 )
 from langchain_letta.prefetch import Prefetched, wanted
 from langchain_letta.sessions import (
@@ -53,6 +51,7 @@ from langchain_letta.sessions import (
     check_session_id,
 )
 from langchain_letta.state import MEMORY_CHECKS, THREADS
+from langchain_letta.to_letta import not_stored
 
 __all__ = ["LettaChatMessageHistory"]
 
@@ -123,32 +122,25 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
     Writing:
         Letta stores a message only by running the agent on it. `add_messages` is a
         no-op for turns Letta already stored (the usual case); a message Letta did not
-        store raises `LettaHistoryWriteError` and nothing
-        is written, so nothing is lost silently. To add a user turn, send it with
-        `ChatLetta`.
+        store raises `LettaHistoryWriteError` and nothing is written, so nothing is lost
+        silently. To add a user turn, send it with `ChatLetta`.
 
     Compaction:
-        When Letta compacts a conversation (explicitly, or on its own when the context
-        window fills), the summary it leaves is a `SystemMessage` with
-        `response_metadata["letta_message_type"] == "system_alert"`, in `messages`
-        and `iter_messages` alike, at the point of the thread where it was made.
-        A running history notices a compaction by its summary (it reads what is new by
-        creation time, which a compaction leaves in order) and from then on reads the
-        thread whole, so it reads exactly what a fresh process reads. Letta 0.16.8
-        lists a compacted thread out of order (see the README's limitations);
-        `messages` and `iter_messages` show that same order.
+        The summary a compaction leaves is a `SystemMessage` with
+        `response_metadata["letta_message_type"] == "system_alert"`, in `messages` and
+        `iter_messages` alike, where it was made. A running history notices it by that
+        summary and from then on reads the thread whole, exactly as a fresh process
+        does (Letta 0.16.8 lists a compacted thread out of order: see the README).
 
     Clearing:
-        `clear()` starts the session on a fresh, empty conversation and deletes the
-        old one, so other processes and replicas that still have the session cached
-        follow it at their next request (a turn goes to the new conversation, a read
-        reads it). It never touches the agent's memory blocks (shared by all sessions).
+        `clear()` starts the session on a fresh, empty conversation and deletes the old
+        one, so other processes and replicas that still have the session cached follow
+        it at their next request. It never touches the agent's memory blocks.
 
     Errors:
         `agent_id` is required; a `conversation_id` of another agent raises
-        `LettaForeignConversationError` at first use,
-        a cursor that is malformed, unknown or of another conversation
-        `LettaCursorError`.
+        `LettaForeignConversationError` at first use, a cursor that is malformed,
+        unknown or of another conversation `LettaCursorError`.
     """
 
     def __init__(
@@ -199,8 +191,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         self._resolver = SessionResolver(client, agent_id, session_store, async_client=async_client)
         self._conversation_id = conversation_id
         self._owner_checked = False
-        self._snapshot: list[BaseMessage] | None = None
-        self._hold_snapshot = False
+        self._last_read: list[BaseMessage] | None = None
+        self._serve_last_read = False
         self._prefetched = Prefetched()
 
     def __repr__(self) -> str:
@@ -261,13 +253,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
     def _session_of_gone(self, conversation_id: str, error: BaseException) -> str:
         """Forget what was read of a gone conversation; the session to follow, else raise."""
         THREADS.pop((self._cache_key, conversation_id), None)
-        self._snapshot = None
+        self._last_read = None
         if self.session_id is None:
-            raise LettaNotFoundError(
-                f"Conversation {conversation_id} was deleted.",
-                response=_gone_response(),
-                body=None,
-            ) from error
+            raise gone(f"Conversation {conversation_id} was deleted.") from error
         return self.session_id
 
     # ------------------------------------------------------------------ reading
@@ -276,9 +264,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The thread as LangChain messages, oldest first (incremental after the first read)."""
         closing = self._prefetched.read_follows_turn()
-        if self._hold_snapshot and self._snapshot is not None:
-            self._hold_snapshot = False
-            return self._snapshot
+        if self._serve_last_read and self._last_read is not None:
+            self._serve_last_read = False
+            return self._last_read
         for attempt in range(2):
             conversation_id = self.conversation_id
             if conversation_id is None:
@@ -292,22 +280,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                 prefetch = self._prefetched.start(read, self.agent_id)
             try:
                 with thread.lock:
-                    if thread.last_id is not None:  # what was created since the last read
-                        new_items = list(
-                            iter_newer(
-                                self._listing, conversation_id, thread.last_id, self.page_size
-                            )
-                        )
-                        thread.check_compaction(new_items)
-                    if thread.last_id is None:  # the whole thread, as the server lists it
-                        new_items = list(
-                            iter_items(self._listing, conversation_id, "asc", self.page_size)
-                        )
-                        thread.compacted = any(is_alert(item) for item in new_items)
-                    convert = self._converter(conversation_id, include_system=True)
-                    messages = thread.extend(new_items, convert)
-                    THREADS.reweigh((self._cache_key, conversation_id))
-                    return self._remember_read(messages)
+                    new_items = read_new(thread, self._listing, conversation_id, self.page_size)
+                    return self._extended(thread, conversation_id, new_items)
             except LettaCursorError as error:  # our own cursor is gone with its conversation
                 if attempt:
                     raise
@@ -319,9 +293,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
     async def aget_messages(self) -> list[BaseMessage]:
         """Async twin of `messages`."""
         closing = self._prefetched.read_follows_turn()
-        if self._hold_snapshot and self._snapshot is not None:
-            self._hold_snapshot = False
-            return self._snapshot
+        if self._serve_last_read and self._last_read is not None:
+            self._serve_last_read = False
+            return self._last_read
         for attempt in range(2):
             conversation_id = await self._aconversation_id()
             if conversation_id is None:
@@ -334,26 +308,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                 aprefetch = self._prefetched.astart(self._conversations.aread_blocks, self.agent_id)
             await acquire(thread.lock)
             try:
-                if thread.last_id is not None:
-                    new_items = [
-                        item
-                        async for item in aiter_newer(
-                            self._listing, conversation_id, thread.last_id, self.page_size
-                        )
-                    ]
-                    thread.check_compaction(new_items)
-                if thread.last_id is None:
-                    new_items = [
-                        item
-                        async for item in aiter_items(
-                            self._listing, conversation_id, "asc", self.page_size
-                        )
-                    ]
-                    thread.compacted = any(is_alert(item) for item in new_items)
-                convert = self._converter(conversation_id, include_system=True)
-                messages = thread.extend(new_items, convert)
-                THREADS.reweigh((self._cache_key, conversation_id))
-                return self._remember_read(messages)
+                new_items = await aread_new(thread, self._listing, conversation_id, self.page_size)
+                return self._extended(thread, conversation_id, new_items)
             except LettaCursorError as error:
                 if attempt:
                     raise
@@ -362,6 +318,15 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
                 thread.lock.release()
                 await self._prefetched.akeep(conversation_id, aprefetch)
         return []
+
+    def _extended(
+        self, thread: ReadThread, conversation_id: str, new_items: list[Any]
+    ) -> list[BaseMessage]:
+        """The whole thread as messages, once `new_items` are added to what was read."""
+        convert = self._converter(conversation_id, include_system=True)
+        messages = thread.extend(new_items, convert)
+        THREADS.reweigh((self._cache_key, conversation_id))
+        return self._remember_read(messages)
 
     def _prompt_recompiled(self, conversation_id: str) -> bool:
         """Bring the thread's system prompt in step with the agent's blocks (`sync_memory`)."""
@@ -376,10 +341,10 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             )
 
     def _remember_read(self, messages: list[BaseMessage]) -> list[BaseMessage]:
-        """Remember this read as the snapshot (see `hold_snapshot`) and return it."""
+        """Remember this read as the last one (see `repeat_last_read`) and return it."""
         if not self.include_system:
             messages = [message for message in messages if not is_prompt(message)]
-        self._snapshot = messages
+        self._last_read = messages
         return messages
 
     def take_prefetched_blocks(self, conversation_id: str) -> list[Any] | None:
@@ -390,14 +355,14 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         """
         return self._prefetched.take(conversation_id)
 
-    def hold_snapshot(self) -> None:
+    def repeat_last_read(self) -> None:
         """Serve the last read once more on the next read.
 
         `ChatLetta` calls this after a turn run under `RunnableWithMessageHistory`,
         which reads the history again after the run to slice off the messages it
         loaded before the run; the held snapshot makes that slice exact and free.
         """
-        self._hold_snapshot = self._snapshot is not None
+        self._serve_last_read = self._last_read is not None
 
     def iter_messages(
         self,
@@ -479,16 +444,16 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             LettaHistoryWriteError: a message Letta did not store (nothing is written).
 
         """
-        self._hold_snapshot = False
+        self._serve_last_read = False
         self._check_stored(messages, self.conversation_id)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async twin of `add_messages`."""
-        self._hold_snapshot = False
+        self._serve_last_read = False
         self._check_stored(messages, await self._aconversation_id())
 
     def _check_stored(self, messages: Sequence[BaseMessage], conversation_id: str | None) -> None:
-        unstored = _not_stored(messages, conversation_id)
+        unstored = not_stored(messages, conversation_id)
         if unstored:
             kinds = ", ".join(sorted({message.type for message in unstored}))
             raise LettaHistoryWriteError(
@@ -499,11 +464,11 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
 
     def clear(self) -> None:
         """Start the session on a fresh, empty conversation; agent memory is untouched."""
-        self._switch(self._fresh_conversation())
+        self._use_conversation(self._fresh_conversation())
 
     async def aclear(self) -> None:
         """Async twin of `clear`."""
-        self._switch(await self._afresh_conversation())
+        self._use_conversation(await self._afresh_conversation())
 
     def _fresh_conversation(self) -> str:
         if self.session_id is not None:
@@ -526,37 +491,8 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         bind(self._cache_key, conversation_id, self.agent_id)
         return str(conversation_id)
 
-    def _switch(self, conversation_id: str) -> None:
+    def _use_conversation(self, conversation_id: str) -> None:
         self._conversation_id = conversation_id
         self._owner_checked = True
-        self._snapshot = None
-        self._hold_snapshot = False
-
-
-def _not_stored(messages: Sequence[BaseMessage], conversation_id: str | None) -> list[BaseMessage]:
-    """The messages of `messages` that Letta has not stored in the conversation.
-
-    A message is stored when it carries the conversation's Letta id, or when it comes
-    before an AI message Letta stored (it was that turn's input).
-    """
-    if conversation_id is None:
-        return list(messages)
-    last_stored_ai = max(
-        (
-            i
-            for i, m in enumerate(messages)
-            if isinstance(m, AIMessage) and is_stored_in(m, conversation_id)
-        ),
-        default=-1,
-    )
-    return [
-        message
-        for position, message in enumerate(messages)
-        if position > last_stored_ai and not is_stored_in(message, conversation_id)
-    ]
-
-
-def _gone_response() -> Any:
-    import httpx
-
-    return httpx.Response(404, request=httpx.Request("GET", "http://letta.invalid/"))
+        self._last_read = None
+        self._serve_last_read = False

@@ -1065,7 +1065,7 @@ class _Turn:
     def close(self, history: Any) -> AIMessageChunk:
         """The closing chunk (a history under ``RunnableWithMessageHistory`` keeps its read)."""
         if history is not None:
-            history.hold_snapshot()
+            history.repeat_last_read()
         record_tip(self.conversation_id, self.chunker.last_message_id)  # langchain_letta.forks
         waiting = self.chunker.requests if self.chunker.stop_reason == "requires_approval" else []
         PENDING.record(self.conversation_id, waiting)  # langchain_letta.approvals
@@ -1086,7 +1086,7 @@ def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
     routed.setdefault("letta_owner", current_owner())  # the thread or task the call came from
     history = configurable.get("message_history")
     if hasattr(
-        history, "hold_snapshot"
+        history, "repeat_last_read"
     ):  # a LettaChatMessageHistory under RunnableWithMessageHistory
         routed["letta_history"] = history
     route = _route_in(configurable)

@@ -42,6 +42,7 @@ __all__ = [
     "LettaTimeoutError",
     "LettaUnprocessableError",
     "classify_conflict",
+    "gone",
     "letta_errors",
     "translate_error",
 ]
@@ -346,6 +347,12 @@ def letta_errors(*, reading: str | None = None, cursor: str | None = None) -> It
         if translated is error:
             raise
         raise translated from error
+
+
+def gone(message: str) -> LettaNotFoundError:
+    """The error for a conversation found gone without a 404 of its own to report."""
+    response = httpx.Response(404, request=httpx.Request("GET", "http://letta.invalid/"))
+    return LettaNotFoundError(message, response=response, body=None)
 
 
 def _message(error: letta_client.APIStatusError) -> str:

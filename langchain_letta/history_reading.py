@@ -19,8 +19,17 @@ from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_letta.conversation import Order
 from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT, system_alert
+from langchain_letta.paging import MessageListing, aiter_items, aiter_newer, iter_items, iter_newer
 
-__all__ = ["ReadThread", "ato_messages_lazily", "is_alert", "is_prompt", "to_messages_lazily"]
+__all__ = [
+    "ReadThread",
+    "aread_new",
+    "ato_messages_lazily",
+    "is_alert",
+    "is_prompt",
+    "read_new",
+    "to_messages_lazily",
+]
 
 Convert = Callable[[list[Any]], list[BaseMessage]]
 """Converts a conversation's items, oldest first, into LangChain messages."""
@@ -163,3 +172,37 @@ async def ato_messages_lazily(
             yield message
     for message in _flush(group, order, convert, echoes):
         yield message
+
+
+def read_new(
+    thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
+) -> list[Any]:
+    """The conversation's items that `thread` has not read yet (one request when warm).
+
+    On a first read, or once the conversation was compacted, that is the whole thread as
+    the server lists it; else what was created after the last item read.
+    """
+    new_items: list[Any] = []
+    if thread.last_id is not None:
+        new_items = list(iter_newer(listing, conversation_id, thread.last_id, page_size))
+        thread.check_compaction(new_items)
+    if thread.last_id is None:
+        new_items = list(iter_items(listing, conversation_id, "asc", page_size))
+        thread.compacted = any(is_alert(item) for item in new_items)
+    return new_items
+
+
+async def aread_new(
+    thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
+) -> list[Any]:
+    """Async twin of `read_new`."""
+    new_items: list[Any] = []
+    if thread.last_id is not None:
+        newer = aiter_newer(listing, conversation_id, thread.last_id, page_size)
+        new_items = [item async for item in newer]
+        thread.check_compaction(new_items)
+    if thread.last_id is None:
+        whole = aiter_items(listing, conversation_id, "asc", page_size)
+        new_items = [item async for item in whole]
+        thread.compacted = any(is_alert(item) for item in new_items)
+    return new_items

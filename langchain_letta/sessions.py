@@ -44,6 +44,7 @@ from langchain_letta.errors import (
     LettaInputError,
     LettaNotFoundError,
     LettaResponseError,
+    gone,
     letta_errors,
 )
 from langchain_letta.plans import Call, Pause, Plan, arun, run
@@ -284,11 +285,9 @@ class SessionResolver:
     def _still_stale(self, session_id: str, stale_id: str, found: str | None) -> str | None:
         if found == stale_id:
             self.forget(session_id, stale_id)
-            raise LettaNotFoundError(
+            raise gone(
                 f"Session {session_id!r} still names conversation {stale_id}, which the "
-                "server does not have.",
-                response=_no_response(),
-                body=None,
+                "server does not have."
             )
         return found
 
@@ -320,10 +319,10 @@ class SessionResolver:
                 yield from _unless_gone(Call("conversations.update", (conversation_id,), cleared))
             new = yield from self._create(session_id)
         self._remember(session_id, new)
-        for gone in old - {None, new}:
-            if gone is not None:
-                yield from _unless_gone(Call("conversations.delete", (gone,)))
-                OWNERS.pop((self._base_url, gone), None)
+        for replaced in old - {None, new}:
+            if replaced is not None:
+                yield from _unless_gone(Call("conversations.delete", (replaced,)))
+                OWNERS.pop((self._base_url, replaced), None)
         return new
 
     # ------------------------------------------------------------------------ server side
@@ -449,9 +448,3 @@ async def acquire(lock: threading.Lock) -> None:
 
 def _timestamp(created_at: Any) -> float:
     return float(created_at.timestamp()) if hasattr(created_at, "timestamp") else 0.0
-
-
-def _no_response() -> Any:
-    import httpx
-
-    return httpx.Response(404, request=httpx.Request("GET", "http://letta.invalid/"))

@@ -20,6 +20,7 @@ __all__ = [
     "anchor_conversation",
     "client_return_ids",
     "is_stored_in",
+    "not_stored",
     "to_letta_messages",
     "unsent_tail",
 ]
@@ -182,3 +183,26 @@ def _user_part(block: Any) -> dict[str, Any]:
     raise LettaInputError(
         f"Letta accepts text and image content; a {kind!r} content block cannot be sent."
     )
+
+
+def not_stored(messages: Sequence[BaseMessage], conversation_id: str | None) -> list[BaseMessage]:
+    """The messages of `messages` that Letta has not stored in the conversation.
+
+    A message is stored when it carries the conversation's Letta id, or when it comes
+    before an AI message Letta stored (it was that turn's input).
+    """
+    if conversation_id is None:
+        return list(messages)
+    last_stored_ai = max(
+        (
+            i
+            for i, m in enumerate(messages)
+            if isinstance(m, AIMessage) and is_stored_in(m, conversation_id)
+        ),
+        default=-1,
+    )
+    return [
+        message
+        for position, message in enumerate(messages)
+        if position > last_stored_ai and not is_stored_in(message, conversation_id)
+    ]
