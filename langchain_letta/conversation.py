@@ -51,6 +51,7 @@ from langchain_letta.events import GarbledStreamError, aiter_events, iter_events
 from langchain_letta.locks import Holder, LockTimeoutError, abandon_quietly, current_owner
 from langchain_letta.memory import SyncMemory, behind, system_prompt
 from langchain_letta.messages import AGENT_SIDE
+from langchain_letta.paging import MessageListing
 from langchain_letta.state import DOUBTFUL_TURNS, LOCKS, MEMORY_CHECKS
 from langchain_letta.turns import DoubtfulTurn, keyed_otids, new_otids
 
@@ -179,6 +180,7 @@ class Conversations:
         self._send_client = client.with_options(max_retries=0)
         self.client = client
         self._async_client = async_client
+        self._listing = MessageListing(client, async_client)
         self.busy_timeout = busy_timeout
 
     @property
@@ -823,13 +825,9 @@ class Conversations:
         before: str | None = None,
     ) -> list[Any]:
         """One page of stored messages (Letta items, several per stored message)."""
-        try:
-            response = self.client.conversations.messages.with_raw_response.list(
-                conversation_id, order=order, limit=limit, after=after, before=before
-            )
-            return letta_models(response.json())
-        except Exception as error:
-            raise translate_error(error) from error
+        return self._listing.page(
+            conversation_id, order=order, limit=limit, after=after, before=before
+        )
 
     async def apage(
         self,
@@ -840,14 +838,10 @@ class Conversations:
         after: str | None = None,
         before: str | None = None,
     ) -> list[Any]:
-        """Async twin of :meth:`page`."""
-        try:
-            response = await self.async_client.conversations.messages.with_raw_response.list(
-                conversation_id, order=order, limit=limit, after=after, before=before
-            )
-            return letta_models(await response.json())
-        except Exception as error:
-            raise translate_error(error) from error
+        """Async twin of `page`."""
+        return await self._listing.apage(
+            conversation_id, order=order, limit=limit, after=after, before=before
+        )
 
 
 class _TurnState:
