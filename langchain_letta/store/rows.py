@@ -90,7 +90,7 @@ def namespace_matches(namespace: tuple[str, ...], condition: MatchCondition) -> 
 
 def page_items(page: Any) -> list[Any]:
     """The items of one page (sync and async pages alike; no auto-paging)."""
-    return list(getattr(page, "page_items", page))
+    return list(getattr(page, "items", page))
 
 
 def check_page(limit: Any, offset: Any) -> None:

@@ -215,3 +215,12 @@ def test_namespace_conditions_follow_langgraph() -> None:
     assert _namespace_matches(namespace, MatchCondition("suffix", ()))
     assert not _namespace_matches(namespace, MatchCondition("prefix", ("ada",)))
     assert not _namespace_matches(("users",), MatchCondition("prefix", ("users", "ada")))
+
+
+def test_a_page_object_yields_its_items() -> None:
+    from types import SimpleNamespace
+
+    from langchain_letta.store.rows import page_items
+
+    assert page_items(SimpleNamespace(items=["a", "b"])) == ["a", "b"]
+    assert page_items(["c"]) == ["c"]
