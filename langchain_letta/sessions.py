@@ -312,7 +312,7 @@ class SessionResolver:
             new = yield from self._new_conversation(session_id)
             self.store.set(self.agent_id, session_id, new)
         else:
-            tagged = yield from self._tagged(session_id)
+            tagged = yield from _tagged(self.agent_id, session_id)
             old.update(conversation_id for conversation_id, _ in tagged)
             cleared = {"summary": cleared_tag(session_id)}
             for conversation_id in old - {None}:
@@ -330,59 +330,10 @@ class SessionResolver:
     def _lookup(self, session_id: str) -> Plan[str | None]:
         if self.store is not None:
             return self.store.get(self.agent_id, session_id)
-        tagged = yield from self._tagged(session_id)
+        tagged = yield from _tagged(self.agent_id, session_id)
         if not tagged and (yield from self._migrate_legacy()):
-            tagged = yield from self._tagged(session_id)
-        return self._oldest(session_id, tagged)
-
-    def _oldest(self, session_id: str, tagged: list[tuple[str, Any]]) -> str | None:
-        """The oldest tagged conversation; a warning when the key tags several."""
-        if not tagged:
-            return None
-        if len(tagged) > 1:
-            logger.warning(
-                "Session key %r of agent %s tags %d conversations (%s); using the oldest, "
-                "%s, as every process does. Remove the tag from the others.",
-                session_id,
-                self.agent_id,
-                len(tagged),
-                ", ".join(conversation_id for conversation_id, _ in tagged),
-                tagged[0][0],
-            )
-        return tagged[0][0]
-
-    def _listed(self, search: str) -> Plan[list[tuple[str, str | None, Any]]]:
-        """`(id, summary, created_at)` of conversations whose summary holds `search`."""
-        listed: list[tuple[str, str | None, Any]] = []
-        after: str | None = None
-        while True:
-            page = yield Call(
-                "conversations.list",
-                kwargs={
-                    "agent_id": self.agent_id,
-                    "summary_search": search,
-                    "order": "asc",
-                    "order_by": "created_at",
-                    "limit": _LIST_PAGE,
-                    "after": after,
-                },
-            )
-            if not isinstance(page, list):
-                raise LettaResponseError(
-                    f"The server answered a conversation listing with {str(page)[:80]!r}."
-                )
-            fields = [_conversation_fields(conversation) for conversation in page]
-            listed += fields
-            if len(page) < _LIST_PAGE:
-                return listed
-            after = fields[-1][0]
-
-    def _tagged(self, session_id: str) -> Plan[list[tuple[str, Any]]]:
-        """`(id, created_at)` of the conversations tagged exactly with the key, oldest first."""
-        tag = session_tag(session_id)
-        listed = yield from self._listed(f"{TAG} {key_digest(session_id)}")
-        found = [(cid, created_at) for cid, summary, created_at in listed if summary == tag]
-        return sorted(found, key=lambda pair: (_timestamp(pair[1]), pair[0]))
+            tagged = yield from _tagged(self.agent_id, session_id)
+        return _oldest(self.agent_id, session_id, tagged)
 
     def _migrate_legacy(self) -> Plan[bool]:
         """Rewrite the agent's tags of the older format once per process; True if any."""
@@ -390,7 +341,7 @@ class SessionResolver:
         if swept in MIGRATED:
             return False
         rewritten = 0
-        for conversation_id, summary, _ in (yield from self._listed(LEGACY_PREFIX)):
+        for conversation_id, summary, _ in (yield from _listed(self.agent_id, LEGACY_PREFIX)):
             new_summary = migrated_summary(summary or "")
             if new_summary is not None:
                 yield from _unless_gone(
@@ -428,8 +379,60 @@ class SessionResolver:
 
     def _winner(self, session_id: str, mine: str) -> Plan[str]:
         """The oldest conversation tagged with the key (`mine` if the list lags)."""
-        tagged = yield from self._tagged(session_id)
+        tagged = yield from _tagged(self.agent_id, session_id)
         return tagged[0][0] if tagged else mine
+
+
+def _oldest(agent_id: str, session_id: str, tagged: list[tuple[str, Any]]) -> str | None:
+    """The oldest tagged conversation; a warning when the key tags several."""
+    if not tagged:
+        return None
+    if len(tagged) > 1:
+        logger.warning(
+            "Session key %r of agent %s tags %d conversations (%s); using the oldest, "
+            "%s, as every process does. Remove the tag from the others.",
+            session_id,
+            agent_id,
+            len(tagged),
+            ", ".join(conversation_id for conversation_id, _ in tagged),
+            tagged[0][0],
+        )
+    return tagged[0][0]
+
+
+def _listed(agent_id: str, search: str) -> Plan[list[tuple[str, str | None, Any]]]:
+    """`(id, summary, created_at)` of conversations whose summary holds `search`."""
+    listed: list[tuple[str, str | None, Any]] = []
+    after: str | None = None
+    while True:
+        page = yield Call(
+            "conversations.list",
+            kwargs={
+                "agent_id": agent_id,
+                "summary_search": search,
+                "order": "asc",
+                "order_by": "created_at",
+                "limit": _LIST_PAGE,
+                "after": after,
+            },
+        )
+        if not isinstance(page, list):
+            raise LettaResponseError(
+                f"The server answered a conversation listing with {str(page)[:80]!r}."
+            )
+        fields = [_conversation_fields(conversation) for conversation in page]
+        listed += fields
+        if len(page) < _LIST_PAGE:
+            return listed
+        after = fields[-1][0]
+
+
+def _tagged(agent_id: str, session_id: str) -> Plan[list[tuple[str, Any]]]:
+    """`(id, created_at)` of the conversations tagged exactly with the key, oldest first."""
+    tag = session_tag(session_id)
+    listed = yield from _listed(agent_id, f"{TAG} {key_digest(session_id)}")
+    found = [(cid, created_at) for cid, summary, created_at in listed if summary == tag]
+    return sorted(found, key=lambda pair: (_timestamp(pair[1]), pair[0]))
 
 
 def _unless_gone(call: Call) -> Plan[None]:
