@@ -2,12 +2,10 @@
 
 Two directions:
 
-* LangChain -> Letta: `unsent_tail` finds what a conversation has not stored yet
-  (the delta rule), `to_letta_messages` turns it into Letta message payloads (both in
-  `langchain_letta.to_letta`, imported here too).
+* LangChain -> Letta: `unsent_tail` and `to_letta_messages` (`langchain_letta.to_letta`).
 * Letta -> LangChain: `TurnChunker` maps a Letta stream, event by event, to
-  `AIMessageChunk`, and `fold_messages` folds stored Letta messages into the
-  same LangChain messages a streamed turn produces, so both look alike.
+  `AIMessageChunk`; `fold_messages` converts stored Letta messages into the same
+  messages.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from langchain_core.messages import (
 from langchain_core.messages.tool import tool_call_chunk
 
 from langchain_letta.approvals import APPROVAL_KEY, decision_message, decision_of
+from langchain_letta.content import user_content_from_letta
 from langchain_letta.to_letta import (
     anchor_conversation,
     client_return_ids,
@@ -419,7 +418,7 @@ def fold_messages(
             close_turn()
             folded.append(
                 HumanMessage(
-                    content=_user_content_back(item.content),
+                    content=user_content_from_letta(item.content),
                     id=item.id,
                     response_metadata=dict(metadata),
                 )
@@ -479,29 +478,6 @@ def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> 
         response_metadata=metadata,
     )
     return strip_indexes(message)
-
-
-def _user_content_back(content: Any) -> str | list[str | dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    parts: list[str | dict[str, Any]] = []
-    for part in content:
-        data = part.model_dump(exclude_none=True) if hasattr(part, "model_dump") else dict(part)
-        if data.get("type") == "text":
-            parts.append({"type": "text", "text": data.get("text", "")})
-        elif data.get("type") == "image":
-            source = data.get("source") or {}
-            if source.get("type") == "base64" or source.get("data"):
-                parts.append(
-                    {
-                        "type": "image",
-                        "base64": source.get("data"),
-                        "mime_type": source.get("media_type"),
-                    }
-                )
-            else:
-                parts.append({"type": "image", "url": source.get("url")})
-    return parts
 
 
 def _tool_messages(item: Any, metadata: dict[str, Any]) -> list[BaseMessage]:

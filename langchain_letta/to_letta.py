@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_letta.approvals import decision_of
+from langchain_letta.content import user_part
 from langchain_letta.errors import LettaInputError
 
 __all__ = [
@@ -156,33 +157,12 @@ def _assistant_text(message: AIMessage) -> str:
 def _user_content(message: HumanMessage) -> str | list[dict[str, Any]]:
     if isinstance(message.content, str):
         return _plain_text(message)
-    parts = [_user_part(block) for block in message.content_blocks]
+    parts = [user_part(block) for block in message.content_blocks]
     if not any(part["type"] == "text" and part["text"].strip() for part in parts) and not any(
         part["type"] == "image" for part in parts
     ):
         raise LettaInputError("A human message with no text and no image cannot be sent.")
     return parts
-
-
-def _user_part(block: Any) -> dict[str, Any]:
-    kind = block.get("type")
-    if kind == "text":
-        return {"type": "text", "text": block["text"]}
-    if kind == "image" and block.get("base64"):
-        media_type = block.get("mime_type") or "image/png"
-        source = {"type": "base64", "media_type": media_type, "data": block["base64"]}
-        return {"type": "image", "source": source}
-    if kind == "image" and block.get("url"):
-        url = str(block["url"])
-        if url.startswith("data:"):
-            header, _, data = url.partition(",")
-            media_type = header[5:].split(";")[0] or "image/png"
-            source = {"type": "base64", "media_type": media_type, "data": data}
-            return {"type": "image", "source": source}
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise LettaInputError(
-        f"Letta accepts text and image content; a {kind!r} content block cannot be sent."
-    )
 
 
 def not_stored(messages: Sequence[BaseMessage], conversation_id: str | None) -> list[BaseMessage]:
