@@ -18,8 +18,7 @@ from benchmarks.common import (
     tagged_conversation,
     verdict,
 )
-from langchain_letta import LettaChatMessageHistory
-from langchain_letta import chat_history as _chat_history
+from langchain_letta import LettaChatMessageHistory, state
 from langchain_letta.messages import fold_messages
 
 GOAL = 1.10
@@ -33,7 +32,7 @@ def _raw_read(client: Letta, conversation_id: str) -> int:
 
 def _ours_read(history: LettaChatMessageHistory) -> int:
     # a fresh process: nothing cached
-    _chat_history._THREADS = _chat_history._ThreadCache(_chat_history._CACHED_ITEMS)
+    state.reset()
     return len(history.messages)
 
 

@@ -27,7 +27,7 @@ from letta_client import Letta
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Stat, base_url, log, new_agent
-from langchain_letta import sessions
+from langchain_letta import state
 from langchain_letta.sessions import SessionResolver, key_digest, session_tag
 
 REPEATS = 7
@@ -53,7 +53,7 @@ def _cold(url: str, agent_id: str, key: str) -> tuple[float, int, str | None]:
     seen: list[str] = []
     http = httpx.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
     client = Letta(base_url=url, max_retries=0, http_client=http)
-    sessions.reset()  # a new process
+    state.reset()  # a new process
     began = time.perf_counter()
     found = SessionResolver(client, agent_id).resolve(key, create=False)
     return time.perf_counter() - began, len(seen), found

@@ -1,35 +1,36 @@
 """Approvals of the agent's own (server-side) tools: a typed state, approve and deny.
 
-A Letta tool can require approval (``client.agents.tools.update_approval(name,
-agent_id=..., body_requires_approval=True)``). When the agent calls it, the turn stops
-with ``stop_reason="requires_approval"`` and the tool waits on the server. Unlike the
-client-side tools bound with ``bind_tools`` (which arrive as ``tool_calls`` for the app
-to run), such a call must not run in the app: ``ChatLetta`` shows it as a
-``server_tool_call`` block and lists it in ``response_metadata["letta_approvals"]``.
+A Letta tool can require approval (`client.agents.tools.update_approval(name,
+agent_id=..., body_requires_approval=True)`). When the agent calls it, the turn stops
+with `stop_reason="requires_approval"` and the tool waits on the server. Unlike the
+client-side tools bound with `bind_tools` (which arrive as `tool_calls` for the app
+to run), such a call must not run in the app: `ChatLetta` shows it as a
+`server_tool_call` block and lists it in `response_metadata["letta_approvals"]`.
 
-Read it with :func:`pending_approvals`, answer with :func:`approve` or :func:`deny`,
-which make the message to send next on the same session::
+Read it with `pending_approvals`, answer with `approve` or `deny`,
+which make the message to send next on the same session:
 
-    reply = model.invoke("Note that I like tea", config=alice)
-    for approval in pending_approvals(reply):
-        print(approval.name, approval.args)
-    reply = model.invoke([approve(approval)], config=alice)       # the tool runs
-    # or: model.invoke([deny(approval, reason="not now")], config=alice)
+```python
+reply = model.invoke("Note that I like tea", config=alice)
+for approval in pending_approvals(reply):
+    print(approval.name, approval.args)
+reply = model.invoke([approve(approval)], config=alice)       # the tool runs
+# or: model.invoke([deny(approval, reason="not now")], config=alice)
+```
 
 Letta stores the decision and the agent goes on in the same conversation. In LangGraph
-the same state becomes an ``interrupt()``: see
-:class:`langchain_letta.middleware.LettaApprovalMiddleware`.
+the same state becomes an `interrupt()`: see
+`langchain_letta.middleware.LettaApprovalMiddleware`.
 
 A session's next turn that answers neither an approval nor a client-side tool call
-still runs: ``ChatLetta`` first settles what is left pending (a tool call is answered
+still runs: `ChatLetta` first settles what is left pending (a tool call is answered
 "not run", an approval denied), so no session is stuck. What this process left pending
-it knows; in another process (after a restart) Letta refuses the turn, ``ChatLetta``
+it knows; in another process (after a restart) Letta refuses the turn, `ChatLetta`
 reads the pending calls from the conversation and sends the turn once more, settled.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, ToolMessage
 
 from langchain_letta.errors import LettaInputError
+from langchain_letta.lru import LRU
 
 __all__ = [
     "APPROVAL_KEY",
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 APPROVAL_KEY = "letta_approvals"
-"""The ``response_metadata`` key listing a reply's pending approvals."""
+"""The `response_metadata` key listing a reply's pending approvals."""
 _DECISION_KEY = "letta_approve"
 _NOT_RUN = "Not run: the conversation went on without this tool's result."
 _MOVED_ON = "The user went on without deciding."
@@ -72,7 +74,7 @@ class LettaApproval:
     conversation_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The approval as plain data (what an ``interrupt()`` carries)."""
+        """The approval as plain data (what an `interrupt()` carries)."""
         return {
             "tool_call_id": self.tool_call_id,
             "name": self.name,
@@ -82,7 +84,7 @@ class LettaApproval:
 
 
 def pending_approvals(message: BaseMessage) -> list[LettaApproval]:
-    """The approvals a reply of ``ChatLetta`` waits for (empty for most replies)."""
+    """The approvals a reply of `ChatLetta` waits for (empty for most replies)."""
     conversation_id = message.response_metadata.get("conversation_id")
     return [
         LettaApproval(
@@ -96,12 +98,12 @@ def pending_approvals(message: BaseMessage) -> list[LettaApproval]:
 
 
 def approve(approval: LettaApproval) -> ToolMessage:
-    """The message that approves ``approval``: send it next on the same session."""
+    """The message that approves `approval`: send it next on the same session."""
     return _decision(approval, approved=True, reason=None)
 
 
 def deny(approval: LettaApproval, reason: str | None = None) -> ToolMessage:
-    """The message that denies ``approval`` (the agent sees ``reason``)."""
+    """The message that denies `approval` (the agent sees `reason`)."""
     return _decision(approval, approved=False, reason=reason)
 
 
@@ -122,7 +124,7 @@ def _decision(approval: LettaApproval, *, approved: bool, reason: str | None) ->
 
 
 def decision_of(message: BaseMessage) -> dict[str, Any] | None:
-    """The Letta approval payload of a decision message, ``None`` for other messages."""
+    """The Letta approval payload of a decision message, `None` for other messages."""
     if not isinstance(message, ToolMessage) or _DECISION_KEY not in message.additional_kwargs:
         return None
     approved = bool(message.additional_kwargs[_DECISION_KEY])
@@ -137,7 +139,7 @@ def decision_of(message: BaseMessage) -> dict[str, Any] | None:
 
 
 def decision_message(approval: Any, metadata: dict[str, Any], message_id: str) -> ToolMessage:
-    """A stored decision (an item of Letta's ``approval_response_message``) as a message."""
+    """A stored decision (an item of Letta's `approval_response_message`) as a message."""
     approved = bool(approval.approve)
     reason = getattr(approval, "reason", None)
     return ToolMessage(
@@ -162,33 +164,34 @@ class _Pending:
 class PendingCalls:
     """Calls a turn left waiting, per conversation, in this process.
 
-    A turn that ends with ``requires_approval`` records its calls; the conversation's
-    next turn answers them itself or has them settled first (see :meth:`settle`).
+    A turn that ends with `requires_approval` records its calls; the conversation's
+    next turn answers them itself or has them settled first (see `settle`).
+
+    Args:
+        budget: how many conversations to keep.
+
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[str, list[_Pending]] = {}
+    def __init__(self, budget: int) -> None:
+        self._pending: LRU[str, list[_Pending]] = LRU(budget)
 
     def record(self, conversation_id: str, requests: Iterable[dict[str, Any]]) -> None:
         """Remember the calls of a turn that stopped for them (replacing older ones)."""
         calls = [_Pending(str(r["tool_call_id"]), bool(r["server_side"])) for r in requests]
-        with self._lock:
-            if calls:
-                self._pending[conversation_id] = calls
-            else:
-                self._pending.pop(conversation_id, None)
+        if calls:
+            self._pending[conversation_id] = calls
+        else:
+            self._pending.pop(conversation_id, None)
 
     def settle(
         self, conversation_id: str, payloads: Sequence[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """``payloads``, led by answers to the calls they leave unanswered.
+        """`payloads`, led by answers to the calls they leave unanswered.
 
         A client-side tool call gets a "not run" error result, a server-side approval
         a denial: Letta refuses any new message while a call waits.
         """
-        with self._lock:
-            pending = self._pending.pop(conversation_id, [])
+        pending = self._pending.pop(conversation_id, [])
         answered = {
             str(item["tool_call_id"])
             for payload in payloads
@@ -206,9 +209,9 @@ class PendingCalls:
     def recover(self, client: Any, conversation_id: str, client_tools: frozenset[str]) -> bool:
         """Learn from the server the calls a conversation waits for; whether there are any.
 
-        For a turn Letta refused because a call waits (``LettaPendingApprovalError``) in
+        For a turn Letta refused because a call waits (`LettaPendingApprovalError`) in
         a process that did not make the turn that left it: the newest stored message is
-        the agent's approval request. A call of a tool in ``client_tools`` is the app's
+        the agent's approval request. A call of a tool in `client_tools` is the app's
         (answered "not run"), any other the agent's own (denied).
         """
         newest = client.conversations.messages.list(conversation_id, order="desc", limit=4)
@@ -227,15 +230,13 @@ class PendingCalls:
         self.record(conversation_id, calls)
         return bool(calls)
 
-    def reset(self) -> None:
-        """Forget everything (for tests: what a new process knows)."""
-        with self._lock:
-            self._pending.clear()
-
     def forget(self, conversation_id: str) -> None:
         """Drop what is known of the conversation (its turn failed)."""
-        with self._lock:
-            self._pending.pop(conversation_id, None)
+        self._pending.pop(conversation_id, None)
+
+    def clear(self) -> None:
+        """Forget every conversation."""
+        self._pending.clear()
 
 
 def _answer(call: _Pending) -> dict[str, Any]:
@@ -252,7 +253,3 @@ def _answer(call: _Pending) -> dict[str, Any]:
         "tool_return": _NOT_RUN,
         "status": "error",
     }
-
-
-PENDING = PendingCalls()
-"""The process-wide record of calls left pending."""

@@ -2,7 +2,7 @@
 
 A call that is not the user's turn (a summary, a classification, a middleware's own
 prompt) would otherwise land in the user's conversation: inside a graph every call
-inherits the run's ``thread_id``. ``ChatLetta(..., auxiliary=True)`` runs each call in a
+inherits the run's `thread_id`. `ChatLetta(..., auxiliary=True)` runs each call in a
 conversation of its own, created for it and deleted after it, whatever the config says.
 The agent's memory blocks and tools are still shared (its memory tools can write them).
 """
@@ -13,25 +13,21 @@ import contextlib
 
 from letta_client import AsyncLetta, Letta
 
-from langchain_letta.errors import translate_error
+from langchain_letta.errors import letta_errors
 
 __all__ = ["adiscard", "athrowaway", "discard", "throwaway"]
 
 
 def throwaway(client: Letta, agent_id: str) -> str:
     """A new conversation for one helper call."""
-    try:
+    with letta_errors():
         return str(client.conversations.create(agent_id=agent_id).id)
-    except Exception as error:
-        raise translate_error(error) from error
 
 
 async def athrowaway(client: AsyncLetta, agent_id: str) -> str:
-    """Async twin of :func:`throwaway`."""
-    try:
+    """Async twin of `throwaway`."""
+    with letta_errors():
         return str((await client.conversations.create(agent_id=agent_id)).id)
-    except Exception as error:
-        raise translate_error(error) from error
 
 
 def discard(client: Letta, conversation_id: str) -> None:
@@ -41,6 +37,6 @@ def discard(client: Letta, conversation_id: str) -> None:
 
 
 async def adiscard(client: AsyncLetta, conversation_id: str) -> None:
-    """Async twin of :func:`discard`."""
+    """Async twin of `discard`."""
     with contextlib.suppress(Exception):
         await client.conversations.delete(conversation_id)

@@ -46,9 +46,9 @@ from pydantic import (
     model_validator,
 )
 
-from langchain_letta.approvals import PENDING
 from langchain_letta.auxiliary import adiscard, athrowaway, discard, throwaway
-from langchain_letta.connection import make_clients, resolve_endpoint
+from langchain_letta.clients import shared_clients
+from langchain_letta.connection import Endpoint, resolve_endpoint
 from langchain_letta.conversation import BLOCKS, Conversations
 from langchain_letta.errors import (
     LettaConnectionError,
@@ -62,7 +62,7 @@ from langchain_letta.errors import (
 )
 from langchain_letta.forks import Branches, record_tip, replay_key
 from langchain_letta.locks import current_owner
-from langchain_letta.memory import LEDGER, SyncMemory, check_mode
+from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import (
     TurnChunker,
     anchor_conversation,
@@ -83,7 +83,8 @@ from langchain_letta.sessions import (
     check_session_id,
 )
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
-from langchain_letta.structured import UNANSWERED, acknowledgement, pending_structured_calls
+from langchain_letta.state import MEMORY_CHECKS, PENDING, UNANSWERED, WARNED
+from langchain_letta.structured import acknowledgement, pending_structured_calls
 from langchain_letta.tool_choice import forced_tools, reask
 from langchain_letta.turns import keyed_otids
 
@@ -353,24 +354,17 @@ class ChatLetta(BaseChatModel):
             check_session_id(self.session_id)
         endpoint = resolve_endpoint(self.base_url, self.api_key)
         self.base_url, self.api_key = endpoint.url, endpoint.api_key
-        own_async_client = self.async_client is None
-        if self.client is None or self.async_client is None:
-            client, async_client = make_clients(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                basic_auth=_BASIC_AUTH.get(),
-            )
-            self.client = self.client or client
-            self.async_client = self.async_client or async_client
-        self._conversations = Conversations(
-            self.client,
-            self.async_client,
-            self.busy_timeout,
-            own_async_client=own_async_client,
+        self.client, self.async_client = shared_clients(
+            Endpoint(self.base_url, self.api_key, _BASIC_AUTH.get()),
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            client=self.client,
+            async_client=self.async_client,
         )
-        self._resolver = SessionResolver(self.client, self.agent_id, self.session_store)
+        self._conversations = Conversations(self.client, self.async_client, self.busy_timeout)
+        self._resolver = SessionResolver(
+            self.client, self.agent_id, self.session_store, async_client=self.async_client
+        )
         self._branches = Branches(self.client, self.agent_id)
         return self
 
@@ -951,7 +945,7 @@ class ChatLetta(BaseChatModel):
             )
         except Exception as error:
             raise translate_error(error) from error
-        LEDGER.created(self.agent_id, created.id)
+        MEMORY_CHECKS.created(self.agent_id, created.id)
         bind(str(self.client.base_url), created.id, self.agent_id)  # type: ignore[union-attr]
         return str(created.id), None
 
@@ -964,7 +958,7 @@ class ChatLetta(BaseChatModel):
             return conversation_id, None
         if session_id:
             cached = self._resolver.cached(session_id)
-            resolved = cached or await asyncio.to_thread(self._resolver.resolve, session_id)
+            resolved = cached or await self._resolver.aresolve(session_id)
             return str(resolved), session_id
         try:
             created = await self._conversations.async_client.with_options(
@@ -972,7 +966,7 @@ class ChatLetta(BaseChatModel):
             ).conversations.create(agent_id=self.agent_id)
         except Exception as error:
             raise translate_error(error) from error
-        LEDGER.created(self.agent_id, created.id)
+        MEMORY_CHECKS.created(self.agent_id, created.id)
         bind(str(self.client.base_url), created.id, self.agent_id)  # type: ignore[union-attr]
         return str(created.id), None
 
@@ -1071,7 +1065,7 @@ class _Turn:
     def close(self, history: Any) -> AIMessageChunk:
         """The closing chunk (a history under ``RunnableWithMessageHistory`` keeps its read)."""
         if history is not None:
-            history.hold_snapshot()
+            history.repeat_last_read()
         record_tip(self.conversation_id, self.chunker.last_message_id)  # langchain_letta.forks
         waiting = self.chunker.requests if self.chunker.stop_reason == "requires_approval" else []
         PENDING.record(self.conversation_id, waiting)  # langchain_letta.approvals
@@ -1080,7 +1074,7 @@ class _Turn:
 
 def _prefetched(call: _Call, conversation_id: str) -> list[Any] | None:
     """Blocks the chain's history read fetched for this turn (``langchain_letta.prefetch``)."""
-    LEDGER.turn_mode(conversation_id, call.options["memory"])
+    MEMORY_CHECKS.turn_mode(conversation_id, call.options["memory"])
     take = getattr(call.history, "take_prefetched_blocks", None)
     return take(conversation_id) if take is not None else None
 
@@ -1092,7 +1086,7 @@ def _route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
     routed.setdefault("letta_owner", current_owner())  # the thread or task the call came from
     history = configurable.get("message_history")
     if hasattr(
-        history, "hold_snapshot"
+        history, "repeat_last_read"
     ):  # a LettaChatMessageHistory under RunnableWithMessageHistory
         routed["letta_history"] = history
     route = _route_in(configurable)
@@ -1130,12 +1124,9 @@ def check_max_steps(max_steps: object) -> int | None:
     return max_steps
 
 
-_WARNED: set[str] = set()
-
-
 def _warn_once(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
+    if message not in WARNED:
+        WARNED[message] = True
         _LOG.warning(message)
 
 

@@ -1,9 +1,9 @@
-"""Connection settings shared by ``ChatLetta`` and ``LettaChatMessageHistory``.
+"""Connection settings: the server URL and its credentials, with none left in the URL.
 
-Credentials written into a ``base_url`` (``https://user:pass@host`` or
-``https://host?api_key=...``) are split off before anything else sees the URL: the
-user and password become a basic ``Authorization`` header, an ``api_key`` (or
-``token``) query value becomes the API key, and both are kept as ``SecretStr``. The
+Credentials written into a `base_url` (`https://user:pass@host` or
+`https://host?api_key=...`) are split off before anything else sees the URL: the
+user and password become a basic `Authorization` header, an `api_key` (or
+`token`) query value becomes the API key, and both are kept as `SecretStr`. The
 URL that remains, and that reprs, dumps, traces, logs and errors show, carries none.
 """
 
@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
 from langchain_letta.errors import LettaInputError
@@ -23,7 +21,6 @@ from langchain_letta.errors import LettaInputError
 __all__ = [
     "DEFAULT_BASE_URL",
     "Endpoint",
-    "make_clients",
     "resolve_api_key",
     "resolve_base_url",
     "resolve_endpoint",
@@ -46,44 +43,24 @@ class Endpoint:
 
 
 def resolve_base_url(base_url: str | None) -> str:
-    """``base_url``, else ``$LETTA_BASE_URL``, else Letta Cloud, without credentials."""
+    """`base_url`, else `$LETTA_BASE_URL`, else Letta Cloud, without credentials."""
     return resolve_endpoint(base_url, None).url
 
 
 def resolve_api_key(api_key: SecretStr | str | None) -> SecretStr | None:
-    """``api_key``, else ``$LETTA_API_KEY``, as a ``SecretStr`` (``None`` when unset)."""
+    """`api_key`, else `$LETTA_API_KEY`, as a `SecretStr` (`None` when unset)."""
     if isinstance(api_key, SecretStr):
         return api_key
     value = api_key or os.environ.get("LETTA_API_KEY")
     return SecretStr(value) if value else None
 
 
-def _bounded_pause(pause: float, timeout: object) -> float:
-    """A retry's pause, never longer than the request timeout (a ``Retry-After`` may ask more)."""
-    limit = timeout if isinstance(timeout, (int, float)) else getattr(timeout, "read", None)
-    return min(pause, float(limit)) if isinstance(limit, (int, float)) else pause
-
-
-class _Letta(Letta):
-    """letta-client whose retry pauses never outlive the request timeout."""
-
-    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
-        return _bounded_pause(super()._calculate_retry_timeout(*args, **kwargs), self.timeout)
-
-
-class _AsyncLetta(AsyncLetta):
-    """Async twin of :class:`_Letta`."""
-
-    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
-        return _bounded_pause(super()._calculate_retry_timeout(*args, **kwargs), self.timeout)
-
-
 def resolve_endpoint(base_url: str | None, api_key: SecretStr | str | None) -> Endpoint:
     """The server URL and credentials, with any credentials inside the URL split off.
 
     Raises:
-        LettaInputError: the URL is not an ``http(s)`` URL, carries a query other than
-            an API key, or carries an API key as well as ``api_key``.
+        LettaInputError: the URL is not an `http(s)` URL, carries a query other than
+            an API key, or carries an API key as well as `api_key`.
 
     """
     raw = base_url or os.environ.get("LETTA_BASE_URL") or DEFAULT_BASE_URL
@@ -133,24 +110,3 @@ def _query_key(query: str, url: str) -> SecretStr | None:
             "only one api_key=... is accepted, and it is used as the API key."
         )
     return SecretStr(keys[0])
-
-
-def make_clients(
-    *,
-    base_url: str,
-    api_key: SecretStr | None,
-    timeout: float | None,
-    max_retries: int,
-    basic_auth: SecretStr | None = None,
-) -> tuple[Letta, AsyncLetta]:
-    """A sync and an async letta-client for the same server and credentials."""
-    options: dict[str, Any] = {
-        "base_url": base_url,
-        "api_key": api_key.get_secret_value() if api_key else None,
-        "max_retries": max_retries,
-    }
-    if basic_auth is not None and api_key is None:
-        options["default_headers"] = {"Authorization": basic_auth.get_secret_value()}
-    if timeout is not None:
-        options["timeout"] = timeout
-    return _Letta(**options), _AsyncLetta(**options)

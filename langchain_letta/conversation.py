@@ -12,7 +12,7 @@ A turn whose outcome is in doubt is never sent again blindly:
   stream (Letta finishes a run whose client went away);
 - a background stream resumes from its last ``seq_id``;
 - a turn that timed out raises :class:`~langchain_letta.errors.LettaTimeoutError` with
-  ``turn_stored`` and is recorded in :data:`~langchain_letta.turns.DOUBTFUL_TURNS`; the
+  ``turn_stored`` and is recorded in :data:`~langchain_letta.state.DOUBTFUL_TURNS`; the
   next call with the same content attaches to its run instead of sending it again;
 - a stream closed, abandoned or cancelled before its end cancels its run on the server.
 """
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -39,6 +37,7 @@ import httpx
 import letta_client
 from letta_client import AsyncLetta, Letta
 
+from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import (
     LettaConnectionError,
     LettaConversationBusyError,
@@ -49,10 +48,12 @@ from langchain_letta.errors import (
     translate_error,
 )
 from langchain_letta.events import GarbledStreamError, aiter_events, iter_events, letta_models
-from langchain_letta.locks import LOCKS, Holder, LockTimeoutError, abandon_quietly, current_owner
-from langchain_letta.memory import LEDGER, SyncMemory, behind, observe_tools, system_prompt
+from langchain_letta.locks import Holder, LockTimeoutError, abandon_quietly, current_owner
+from langchain_letta.memory import SyncMemory, behind, system_prompt
 from langchain_letta.messages import AGENT_SIDE
-from langchain_letta.turns import DOUBTFUL_TURNS, DoubtfulTurn, keyed_otids, new_otids
+from langchain_letta.paging import MessageListing
+from langchain_letta.state import DOUBTFUL_TURNS, LOCKS, MEMORY_CHECKS
+from langchain_letta.turns import DoubtfulTurn, keyed_otids, new_otids
 
 __all__ = ["BLOCKS", "Conversations", "Order"]
 
@@ -105,7 +106,7 @@ class _Progress:
         item_id = getattr(event, "id", None)
         if item_id and kind in AGENT_SIDE:
             self.shown[(item_id, kind)] = self.shown.get((item_id, kind), "") + _text(event)
-        observe_tools(self.agent_id, event)
+        MEMORY_CHECKS.observe(self.agent_id, event)
         return True
 
     def unseen(self, items: Iterable[Any]) -> Iterator[Any]:
@@ -163,9 +164,8 @@ class Conversations:
 
     Args:
         client: the sync letta-client.
-        async_client: the async letta-client; with ``own_async_client`` (the package
-            built it) each event loop gets its own copy, so a model outlives
-            ``asyncio.run()``.
+        async_client: the async letta-client (one built by the package has a copy per
+            event loop, so a model outlives ``asyncio.run()``).
         busy_timeout: seconds any wait of a turn may last (a busy conversation, the
             lock of another turn here, a run being recovered) before it gives up.
 
@@ -176,38 +176,17 @@ class Conversations:
         client: Letta,
         async_client: AsyncLetta,
         busy_timeout: float,
-        *,
-        own_async_client: bool = False,
     ) -> None:
         self._send_client = client.with_options(max_retries=0)
         self.client = client
         self._async_client = async_client
-        self._own_async_client = own_async_client
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLetta] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._loop_guard = threading.Lock()
+        self._listing = MessageListing(client, async_client)
         self.busy_timeout = busy_timeout
 
     @property
     def async_client(self) -> AsyncLetta:
         """The async letta-client for the running event loop."""
-        if not self._own_async_client:
-            return self._async_client
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return self._async_client
-        with self._loop_guard:
-            client = self._loop_clients.get(loop)
-            if client is None:
-                client = (
-                    self._async_client
-                    if not self._loop_clients
-                    else self._async_client.copy(http_client=letta_client.DefaultAsyncHttpxClient())
-                )
-                self._loop_clients[loop] = client
-            return client
+        return for_running_loop(self._async_client)
 
     @property
     def _async_send_client(self) -> AsyncLetta:
@@ -798,18 +777,18 @@ class Conversations:
         Only when ``mode`` says a check is due (see :mod:`langchain_letta.memory`).
         Whether it recompiled.
         """
-        generation = LEDGER.due(mode, agent_id, conversation_id)
+        generation = MEMORY_CHECKS.due(mode, agent_id, conversation_id)
         if generation is None:
             return False
         blocks = fresh_blocks if fresh_blocks is not None else self.read_blocks(agent_id)
-        known = LEDGER.known_blocks(conversation_id)
+        known = MEMORY_CHECKS.known_blocks(conversation_id)
         prompt = None
         if known is None:  # compiled elsewhere: read the blocks from its prompt
             prompt = system_prompt(self.page(conversation_id, order="asc", limit=1))
         recompile = behind(known, blocks, prompt)
         if recompile:
             self.client.conversations.recompile(conversation_id)
-        LEDGER.checked(conversation_id, generation, blocks)
+        MEMORY_CHECKS.checked(conversation_id, generation, blocks)
         return recompile
 
     async def async_sync_memory(
@@ -820,18 +799,18 @@ class Conversations:
         fresh_blocks: list[Any] | None = None,
     ) -> bool:
         """Async twin of :meth:`sync_memory`."""
-        generation = LEDGER.due(mode, agent_id, conversation_id)
+        generation = MEMORY_CHECKS.due(mode, agent_id, conversation_id)
         if generation is None:
             return False
         blocks = fresh_blocks if fresh_blocks is not None else await self.aread_blocks(agent_id)
-        known = LEDGER.known_blocks(conversation_id)
+        known = MEMORY_CHECKS.known_blocks(conversation_id)
         prompt = None
         if known is None:
             prompt = system_prompt(await self.apage(conversation_id, order="asc", limit=1))
         recompile = behind(known, blocks, prompt)
         if recompile:
             await self.async_client.conversations.recompile(conversation_id)
-        LEDGER.checked(conversation_id, generation, blocks)
+        MEMORY_CHECKS.checked(conversation_id, generation, blocks)
         return recompile
 
     # ------------------------------------------------------------------------ pages
@@ -846,13 +825,9 @@ class Conversations:
         before: str | None = None,
     ) -> list[Any]:
         """One page of stored messages (Letta items, several per stored message)."""
-        try:
-            response = self.client.conversations.messages.with_raw_response.list(
-                conversation_id, order=order, limit=limit, after=after, before=before
-            )
-            return letta_models(response.json())
-        except Exception as error:
-            raise translate_error(error) from error
+        return self._listing.page(
+            conversation_id, order=order, limit=limit, after=after, before=before
+        )
 
     async def apage(
         self,
@@ -863,14 +838,10 @@ class Conversations:
         after: str | None = None,
         before: str | None = None,
     ) -> list[Any]:
-        """Async twin of :meth:`page`."""
-        try:
-            response = await self.async_client.conversations.messages.with_raw_response.list(
-                conversation_id, order=order, limit=limit, after=after, before=before
-            )
-            return letta_models(await response.json())
-        except Exception as error:
-            raise translate_error(error) from error
+        """Async twin of `page`."""
+        return await self._listing.apage(
+            conversation_id, order=order, limit=limit, after=after, before=before
+        )
 
 
 class _TurnState:

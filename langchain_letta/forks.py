@@ -8,10 +8,10 @@ conversation at that message.
 
 How a branch is made depends on the server, found out once per server and process:
 
-* **Letta Cloud** forks at a message (``conversations.fork(id, message_id=...)``): the
+* **Letta Cloud** forks at a message (`conversations.fork(id, message_id=...)`): the
   branch holds the very same stored messages up to the fork point.
 * **The open-source server (0.16.8)** forks only whole conversations (it accepts
-  ``message_id`` and ignores it, measured). There the branch is a new conversation of the
+  `message_id` and ignores it, measured). There the branch is a new conversation of the
   agent seeded with the shared prefix: the input's messages up to the fork point are sent
   with the new turn, in one request, so Letta stores them (under new ids) and runs the
   agent once. Tool calls in the prefix are seeded as text (Letta stores a message only by
@@ -20,24 +20,23 @@ How a branch is made depends on the server, found out once per server and proces
 The probe forks at the message, reads the fork back and keeps it only if it ends there;
 otherwise it deletes it and seeds (each later fork seeds at once).
 
-A branch is found again after a restart: its ``summary`` names the conversation it
-branches from (``langchain-letta branch of conv-...``), and the graph's state names the
+A branch is found again after a restart: its `summary` names the conversation it
+branches from (`langchain-letta branch of conv-...`), and the graph's state names the
 branch in its messages' metadata, so a thread's next turn on a branch goes to the branch.
 The original conversation keeps its turns; each conversation stores a turn once.
 
 A replay of a thread's very first step has no Letta message to diverge at: it is
 recognised by the LangChain ids of its messages (LangGraph gives each state message
 one, and keeps it in the checkpoint) and goes to a new branch. Such a step's messages
-are sent with ``otid`` values derived from those ids and the conversation
-(:func:`replay_key`), so a replay is recognised in any process: this process remembers
+are sent with `otid` values derived from those ids and the conversation
+(`replay_key`), so a replay is recognised in any process: this process remembers
 the ids of the turns it stored; a process that knows nothing of the conversation (it
-neither created it nor ran a turn there) looks for those ``otid`` values among the
+neither created it nor ran a turn there) looks for those `otid` values among the
 conversation's first messages, one request.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,9 +44,9 @@ from langchain_core.messages import BaseMessage
 from letta_client import Letta
 
 from langchain_letta.approvals import decision_of
-from langchain_letta.errors import translate_error
-from langchain_letta.memory import LEDGER
+from langchain_letta.errors import letta_errors
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
+from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
 from langchain_letta.turns import keyed_otids
 
 __all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip", "replay_key"]
@@ -55,23 +54,11 @@ __all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip", "replay_key"
 BRANCH_PREFIX = "langchain-letta branch of "
 _DIVERGENCE_DEPTH = 20
 _FIRST_STEP_DEPTH = 20
-_MAX_REMEMBERED = 10_000
-
-_lock = threading.Lock()
-_TIPS: dict[str, str] = {}
-"""conversation id -> its newest message that this process saw stored."""
-_ROOTS: dict[str, str] = {}
-"""conversation id -> the conversation it branches from (itself for a root)."""
-_FORKS_AT_MESSAGE: dict[str, bool] = {}
-"""server URL -> whether its ``fork(message_id=)`` forks at the message."""
-_PLANNED: dict[str, tuple[str, ...]] = {}
-"""conversation id -> LangChain ids of the input its running turn sends."""
-_SENT: dict[str, set[str]] = {}
-"""conversation id -> LangChain ids of input messages a finished turn stored there."""
+_SENT_PER_CONVERSATION = 10_000
 
 
 def branch_tag(root_id: str) -> str:
-    """The ``summary`` that marks a conversation as a branch of ``root_id``."""
+    """The `summary` that marks a conversation as a branch of `root_id`."""
     return f"{BRANCH_PREFIX}{root_id}"
 
 
@@ -82,29 +69,14 @@ def record_tip(conversation_id: str, message_id: str | None) -> None:
     message one) are remembered as sent there too, so a replay of them is recognised.
     """
     if message_id:
-        with _lock:
-            _remember(_TIPS, conversation_id, message_id)
-            planned = _PLANNED.pop(conversation_id, ())
-            sent = _SENT.setdefault(conversation_id, set())
+        TIPS[conversation_id] = message_id
+        planned = PLANNED.pop(conversation_id, ())
+        with SENT.lock:
+            sent = SENT.obtain(conversation_id, set)
             sent.update(planned)
-            if len(sent) > _MAX_REMEMBERED:
+            if len(sent) > _SENT_PER_CONVERSATION:
                 sent.clear()
-
-
-def _remember(table: dict[str, Any], key: str, value: Any) -> None:
-    if len(table) >= _MAX_REMEMBERED:
-        table.pop(next(iter(table)))
-    table[key] = value
-
-
-def reset() -> None:
-    """Forget everything (for tests)."""
-    with _lock:
-        _TIPS.clear()
-        _ROOTS.clear()
-        _FORKS_AT_MESSAGE.clear()
-        _PLANNED.clear()
-        _SENT.clear()
+            SENT.reweigh(conversation_id)
 
 
 class Branches:
@@ -125,12 +97,12 @@ class Branches:
     ) -> tuple[str, list[BaseMessage]]:
         """The conversation the input continues, and the input as that conversation sees it.
 
-        Usually ``conversation_id`` and ``messages`` unchanged, at no request. The
+        Usually `conversation_id` and `messages` unchanged, at no request. The
         conversation changes when the input's newest Letta message belongs to a branch
-        of ``conversation_id`` (a thread's turn on a branch), or when the input diverges
+        of `conversation_id` (a thread's turn on a branch), or when the input diverges
         from the conversation (then a new branch is made).
         """
-        try:
+        with letta_errors():
             conversation_id = self._branch_in_input(conversation_id, messages)
             anchor, tail = unsent_tail(messages, conversation_id)
             if anchor is None and self._replayed(conversation_id, tail):
@@ -140,13 +112,11 @@ class Branches:
                 _, tail = unsent_tail(messages, conversation_id)
             _plan(conversation_id, tail)
             return conversation_id, list(messages)
-        except Exception as error:
-            raise translate_error(error) from error
 
     # ------------------------------------------------------------------------ which branch
 
     def _branch_in_input(self, conversation_id: str, messages: Sequence[BaseMessage]) -> str:
-        """The branch of ``conversation_id`` the input's newest Letta message is in, if any."""
+        """The branch of `conversation_id` the input's newest Letta message is in, if any."""
         for message in reversed(messages):
             named = message.response_metadata.get("conversation_id")
             if not (message.id and str(message.id).startswith("message-") and named):
@@ -159,8 +129,7 @@ class Branches:
         return conversation_id
 
     def _root(self, conversation_id: str) -> str:
-        with _lock:
-            known = _ROOTS.get(conversation_id)
+        known = ROOTS.get(conversation_id)
         if known:
             return known
         conversation = self.client.conversations.retrieve(conversation_id)
@@ -168,8 +137,7 @@ class Branches:
         root = conversation_id
         if conversation.agent_id == self.agent_id and summary.startswith(BRANCH_PREFIX):
             root = summary[len(BRANCH_PREFIX) :].strip() or conversation_id
-        with _lock:
-            _remember(_ROOTS, conversation_id, root)
+        ROOTS[conversation_id] = root
         return root
 
     # ------------------------------------------------------------------------ divergence
@@ -183,11 +151,9 @@ class Branches:
         ids = _lc_ids(tail)
         if not ids:
             return False
-        with _lock:
-            if _SENT.get(conversation_id, set()) & set(ids):
-                return True
-            known = conversation_id in _TIPS
-        if known or LEDGER.created_here(conversation_id):
+        if SENT.get(conversation_id, set()) & set(ids):
+            return True
+        if conversation_id in TIPS or MEMORY_CHECKS.created_here(conversation_id):
             return False  # this process saw every turn it could repeat
         key = replay_key(conversation_id, tail)
         sent = {p["otid"] for p in keyed_otids([{}] * (len(tail) + 2), str(key))}
@@ -201,11 +167,10 @@ class Branches:
 
         Free when the anchor is the newest message this process saw stored there; else
         one listing of what follows the anchor. The agent's own later steps in the
-        anchor's turn (tool steps after a ``max_steps`` stop) are no divergence.
+        anchor's turn (tool steps after a `max_steps` stop) are no divergence.
         """
-        with _lock:
-            if _TIPS.get(conversation_id) == anchor_id:
-                return False
+        if TIPS.get(conversation_id) == anchor_id:
+            return False
         later = self.client.conversations.messages.list(
             conversation_id, order="asc", after=anchor_id, limit=_DIVERGENCE_DEPTH
         ).items
@@ -221,12 +186,10 @@ class Branches:
     ) -> tuple[str, list[BaseMessage]]:
         root = self._root(conversation_id)
         server = str(self.client.base_url)
-        with _lock:
-            at_message = _FORKS_AT_MESSAGE.get(server, True)
+        at_message = FORKS_AT_MESSAGE.get(server, True)
         if at_message:
             fork = self._fork_at(conversation_id, _end(anchor), root)
-            with _lock:
-                _FORKS_AT_MESSAGE[server] = fork is not None
+            FORKS_AT_MESSAGE[server] = fork is not None
             if fork is not None:
                 return fork, _relabel(messages, conversation_id, fork)
         return self._seed(conversation_id, messages)
@@ -237,15 +200,14 @@ class Branches:
         """A new branch that the whole input is sent to (the shared prefix seeds it)."""
         root = self._root(conversation_id)
         seeded = self.client.conversations.create(agent_id=self.agent_id, summary=branch_tag(root))
-        LEDGER.created(self.agent_id, seeded.id)
+        MEMORY_CHECKS.created(self.agent_id, seeded.id)
         plain = [_as_text(message) for message in messages]
-        with _lock:
-            _remember(_ROOTS, seeded.id, root)
+        ROOTS[seeded.id] = root
         _plan(str(seeded.id), plain)
         return str(seeded.id), plain
 
     def _fork_at(self, conversation_id: str, message_id: str, root: str) -> str | None:
-        """A fork that ends at ``message_id``, or ``None`` when the server cannot make one."""
+        """A fork that ends at `message_id`, or `None` when the server cannot make one."""
         fork = self.client.conversations.fork(
             conversation_id, agent_id=self.agent_id, message_id=message_id
         )
@@ -254,10 +216,9 @@ class Branches:
             self.client.conversations.delete(fork.id)  # a whole copy: not the fork asked for
             return None
         self.client.conversations.update(fork.id, summary=branch_tag(root))
-        LEDGER.created(self.agent_id, fork.id)
-        with _lock:
-            _remember(_ROOTS, fork.id, root)
-            _remember(_TIPS, fork.id, message_id)
+        MEMORY_CHECKS.created(self.agent_id, fork.id)
+        ROOTS[fork.id] = root
+        TIPS[fork.id] = message_id
         return str(fork.id)
 
 
@@ -274,16 +235,15 @@ def _lc_ids(messages: Sequence[BaseMessage]) -> tuple[str, ...]:
 
 def _plan(conversation_id: str, tail: Sequence[BaseMessage]) -> None:
     """Note the input a turn is about to send (kept once the turn stored it)."""
-    with _lock:
-        _remember(_PLANNED, conversation_id, _lc_ids(tail))
+    PLANNED[conversation_id] = _lc_ids(tail)
 
 
 def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | None:
-    """The key a first step's ``otid`` values derive from (``None``: new ``otid`` values).
+    """The key a first step's `otid` values derive from (`None`: new `otid` values).
 
     For an input with no Letta message of the conversation whose messages carry
     LangChain ids (a LangGraph thread's first step): the same state messages in the
-    same conversation get the same ``otid`` values, in any process.
+    same conversation get the same `otid` values, in any process.
     """
     anchor, tail = unsent_tail(messages, conversation_id)
     ids = _lc_ids(tail)
@@ -293,10 +253,10 @@ def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | N
 
 
 def _is_new_input(item: Any) -> bool:
-    """Whether ``item`` is a message the client sent.
+    """Whether `item` is a message the client sent.
 
     A compaction summary is not: Letta stores it as a user message holding a
-    ``system_alert``.
+    `system_alert`.
     """
     kind = str(item.message_type)
     if kind == "approval_response_message":
@@ -315,7 +275,7 @@ def _as_text(message: BaseMessage) -> BaseMessage:
 
 
 def _relabel(messages: Sequence[BaseMessage], source: str, fork: str) -> list[BaseMessage]:
-    """The input with the messages of ``source`` marked as stored in ``fork`` (same ids)."""
+    """The input with the messages of `source` marked as stored in `fork` (same ids)."""
     relabelled = []
     for message in messages:
         if is_stored_in(message, source):

@@ -2,14 +2,14 @@
 
 A turn holds its conversation's lock while its stream is open. Two things make a plain
 lock wrong here: a caller may abandon a stream without closing it (break out of a
-``for`` loop and keep the iterator), and a wait must end within ``busy_timeout``. So
+`for` loop and keep the iterator), and a wait must end within `busy_timeout`. So
 each lock knows its holder (a thread, or an asyncio task) and how to abandon it:
 
 - a turn that finds the lock held by *its own* thread or task (the one the public call
   came from), or by a thread or task that has ended, knows the holder's stream is
   suspended for good (nobody is consuming it), so it abandons that stream (closes it
   and cancels its run on the server) and takes the lock;
-- a turn that finds it held by another thread or task waits, at most ``timeout``.
+- a turn that finds it held by another thread or task waits, at most `timeout`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LOCKS", "Holder", "LockTimeoutError", "current_owner"]
+__all__ = ["ConversationLocks", "Holder", "LockTimeoutError", "current_owner"]
 
 
 class LockTimeoutError(Exception):
@@ -54,7 +54,7 @@ class _Slot:
         self.freed = threading.Condition()
 
 
-class _Locks:
+class ConversationLocks:
     """The conversations' slots, shared by every model of the process (weakly held)."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class _Locks:
             return slot
 
     def _try(self, slot: _Slot, holder: Holder) -> Holder | None:
-        """Take the slot if it is free; else the holder to abandon or ``None`` to wait."""
+        """Take the slot if it is free; else the holder to abandon or `None` to wait."""
         with slot.freed:
             current = slot.holder
             if current is None:
@@ -83,7 +83,7 @@ class _Locks:
             return None
 
     def acquire(self, conversation_id: str, holder: Holder, timeout: float) -> _Slot:
-        """Hold the conversation for ``holder`` (a thread), waiting at most ``timeout``."""
+        """Hold the conversation for `holder` (a thread), waiting at most `timeout`."""
         slot = self._slot(conversation_id)
         deadline = time.monotonic() + timeout
         while True:
@@ -100,7 +100,7 @@ class _Locks:
                     slot.freed.wait(min(remaining, 0.5))
 
     async def aacquire(self, conversation_id: str, holder: Holder, timeout: float) -> _Slot:
-        """Async twin of :meth:`acquire` (``holder`` is an asyncio task)."""
+        """Async twin of `acquire` (`holder` is an asyncio task)."""
         slot = self._slot(conversation_id)
         deadline = time.monotonic() + timeout
         pause = 0.005
@@ -116,9 +116,14 @@ class _Locks:
             await asyncio.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.1)
 
+    def clear(self) -> None:
+        """Forget every slot (as another process: turns running now keep theirs)."""
+        with self._guard:
+            self._slots.clear()
+
     @staticmethod
     def release(slot: _Slot, holder: Holder) -> None:
-        """Free the slot if ``holder`` still holds it (an abandoned holder does not)."""
+        """Free the slot if `holder` still holds it (an abandoned holder does not)."""
         with slot.freed:
             if slot.holder is holder:
                 slot.holder = None
@@ -132,9 +137,6 @@ def _gone(owner: object) -> bool:
     if isinstance(owner, asyncio.Task):
         return owner.done()
     return False
-
-
-LOCKS = _Locks()
 
 
 def abandon_quietly(action: Callable[[], Any]) -> None:

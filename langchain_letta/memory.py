@@ -6,54 +6,50 @@ prompt caching) until the conversation is recompiled. All sessions share the blo
 a block the agent edits in one session would stay invisible to the others.
 
 This module holds the rules: when a conversation's prompt is due a check against the
-blocks, and whether it lags them (``Conversations`` does the reading and the recompile,
+blocks, and whether it lags them (`Conversations` does the reading and the recompile,
 only when the blocks differ: a recompile rewrites the prompt and so busts the LLM
 provider's prompt cache). When a check is due depends on the mode:
 
-- ``"always"`` (the default, exact): before every turn, so a block edit committed before
+- `"always"` (the default, exact): before every turn, so a block edit committed before
   a turn starts is in that turn's prompt, whoever made it (the agent's tools in any
   process or replica, the API, the ADE): one light request per turn (an agent read that
   carries only its blocks).
-- ``<seconds>`` (bounded staleness): at most that often per session, and after any turn
+- `<seconds>` (bounded staleness): at most that often per session, and after any turn
   of the agent in this process that ran a server-side tool.
-- ``"process"`` (process-local): at a conversation's first turn in this process, and
+- `"process"` (process-local): at a conversation's first turn in this process, and
   after any turn of the agent in this process that ran a server-side tool (memory tools
   are how an agent edits its blocks). Edits made elsewhere (another worker process, the
-  API) reach a running session only when it restarts. ``"auto"`` is its former name.
-- ``"never"``: each conversation keeps the blocks it was compiled with, as Letta does.
+  API) reach a running session only when it restarts. `"auto"` is its former name.
+- `"never"`: each conversation keeps the blocks it was compiled with, as Letta does.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Literal, get_args
 
 from langchain_letta.errors import LettaInputError
+from langchain_letta.lru import LRU
 
 __all__ = [
-    "LEDGER",
+    "MemoryChecks",
     "SyncMemory",
     "behind",
     "check_mode",
     "fingerprint",
-    "observe_tools",
     "system_prompt",
 ]
 
 SyncMode = Literal["always", "process", "auto", "never"]
 SyncMemory = SyncMode | float
-"""A memory-sync mode: ``"always"``, seconds of staleness allowed, ``"process"``, ``"never"``."""
+"""A memory-sync mode: `"always"`, seconds of staleness allowed, `"process"`, `"never"`."""
 
 _MODES: tuple[str, ...] = get_args(SyncMode)
-_REMEMBERED = 100_000  # conversations whose compiled blocks this process keeps track of
-_AGENTS = 10_000  # agents whose memory generation this process keeps track of
 _TOOL_EVENTS = frozenset({"tool_call_message", "tool_return_message"})
 
 
 def check_mode(mode: object) -> SyncMemory:
-    """``mode`` if it is a memory-sync mode, else a clear ``LettaInputError``."""
+    """`mode` if it is a memory-sync mode, else a clear `LettaInputError`."""
     if isinstance(mode, (int, float)) and not isinstance(mode, bool):
         if mode > 0:
             return float(mode)
@@ -68,26 +64,29 @@ def check_mode(mode: object) -> SyncMemory:
     return mode  # type: ignore[return-value]
 
 
-class _Ledger:
+class MemoryChecks:
     """What this process knows of the agents' memory.
 
     Per agent, a generation that rises whenever a turn may have edited its blocks; per
     conversation, the generation it was last checked at and the blocks its prompt was
-    compiled from (``None``: compiled elsewhere, not compared yet).
+    compiled from (`None`: compiled elsewhere, not compared yet).
+
+    Args:
+        agents: how many agents' generations to keep.
+        conversations: how many conversations' checks to keep.
+
     """
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._generation: OrderedDict[str, int] = OrderedDict()
-        self._checked: dict[str, tuple[int, int | None, float]] = {}
-        self._every_turn: OrderedDict[str, bool] = OrderedDict()
-        self._created: OrderedDict[str, None] = OrderedDict()
+    def __init__(self, *, agents: int, conversations: int) -> None:
+        self._generation: LRU[str, int] = LRU(agents)
+        self._checked: LRU[str, tuple[int, int | None, float]] = LRU(conversations)
+        self._every_turn: LRU[str, bool] = LRU(conversations)
+        self._created: LRU[str, bool] = LRU(conversations)
 
     def due(self, mode: SyncMemory, agent_id: str, conversation_id: str) -> int | None:
-        """The agent's generation if the conversation needs a check now, else ``None``."""
-        with self._guard:
-            generation = self._generation.get(agent_id, 0)
-            checked = self._checked.get(conversation_id)
+        """The agent's generation if the conversation needs a check now, else `None`."""
+        generation = self._generation.get(agent_id, 0)
+        checked = self._checked.get(conversation_id)
         if mode == "never":
             return None
         if mode == "always" or checked is None or checked[0] != generation:
@@ -97,70 +96,55 @@ class _Ledger:
         return None
 
     def turn_mode(self, conversation_id: str, mode: SyncMemory) -> None:
-        """Record the mode of a turn on the conversation (see :meth:`checks_every_turn`)."""
-        with self._guard:
-            self._every_turn[conversation_id] = mode == "always"
-            self._every_turn.move_to_end(conversation_id)
-            if len(self._every_turn) > _REMEMBERED:
-                self._every_turn.popitem(last=False)
+        """Record the mode of a turn on the conversation (see `checks_every_turn`)."""
+        self._every_turn[conversation_id] = mode == "always"
 
     def checks_every_turn(self, conversation_id: str) -> bool:
         """Whether the last turn on the conversation in this process checked every turn."""
-        with self._guard:
-            return self._every_turn.get(conversation_id, False)
+        return self._every_turn.get(conversation_id, False)
 
     def known_blocks(self, conversation_id: str) -> int | None:
         """The fingerprint of the blocks the prompt holds, if this process knows it."""
-        with self._guard:
-            checked = self._checked.get(conversation_id)
+        checked = self._checked.get(conversation_id)
         return checked[1] if checked else None
 
     def checked(self, conversation_id: str, generation: int, blocks: list[Any] | None) -> None:
-        """Record a check (or a fresh conversation, ``blocks=None``) at ``generation``."""
+        """Record a check (or a fresh conversation, `blocks=None`) at `generation`."""
         known = None if blocks is None else fingerprint(blocks)
-        with self._guard:
-            self._checked.pop(conversation_id, None)
-            self._checked[conversation_id] = (generation, known, time.monotonic())
-            if len(self._checked) > _REMEMBERED:
-                self._checked.pop(next(iter(self._checked)))
+        self._checked[conversation_id] = (generation, known, time.monotonic())
 
     def created(self, agent_id: str, conversation_id: str) -> None:
         """A conversation just created holds the current blocks: nothing to check yet."""
-        with self._guard:
-            generation = self._generation.get(agent_id, 0)
-            self._created[conversation_id] = None
-            if len(self._created) > _REMEMBERED:
-                self._created.popitem(last=False)
-        self.checked(conversation_id, generation, None)
+        self._created[conversation_id] = True
+        self.checked(conversation_id, self._generation.get(agent_id, 0), None)
 
     def created_here(self, conversation_id: str) -> bool:
-        """Whether this process created the conversation (see :meth:`created`)."""
-        with self._guard:
-            return conversation_id in self._created
+        """Whether this process created the conversation (see `created`)."""
+        return conversation_id in self._created
 
     def touched(self, agent_id: str) -> None:
         """A turn of the agent ran a tool: every conversation's prompt may be behind."""
-        with self._guard:
+        with self._generation.lock:
             self._generation[agent_id] = self._generation.get(agent_id, 0) + 1
-            self._generation.move_to_end(agent_id)
-            if len(self._generation) > _AGENTS:
-                self._generation.popitem(last=False)
 
+    def observe(self, agent_id: str, event: Any) -> None:
+        """Note a server-side tool run in `event` as a possible edit of the agent's memory."""
+        if getattr(event, "message_type", None) in _TOOL_EVENTS:
+            self.touched(agent_id)
 
-LEDGER = _Ledger()
-
-
-def observe_tools(agent_id: str, event: Any) -> None:
-    """Note a server-side tool run in ``event`` as a possible edit of the agent's memory."""
-    if getattr(event, "message_type", None) in _TOOL_EVENTS:
-        LEDGER.touched(agent_id)
+    def clear(self) -> None:
+        """Forget every generation and check (as a new process)."""
+        self._generation.clear()
+        self._checked.clear()
+        self._every_turn.clear()
+        self._created.clear()
 
 
 def behind(known: int | None, blocks: list[Any], prompt: str | None) -> bool:
-    """Whether a conversation's prompt lags ``blocks``.
+    """Whether a conversation's prompt lags `blocks`.
 
-    Judged by ``known``, the fingerprint of the blocks it was compiled from, else by its
-    text ``prompt`` (``None``: not read, or not found).
+    Judged by `known`, the fingerprint of the blocks it was compiled from, else by its
+    text `prompt` (`None`: not read, or not found).
     """
     if known is not None:
         return known != fingerprint(blocks)

@@ -2,17 +2,16 @@
 
 Two directions:
 
-* LangChain -> Letta: :func:`unsent_tail` finds what a conversation has not stored yet
-  (the delta rule), :func:`to_letta_messages` turns it into Letta message payloads.
-* Letta -> LangChain: :class:`TurnChunker` maps a Letta stream, event by event, to
-  ``AIMessageChunk``, and :func:`fold_messages` folds stored Letta messages into the
-  same LangChain messages a streamed turn produces, so both look alike.
+* LangChain -> Letta: `unsent_tail` and `to_letta_messages` (`langchain_letta.to_letta`).
+* Letta -> LangChain: `TurnChunker` maps a Letta stream, event by event, to
+  `AIMessageChunk`; `fold_messages` converts stored Letta messages into the same
+  messages.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,14 @@ from langchain_core.messages import (
 from langchain_core.messages.tool import tool_call_chunk
 
 from langchain_letta.approvals import APPROVAL_KEY, decision_message, decision_of
-from langchain_letta.errors import LettaInputError
+from langchain_letta.content import user_content_from_letta
+from langchain_letta.to_letta import (
+    anchor_conversation,
+    client_return_ids,
+    is_stored_in,
+    to_letta_messages,
+    unsent_tail,
+)
 
 __all__ = [
     "AGENT_SIDE",
@@ -61,175 +67,16 @@ AGENT_SIDE = frozenset(
 
 
 LAST_MESSAGE_KEY = "letta_last_message_id"
-"""The ``response_metadata`` key naming a reply's last Letta message when it is not the
+"""The `response_metadata` key naming a reply's last Letta message when it is not the
 reply's own id (a turn of several Letta messages)."""
 
 
 def letta_metadata(conversation_id: str, agent_id: str | None) -> dict[str, Any]:
-    """Metadata that marks a message as stored by Letta in ``conversation_id``."""
+    """Metadata that marks a message as stored by Letta in `conversation_id`."""
     return {"model_provider": PROVIDER, "conversation_id": conversation_id, "agent_id": agent_id}
 
 
-def is_stored_in(message: BaseMessage, conversation_id: str) -> bool:
-    """Whether ``message`` is a message Letta stored in ``conversation_id``."""
-    return (
-        bool(message.id)
-        and str(message.id).startswith("message-")
-        and message.response_metadata.get("conversation_id") == conversation_id
-    )
-
-
-def anchor_conversation(messages: Sequence[BaseMessage]) -> str | None:
-    """The conversation of the newest Letta-stored message in ``messages``, if any."""
-    for message in reversed(messages):
-        conversation_id = message.response_metadata.get("conversation_id")
-        if message.id and str(message.id).startswith("message-") and conversation_id:
-            return str(conversation_id)
-    return None
-
-
-def unsent_tail(
-    messages: Sequence[BaseMessage], conversation_id: str
-) -> tuple[BaseMessage | None, list[BaseMessage]]:
-    """Split ``messages`` at the newest message Letta already stored in the conversation.
-
-    Returns that anchor message (``None`` when there is none) and the messages after it,
-    which are the only ones that still need sending.
-    """
-    for position in range(len(messages) - 1, -1, -1):
-        if is_stored_in(messages[position], conversation_id):
-            return messages[position], list(messages[position + 1 :])
-    return None, list(messages)
-
-
 # --------------------------------------------------------------------------- LangChain -> Letta
-
-
-def to_letta_messages(
-    messages: Sequence[BaseMessage], *, anchor: BaseMessage | None = None
-) -> list[dict[str, Any]]:
-    """Letta message payloads for ``messages`` (without ``otid``; see :mod:`langchain_letta.turns`).
-
-    ``anchor`` is the stored message they follow: tool results answering its tool calls
-    go back as Letta tool returns. Without an anchor, tool results that open the input
-    answer the conversation's pending tool calls (a session's next turn after
-    ``tool_calls``), so they go back as tool returns too.
-
-    Raises:
-        LettaInputError: when there is nothing to send or a message cannot be sent.
-
-    """
-    if not messages:
-        raise LettaInputError("Nothing to send: the input has no message Letta has not stored.")
-    pending_calls = {call["id"] for call in getattr(anchor, "tool_calls", None) or []}
-    payloads: list[dict[str, Any]] = []
-    returns: list[dict[str, Any]] = []
-    leading = anchor is None
-    for message in messages:
-        leading = leading and isinstance(message, ToolMessage)
-        decision = decision_of(message)  # an approval decision answers wherever it stands
-        if decision is not None:
-            returns.append(decision)
-            continue
-        if isinstance(message, ToolMessage) and (leading or message.tool_call_id in pending_calls):
-            returns.append(_tool_return(message))
-            continue
-        if returns:
-            payloads.append({"type": "approval", "approvals": returns})
-            returns = []
-        payloads.append(_letta_message(message))
-    if returns:
-        payloads.append({"type": "approval", "approvals": returns})
-    return payloads
-
-
-def client_return_ids(payloads: Sequence[dict[str, Any]]) -> frozenset[str]:
-    """Ids of the client-side tool calls that ``payloads`` answer (not approvals)."""
-    return frozenset(
-        str(approval["tool_call_id"])
-        for payload in payloads
-        if payload.get("type") == "approval"
-        for approval in payload["approvals"]
-        if approval.get("type") == "tool"
-    )
-
-
-def _tool_return(message: ToolMessage) -> dict[str, Any]:
-    return {
-        "type": "tool",
-        "tool_call_id": message.tool_call_id,
-        "tool_return": message.text or json.dumps(message.content, default=str),
-        "status": "error" if message.status == "error" else "success",
-    }
-
-
-def _letta_message(message: BaseMessage) -> dict[str, Any]:
-    if isinstance(message, HumanMessage):
-        return {"role": "user", "content": _user_content(message)}
-    if isinstance(message, SystemMessage):
-        return {"role": "system", "content": _plain_text(message)}
-    if isinstance(message, AIMessage):
-        return {"role": "assistant", "content": _assistant_text(message)}
-    if isinstance(message, ToolMessage):
-        text = message.text or json.dumps(message.content, default=str)
-        # no call id in the text: ids are often random, and request bodies must replay
-        return {"role": "user", "content": f"Result of {message.name or 'a tool call'}: {text}"}
-    raise LettaInputError(f"Letta cannot take a message of type {message.type!r}.")
-
-
-def _plain_text(message: BaseMessage) -> str:
-    text = message.text
-    if not text.strip():
-        raise LettaInputError(f"A {message.type} message with no text cannot be sent.")
-    return text
-
-
-def _assistant_text(message: AIMessage) -> str:
-    own = [
-        block
-        for block in message.content
-        if isinstance(block, dict) and block.get("type") == "server_tool_call"
-    ]  # the agent's own tool calls (an approval waiting among them) go as text too
-    calls = [
-        f"[called {call['name']}({json.dumps(call.get('args') or {})})]"
-        for call in [*own, *message.tool_calls]
-    ]
-    text = "\n".join(filter(None, [message.text, *calls]))
-    if not text.strip():
-        raise LettaInputError("An AI message with no text and no tool call cannot be sent.")
-    return text
-
-
-def _user_content(message: HumanMessage) -> str | list[dict[str, Any]]:
-    if isinstance(message.content, str):
-        return _plain_text(message)
-    parts = [_user_part(block) for block in message.content_blocks]
-    if not any(part["type"] == "text" and part["text"].strip() for part in parts) and not any(
-        part["type"] == "image" for part in parts
-    ):
-        raise LettaInputError("A human message with no text and no image cannot be sent.")
-    return parts
-
-
-def _user_part(block: Any) -> dict[str, Any]:
-    kind = block.get("type")
-    if kind == "text":
-        return {"type": "text", "text": block["text"]}
-    if kind == "image" and block.get("base64"):
-        media_type = block.get("mime_type") or "image/png"
-        source = {"type": "base64", "media_type": media_type, "data": block["base64"]}
-        return {"type": "image", "source": source}
-    if kind == "image" and block.get("url"):
-        url = str(block["url"])
-        if url.startswith("data:"):
-            header, _, data = url.partition(",")
-            media_type = header[5:].split(";")[0] or "image/png"
-            source = {"type": "base64", "media_type": media_type, "data": data}
-            return {"type": "image", "source": source}
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise LettaInputError(
-        f"Letta accepts text and image content; a {kind!r} content block cannot be sent."
-    )
 
 
 # --------------------------------------------------------------------------- Letta -> LangChain
@@ -278,20 +125,20 @@ class _PendingToolCall:
 
 @dataclass
 class TurnChunker:
-    """Turns the events of one Letta stream into ``AIMessageChunk``, without buffering.
+    """Turns the events of one Letta stream into `AIMessageChunk`, without buffering.
 
     Text arrives as string chunks while the turn has shown nothing but text, and as
-    ``text`` blocks after a reasoning or tool block; reasoning arrives as ``reasoning``
-    blocks, the agent's own tools as ``server_tool_call`` / ``server_tool_result``
-    blocks, client-side tool calls (Letta's approval requests) as ``tool_call_chunks``.
-    :meth:`finish` returns the closing chunk: Letta's message id, usage and metadata.
+    `text` blocks after a reasoning or tool block; reasoning arrives as `reasoning`
+    blocks, the agent's own tools as `server_tool_call` / `server_tool_result`
+    blocks, client-side tool calls (Letta's approval requests) as `tool_call_chunks`.
+    `finish` returns the closing chunk: Letta's message id, usage and metadata.
 
     Ids: one reply, one id. Every chunk of a turn (token deltas, reasoning, tool steps,
     the closing chunk) carries the id of the first Letta message the turn streams, the
     reply's id: for a plain reply the one it is stored under. A reply that spans several
     Letta messages (reasoning, the agent's own tool steps, then its answer) keeps that
     first id; the invoked reply and the history carry it too, and
-    ``response_metadata["letta_last_message_id"]`` names the turn's last message when it
+    `response_metadata["letta_last_message_id"]` names the turn's last message when it
     is another one.
     """
 
@@ -307,14 +154,14 @@ class TurnChunker:
     client_returns: frozenset[str] = frozenset()
     """Ids of client-side tool calls whose results were sent: Letta echoes them, skip those."""
     client_calls: list[tuple[str, str]] = field(default_factory=list)
-    """The client-side tool calls the turn ended with: ``(call id, tool name)``."""
+    """The client-side tool calls the turn ended with: `(call id, tool name)`."""
     client_tools: frozenset[str] | None = None
     """Names of the turn's client-side tools: an approval request for any other tool is
-    the agent's own tool waiting for approval (``None``: every request is client-side)."""
+    the agent's own tool waiting for approval (`None`: every request is client-side)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
-    """Every call the turn stopped for: ``tool_call_id``, ``name``, ``args``, ``server_side``."""
+    """Every call the turn stopped for: `tool_call_id`, `name`, `args`, `server_side`."""
     system_alerts: list[dict[str, str]] = field(default_factory=list)
-    """Compaction summaries the server wrote during the turn: ``id`` and ``content``."""
+    """Compaction summaries the server wrote during the turn: `id` and `content`."""
     _blocks_seen: bool = False
     _indexes: dict[tuple[str, str], int] = field(default_factory=dict)
     _tool_calls: dict[str, _PendingToolCall] = field(default_factory=dict)
@@ -443,9 +290,9 @@ class TurnChunker:
         return chunks
 
     def _approval_requests(self, event: Any) -> list[AIMessageChunk]:
-        """Client-side calls as ``tool_call_chunks``; the agent's own as blocks to approve.
+        """Client-side calls as `tool_call_chunks`; the agent's own as blocks to approve.
 
-        With ``stream_tokens`` a call arrives in deltas of one call id (the name in the
+        With `stream_tokens` a call arrives in deltas of one call id (the name in the
         first only): each call is one request, and the agent's own call is shown once
         its arguments are complete.
         """
@@ -514,7 +361,7 @@ def _usage(event: Any) -> dict[str, Any]:
 
 
 def strip_indexes(message: AIMessage) -> AIMessage:
-    """``message`` with the streaming ``index`` keys removed from its content blocks."""
+    """`message` with the streaming `index` keys removed from its content blocks."""
     if isinstance(message.content, str):
         return message
     content = [
@@ -534,11 +381,11 @@ def fold_messages(
     """Fold stored Letta messages (oldest first) into LangChain messages.
 
     The agent's steps between two user messages (reasoning, its own tool calls and
-    results, its reply) become one ``AIMessage``, exactly as :class:`TurnChunker`
+    results, its reply) become one `AIMessage`, exactly as `TurnChunker`
     builds a streamed turn. The conversation's compiled system prompt is left out
-    unless ``include_system`` is set; a compaction summary (a Letta system alert) is
-    always a ``SystemMessage`` whose ``response_metadata["letta_message_type"]`` is
-    ``"system_alert"``.
+    unless `include_system` is set; a compaction summary (a Letta system alert) is
+    always a `SystemMessage` whose `response_metadata["letta_message_type"]` is
+    `"system_alert"`.
     """
     metadata = letta_metadata(conversation_id, agent_id)
     folded: list[BaseMessage] = []
@@ -571,7 +418,7 @@ def fold_messages(
             close_turn()
             folded.append(
                 HumanMessage(
-                    content=_user_content_back(item.content),
+                    content=user_content_from_letta(item.content),
                     id=item.id,
                     response_metadata=dict(metadata),
                 )
@@ -602,10 +449,10 @@ SYSTEM_ALERTS_KEY = "letta_system_alerts"
 
 
 def system_alert(content: Any) -> str | None:
-    """The text of a Letta system alert (a compaction summary), else ``None``.
+    """The text of a Letta system alert (a compaction summary), else `None`.
 
     Letta stores the summary a compaction leaves as a user message whose content is
-    ``{"type": "system_alert", "message": ...}``.
+    `{"type": "system_alert", "message": ...}`.
     """
     if not isinstance(content, str) or not content.lstrip().startswith("{"):
         return None
@@ -631,29 +478,6 @@ def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> 
         response_metadata=metadata,
     )
     return strip_indexes(message)
-
-
-def _user_content_back(content: Any) -> str | list[str | dict[str, Any]]:
-    if isinstance(content, str):
-        return content
-    parts: list[str | dict[str, Any]] = []
-    for part in content:
-        data = part.model_dump(exclude_none=True) if hasattr(part, "model_dump") else dict(part)
-        if data.get("type") == "text":
-            parts.append({"type": "text", "text": data.get("text", "")})
-        elif data.get("type") == "image":
-            source = data.get("source") or {}
-            if source.get("type") == "base64" or source.get("data"):
-                parts.append(
-                    {
-                        "type": "image",
-                        "base64": source.get("data"),
-                        "mime_type": source.get("media_type"),
-                    }
-                )
-            else:
-                parts.append({"type": "image", "url": source.get("url")})
-    return parts
 
 
 def _tool_messages(item: Any, metadata: dict[str, Any]) -> list[BaseMessage]:

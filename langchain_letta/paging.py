@@ -1,8 +1,8 @@
 """Cursor paging over a conversation's stored messages, on either cursor semantics.
 
-Letta's ``after``/``before`` cursors are absolute on the open-source server (later /
+Letta's `after`/`before` cursors are absolute on the open-source server (later /
 earlier in the conversation, whatever the order) and relative to the order on Letta
-Cloud. :class:`Pager` plans each request in thread terms ("later than", "earlier
+Cloud. `Pager` plans each request in thread terms ("later than", "earlier
 than") and translates them for the server, so no message is skipped or repeated
 across pages, including pages longer than the limit (one stored message split into
 several items that share its id).
@@ -18,11 +18,11 @@ from urllib.parse import urlparse
 
 from letta_client import AsyncLetta, Letta
 
+from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import (
     LettaCursorError,
-    LettaNotFoundError,
     LettaResponseError,
-    translate_error,
+    letta_errors,
 )
 from langchain_letta.events import letta_models
 
@@ -52,8 +52,8 @@ def guess_semantics(base_url: str) -> Literal["absolute", "relative"]:
 class Pager:
     """Plans the requests that page through a conversation in one direction.
 
-    Use: ``while (request := pager.next_request()) is not None: items = fetch(**request);
-    yield from pager.accept(items)``.
+    Use: `while (request := pager.next_request()) is not None: items = fetch(**request);
+    yield from pager.accept(items)`.
     """
 
     order: Order
@@ -66,7 +66,7 @@ class Pager:
     _last_keys: set[tuple[str, str]] = field(default_factory=set)
 
     def next_request(self) -> dict[str, Any] | None:
-        """The keyword arguments of the next page request, or ``None`` when done."""
+        """The keyword arguments of the next page request, or `None` when done."""
         if self.done:
             return None
         later, earlier = self.later_than, self.earlier_than
@@ -94,11 +94,12 @@ class Pager:
         return fresh
 
 
+_LISTING = "The server's message listing"
 _MESSAGE_ID = re.compile("message-[0-9A-Za-z-]+")
 
 
 def check_cursor(cursor: object, name: str) -> str | None:
-    """``cursor`` if it is ``None`` or a Letta message id, else ``LettaCursorError``."""
+    """`cursor` if it is `None` or a Letta message id, else `LettaCursorError`."""
     if cursor is None or (isinstance(cursor, str) and _MESSAGE_ID.fullmatch(cursor)):
         return cursor
     shown = cursor[:60] if isinstance(cursor, str) else type(cursor).__name__
@@ -111,7 +112,7 @@ def _query(conversation_id: str, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decoded(page: object) -> list[Any]:
-    """The items of one listing page; ``LettaResponseError`` if it is not one."""
+    """The items of one listing page; `LettaResponseError` if it is not one."""
     if not isinstance(page, list) or not all(
         isinstance(item, dict)
         and isinstance(item.get("id"), str)
@@ -125,20 +126,6 @@ def _decoded(page: object) -> list[Any]:
     return letta_models(page)
 
 
-def _failed(error: Exception, after: str | None, before: str | None) -> BaseException:
-    """The error for a failed page request; a 404 on a cursor means the cursor is unknown."""
-    translated = translate_error(error)
-    cursor = after or before
-    if isinstance(translated, LettaNotFoundError) and cursor:
-        return LettaCursorError(
-            f"The cursor {cursor} names no message the server has (or the conversation "
-            "was deleted)."
-        )
-    if isinstance(error, (ValueError, TypeError)):
-        return LettaResponseError(f"The server's message listing could not be read: {error}")
-    return translated
-
-
 def _starts_the_conversation(page: object) -> bool:
     if not isinstance(page, list):
         raise LettaResponseError(f"The server answered a message listing with {str(page)[:80]!r}.")
@@ -150,20 +137,25 @@ def _starts_the_conversation(page: object) -> bool:
 class MessageListing:
     """A conversation's stored items: pages by position, and what is new by creation time.
 
-    :meth:`page` reads the conversation's own listing, which holds everything the
+    `page` reads the conversation's own listing, which holds everything the
     conversation shows (a fork's messages from before the fork among them) in the
     order of the server's positions. A compaction on Letta 0.16.8 renumbers the
     positions of the messages still in context, so after one that order interleaves
     old and new turns and a position cursor no longer finds what came later.
-    :meth:`newer` therefore reads what was created after a known message through
-    Letta's message listing by creation time (``GET /v1/messages/``), which a
+    `newer` therefore reads what was created after a known message through
+    Letta's message listing by creation time (`GET /v1/messages/`), which a
     compaction leaves in order; every new message of a conversation, a fork's too,
     is found there.
     """
 
     def __init__(self, client: Letta, async_client: AsyncLetta) -> None:
         self.client = client
-        self.async_client = async_client
+        self._async_client = async_client
+
+    @property
+    def async_client(self) -> AsyncLetta:
+        """The async letta-client for the running event loop."""
+        return for_running_loop(self._async_client)
 
     def page(
         self,
@@ -175,13 +167,11 @@ class MessageListing:
         before: str | None = None,
     ) -> list[Any]:
         """One page of the conversation's listing (several items per stored message)."""
-        try:
+        with letta_errors(reading=_LISTING):
             response = self.client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before
             )
             page = response.json()
-        except Exception as error:
-            raise _failed(error, None, None) from error
         return _decoded(page)
 
     async def apage(
@@ -193,65 +183,55 @@ class MessageListing:
         after: str | None = None,
         before: str | None = None,
     ) -> list[Any]:
-        """Async twin of :meth:`page`."""
-        try:
+        """Async twin of `page`."""
+        with letta_errors(reading=_LISTING):
             response = await self.async_client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before
             )
             page = await response.json()
-        except Exception as error:
-            raise _failed(error, None, None) from error
         return _decoded(page)
 
     def newer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
-        """Items created after message ``after``, oldest first (``LettaCursorError``: gone)."""
+        """Items created after message `after`, oldest first (`LettaCursorError`: gone)."""
         request = {"order": "asc", "limit": limit, "after": after}
-        try:
+        with letta_errors(reading=_LISTING, cursor=after):
             response = self.client.messages.with_raw_response.list(
                 **_query(conversation_id, request)
             )
             page = response.json()
-        except Exception as error:
-            raise _failed(error, after, None) from error
         return _decoded(page)
 
     async def anewer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
-        """Async twin of :meth:`newer`."""
+        """Async twin of `newer`."""
         request = {"order": "asc", "limit": limit, "after": after}
-        try:
+        with letta_errors(reading=_LISTING, cursor=after):
             response = await self.async_client.messages.with_raw_response.list(
                 **_query(conversation_id, request)
             )
             page = await response.json()
-        except Exception as error:
-            raise _failed(error, after, None) from error
         return _decoded(page)
 
     def owns(self, conversation_id: str, message_id: str) -> bool:
-        """Whether ``message_id`` is a message of the conversation (one request).
+        """Whether `message_id` is a message of the conversation (one request).
 
         The conversation's own listing ignores a cursor it does not hold and starts
         from the conversation's first item, its system message; after a cursor it
         holds, that item never comes.
         """
-        try:
+        with letta_errors(reading=_LISTING, cursor=message_id):
             response = self.client.conversations.messages.with_raw_response.list(
                 conversation_id, order="asc", limit=1, after=message_id
             )
             page = response.json()
-        except Exception as error:
-            raise _failed(error, message_id, None) from error
         return not _starts_the_conversation(page)
 
     async def aowns(self, conversation_id: str, message_id: str) -> bool:
-        """Async twin of :meth:`owns`."""
-        try:
+        """Async twin of `owns`."""
+        with letta_errors(reading=_LISTING, cursor=message_id):
             response = await self.async_client.conversations.messages.with_raw_response.list(
                 conversation_id, order="asc", limit=1, after=message_id
             )
             page = await response.json()
-        except Exception as error:
-            raise _failed(error, message_id, None) from error
         return not _starts_the_conversation(page)
 
 
@@ -278,7 +258,7 @@ def _pager(
 def iter_newer(
     listing: MessageListing, conversation_id: str, after: str, page_size: int
 ) -> Iterator[Any]:
-    """Every item created after message ``after``, oldest first, one page per request."""
+    """Every item created after message `after`, oldest first, one page per request."""
     while True:
         page = listing.newer(conversation_id, after, page_size)
         yield from page
@@ -290,7 +270,7 @@ def iter_newer(
 async def aiter_newer(
     listing: MessageListing, conversation_id: str, after: str, page_size: int
 ) -> AsyncIterator[Any]:
-    """Async twin of :func:`iter_newer`."""
+    """Async twin of `iter_newer`."""
     while True:
         page = await listing.anewer(conversation_id, after, page_size)
         for item in page:
@@ -313,11 +293,11 @@ def iter_items(
 ) -> Iterator[Any]:
     """Lazily yield a conversation's stored items, one page per request.
 
-    A cursor that is not ``trusted`` (from this process's own earlier read) costs one
+    A cursor that is not `trusted` (from this process's own earlier read) costs one
     more request, checking that it is a message of this conversation.
 
     Raises:
-        LettaCursorError: ``after``/``before`` is malformed, unknown, or a message of
+        LettaCursorError: `after`/`before` is malformed, unknown, or a message of
             another conversation.
 
     """
@@ -341,7 +321,7 @@ async def aiter_items(
     semantics: CursorSemantics = "auto",
     trusted: bool = False,
 ) -> AsyncIterator[Any]:
-    """Async twin of :func:`iter_items`."""
+    """Async twin of `iter_items`."""
     pager = _pager(conversations, order, page_size, after, before, semantics)
     aowns = getattr(conversations, "aowns", None)
     for cursor in (after, before):

@@ -26,7 +26,7 @@ from typing import Any
 
 from langchain_core.runnables.config import var_child_runnable_config
 
-from langchain_letta.memory import LEDGER
+from langchain_letta.state import MEMORY_CHECKS
 
 __all__ = ["Prefetched", "one_after_the_other", "wanted"]
 
@@ -49,7 +49,7 @@ def wanted(history: object, conversation_id: str) -> bool:
     history also skips its read after the turn: :meth:`Prefetched.read_follows_turn`).
     """
     configurable = (var_child_runnable_config.get() or {}).get("configurable") or {}
-    return configurable.get("message_history") is history and LEDGER.checks_every_turn(
+    return configurable.get("message_history") is history and MEMORY_CHECKS.checks_every_turn(
         conversation_id
     )
 

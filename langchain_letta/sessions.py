@@ -1,62 +1,66 @@
 """Session keys -> Letta conversations: stores, the in-process cache, the race rule.
 
 A session key is any string an application chooses (a user id, a chat id, LangGraph's
-``thread_id``). Each key maps to exactly one conversation of the agent, created on first
+`thread_id`). Each key maps to exactly one conversation of the agent, created on first
 use. By default the mapping lives on the Letta server itself, as a tag in the
-conversation's ``summary``, so it survives restarts and works across processes and
+conversation's `summary`, so it survives restarts and works across processes and
 replicas with nothing else to run. Apps that keep the mapping in their own database
-pass a :class:`SessionStore`.
+pass a `SessionStore`.
 
-The tag is ``langchain-letta session <digest>: <key>``: the key stays readable, and the
+The tag is `langchain-letta session <digest>: <key>`: the key stays readable, and the
 lookup searches for the digest alone (32 hex digits), so no key can widen or break
-Letta's ``summary_search`` (a Postgres ``LIKE``) and a cold lookup is one request
-whatever the other keys are. Tags of the older ``langchain-letta session: <key>`` form
+Letta's `summary_search` (a Postgres `LIKE`) and a cold lookup is one request
+whatever the other keys are. Tags of the older `langchain-letta session: <key>` form
 are rewritten the first time a process misses a key of the agent.
 
 The rules every process follows, so all of them agree:
 
 - **Pick**: of several conversations tagged with one key, the oldest (by
-  ``created_at``, then id) is the session's; a warning names the others.
+  `created_at`, then id) is the session's; a warning names the others.
 - **Race**: two processes creating one new key both create, list again, keep the
   oldest and delete their own empty loser. With a store, the first
-  :meth:`SessionStore.set_if_absent` wins.
+  `SessionStore.set_if_absent` wins.
 - **Staleness**: a warm key costs no request. Whatever reveals that its conversation
   is gone or no longer the key's (a 404, a tag that no longer names the key) drops it
-  from the cache and resolves the key once more (:meth:`SessionResolver.refresh`).
-- **Clear**: :meth:`SessionResolver.renew` marks the old conversation cleared, gives
+  from the cache and resolves the key once more (`SessionResolver.refresh`).
+- **Clear**: `SessionResolver.renew` marks the old conversation cleared, gives
   the key a new one and deletes the old one, so another replica's next turn on its
   cached id gets a 404 and follows the key to the new conversation.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import asyncio
 import logging
-import os
-import re
-import tempfile
 import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from contextlib import suppress
+from typing import Any, TypeVar
 
-import letta_client
 from letta_client import AsyncLetta, Letta
 
+from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import (
-    LettaConversationIdError,
     LettaForeignConversationError,
     LettaInputError,
     LettaNotFoundError,
     LettaResponseError,
-    LettaSessionStoreError,
-    translate_error,
+    gone,
+    letta_errors,
 )
-from langchain_letta.memory import LEDGER
+from langchain_letta.plans import Call, Pause, Plan, arun, run
+from langchain_letta.session_keys import (
+    LEGACY_PREFIX,
+    TAG,
+    check_agent_id,
+    check_conversation_id,
+    check_session_id,
+    cleared_tag,
+    key_digest,
+    migrated_summary,
+    session_tag,
+)
+from langchain_letta.session_stores import InMemorySessionStore, JsonFileSessionStore, SessionStore
+from langchain_letta.state import KEY_LOCKS, MEMORY_CHECKS, MIGRATED, OWNERS, SESSIONS
 
 __all__ = [
     "InMemorySessionStore",
@@ -66,257 +70,23 @@ __all__ = [
     "check_agent_id",
     "check_conversation_id",
     "check_owner",
+    "check_session_id",
+    "key_digest",
     "session_tag",
 ]
 
 logger = logging.getLogger(__name__)
 
-_TAG = "langchain-letta session"
-_CLEARED = "langchain-letta cleared"
-_LEGACY_PREFIX = "langchain-letta session: "
-_LEGACY_CLEARED = f"(cleared) {_LEGACY_PREFIX}"
-_MAX_KEY_LENGTH = 512
+_ANSWER = "The server's answer"
 _LIST_PAGE = 100
 _SETTLE_SECONDS = 0.05
-_MAX_CACHED = 100_000
-_ID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_CONVERSATION_ID = re.compile(f"conv-{_ID}")
-_AGENT_ID = re.compile(r"agent-[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
 
 
-def key_digest(session_id: str) -> str:
-    """The 32 hex digits that stand for ``session_id`` in lookups."""
-    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
-
-
-def session_tag(session_id: str) -> str:
-    """The ``summary`` text that marks a conversation as the one of ``session_id``."""
-    return f"{_TAG} {key_digest(session_id)}: {session_id}"
-
-
-def cleared_tag(session_id: str) -> str:
-    """The ``summary`` of a conversation that ``clear()`` took away from ``session_id``."""
-    return f"{_CLEARED} {key_digest(session_id)}: {session_id}"
-
-
-def check_session_id(session_id: object) -> str:
-    """``session_id`` if it is a usable session key, else a clear ``LettaInputError``."""
-    if not isinstance(session_id, str):
-        raise LettaInputError(f"A session key must be a string, not {type(session_id).__name__}.")
-    if (
-        not session_id.strip()
-        or len(session_id) > _MAX_KEY_LENGTH
-        or "\n" in session_id
-        or "\r" in session_id
-    ):
-        raise LettaInputError(
-            f"A session key must be a non-empty single line of at most {_MAX_KEY_LENGTH} "
-            f"characters; got {session_id[:40]!r}."
-        )
-    if "\x00" in session_id:
-        raise LettaInputError("A session key must not contain NUL characters.")
-    try:
-        session_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise LettaInputError("A session key must be valid Unicode text.") from None
-    return session_id
-
-
-def check_agent_id(agent_id: object) -> str:
-    """``agent_id`` if it looks like a Letta agent id (``agent-...``), else an error."""
-    if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
-        shown = agent_id[:60] if isinstance(agent_id, str) else type(agent_id).__name__
-        raise LettaInputError(f"agent_id must be a Letta agent id ('agent-...'); got {shown!r}.")
-    return agent_id
-
-
-def check_conversation_id(conversation_id: object, *, where: str = "conversation_id") -> str:
-    """``conversation_id`` if it is a Letta conversation id (``conv-<uuid>``), else an error.
-
-    The error names the usual mix-up: an application's own key given where a Letta id
-    belongs (LangChain's ``RunnableWithMessageHistory`` examples use
-    ``conversation_id="1"``); such keys are session keys.
-    """
-    if isinstance(conversation_id, str) and _CONVERSATION_ID.fullmatch(conversation_id):
-        return conversation_id
-    shown = conversation_id[:60] if isinstance(conversation_id, str) else conversation_id
-    raise LettaConversationIdError(
-        f"{where}={shown!r} is not a Letta conversation id ('conv-<uuid>'). To key a "
-        "thread by your own id, pass it as session_id (configurable.session_id, or "
-        "thread_id in LangGraph); it then names one conversation of the agent."
-    )
-
-
-# ---------------------------------------------------------------------------- stores
-
-
-@runtime_checkable
-class SessionStore(Protocol):
-    """Where an application keeps the session key -> conversation id mapping.
-
-    Implementations must be safe to call from several threads, and
-    :meth:`set_if_absent` must be atomic across every process that shares the store:
-    it is the race rule (the first mapping written wins; every caller uses it).
-    """
-
-    def get(self, agent_id: str, session_id: str) -> str | None:
-        """The conversation id of the session, or ``None`` when it has none yet."""
-
-    def set(self, agent_id: str, session_id: str, conversation_id: str) -> None:
-        """Map the session to ``conversation_id``, replacing any mapping (``clear()``)."""
-
-    def set_if_absent(self, agent_id: str, session_id: str, conversation_id: str) -> str:
-        """Map the session to ``conversation_id`` unless it is mapped already.
-
-        Returns the mapping that holds afterwards: ``conversation_id`` if this call
-        wrote it, else the one written first.
-        """
-
-
-class InMemorySessionStore:
-    """A session store that lives as long as the process (for tests and scripts)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._mapping: dict[tuple[str, str], str] = {}
-
-    def get(self, agent_id: str, session_id: str) -> str | None:
-        """The conversation id of the session, if known."""
-        with self._lock:
-            return self._mapping.get((agent_id, session_id))
-
-    def set(self, agent_id: str, session_id: str, conversation_id: str) -> None:
-        """Map the session to ``conversation_id``."""
-        with self._lock:
-            self._mapping[(agent_id, session_id)] = conversation_id
-
-    def set_if_absent(self, agent_id: str, session_id: str, conversation_id: str) -> str:
-        """Map the session unless it is mapped; return the mapping that holds."""
-        with self._lock:
-            return self._mapping.setdefault((agent_id, session_id), conversation_id)
-
-
-class JsonFileSessionStore:
-    """A durable local session store: one JSON file, safe for several processes.
-
-    Every read and write holds an exclusive ``flock`` on the file's folder (POSIX
-    only), and the file is rewritten atomically, so worker processes of one machine
-    can share it. A file that is not a JSON object of strings raises
-    :class:`~langchain_letta.errors.LettaSessionStoreError`; an empty file is an
-    empty store. For several machines, use the default server-side mapping.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold an exclusive lock on the file's folder (threads here, other processes)."""
-        import fcntl  # POSIX; imported here so the package imports everywhere
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            folder = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                fcntl.flock(folder, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(folder)  # closing releases the lock
-
-    def _read(self) -> dict[str, str]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        except (OSError, UnicodeDecodeError) as error:
-            raise LettaSessionStoreError(
-                f"Cannot read the session file {self.path}: {error}."
-            ) from None
-        if not text.strip():
-            return {}
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise LettaSessionStoreError(
-                f"The session file {self.path} is not valid JSON ({error.msg} at line "
-                f"{error.lineno}); fix or remove it. Nothing was written."
-            ) from None
-        if not isinstance(data, dict) or not all(
-            isinstance(key, str) and isinstance(value, str) for key, value in data.items()
-        ):
-            raise LettaSessionStoreError(
-                f"The session file {self.path} is not a JSON object of strings; fix or "
-                "remove it. Nothing was written."
-            )
-        return data
-
-    def _write(self, data: dict[str, str]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-
-    def get(self, agent_id: str, session_id: str) -> str | None:
-        """The conversation id of the session, if the file knows it."""
-        with self._locked():
-            return self._read().get(f"{agent_id}\n{session_id}")
-
-    def set(self, agent_id: str, session_id: str, conversation_id: str) -> None:
-        """Map the session to ``conversation_id`` in the file."""
-        with self._locked():
-            data = self._read()
-            data[f"{agent_id}\n{session_id}"] = conversation_id
-            self._write(data)
-
-    def set_if_absent(self, agent_id: str, session_id: str, conversation_id: str) -> str:
-        """Map the session unless the file maps it; return the mapping that holds."""
-        with self._locked():
-            data = self._read()
-            key = f"{agent_id}\n{session_id}"
-            if key not in data:
-                data[key] = conversation_id
-                self._write(data)
-            return data[key]
-
-
-# ---------------------------------------------------------------------------- process state
-
-
-class _Bounded(OrderedDict[Any, Any]):
-    """A dict that forgets its least recently written entries beyond ``_MAX_CACHED``."""
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > _MAX_CACHED:
-            self.popitem(last=False)
-
-
-_CACHE: _Bounded = _Bounded()  # (base_url, agent_id, key) -> conversation id
-_OWNERS: _Bounded = _Bounded()  # (base_url, conversation id) -> agent id
-_MIGRATED: set[tuple[str, str]] = set()  # (base_url, agent_id) swept for legacy tags
-_CACHE_LOCK = threading.Lock()
-_KEY_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
-
-
-def reset() -> None:
-    """Forget every mapping this process knows (tests; a new process starts so)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-        _OWNERS.clear()
-        _MIGRATED.clear()
-        _KEY_LOCKS.clear()
-
-
 def bind(base_url: str, conversation_id: str, agent_id: str) -> None:
-    """Remember that ``conversation_id`` belongs to ``agent_id`` (no request later)."""
-    with _CACHE_LOCK:
-        _OWNERS.put((base_url, conversation_id), agent_id)
+    """Remember that `conversation_id` belongs to `agent_id` (no request later)."""
+    OWNERS[(base_url, conversation_id)] = agent_id
 
 
 def _owner_checked(base_url: str, conversation_id: str, agent_id: str, owner: object) -> None:
@@ -333,15 +103,14 @@ def _owner_checked(base_url: str, conversation_id: str, agent_id: str, owner: ob
 
 
 def _known_owner(base_url: str, conversation_id: str) -> str | None:
-    with _CACHE_LOCK:
-        return _OWNERS.get((base_url, conversation_id))
+    return OWNERS.get((base_url, conversation_id))
 
 
 def check_owner(client: Letta, agent_id: str, conversation_id: str) -> None:
     """Refuse a conversation of another agent (one request the first time per process).
 
     Raises:
-        LettaConversationIdError: ``conversation_id`` is not a ``conv-...`` id.
+        LettaConversationIdError: `conversation_id` is not a `conv-...` id.
         LettaForeignConversationError: it belongs to another agent.
         LettaNotFoundError: it does not exist or was deleted.
 
@@ -350,41 +119,26 @@ def check_owner(client: Letta, agent_id: str, conversation_id: str) -> None:
     base_url = str(client.base_url)
     known = _known_owner(base_url, conversation_id)
     if known is None:
-        conversation = _call(client.conversations.retrieve, conversation_id)
+        with letta_errors(reading=_ANSWER):
+            conversation = client.conversations.retrieve(conversation_id)
         known = getattr(conversation, "agent_id", None)
     _owner_checked(base_url, conversation_id, agent_id, known)
 
 
 async def acheck_owner(client: AsyncLetta, agent_id: str, conversation_id: str) -> None:
-    """Async twin of :func:`check_owner`."""
+    """Async twin of `check_owner`."""
     check_conversation_id(conversation_id)
     base_url = str(client.base_url)
     known = _known_owner(base_url, conversation_id)
     if known is None:
-        try:
+        with letta_errors(reading=_ANSWER):
             conversation = await client.conversations.retrieve(conversation_id)
-        except Exception as error:
-            raise _translated(error) from error
         known = getattr(conversation, "agent_id", None)
     _owner_checked(base_url, conversation_id, agent_id, known)
 
 
-def _translated(error: BaseException) -> BaseException:
-    if isinstance(error, (json.JSONDecodeError, letta_client.APIResponseValidationError)):
-        return LettaResponseError(f"The server's answer could not be read: {error}")
-    return translate_error(error)
-
-
-def _call(request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run one letta-client request; every failure leaves as a package error."""
-    try:
-        return request(*args, **kwargs)
-    except Exception as error:
-        raise _translated(error) from error
-
-
 def _conversation_fields(conversation: object) -> tuple[str, str | None, Any]:
-    """``(id, summary, created_at)`` of a listed conversation, or ``LettaResponseError``."""
+    """`(id, summary, created_at)` of a listed conversation, or `LettaResponseError`."""
     conversation_id = getattr(conversation, "id", None)
     summary = getattr(conversation, "summary", None)
     if not isinstance(conversation_id, str) or not (summary is None or isinstance(summary, str)):
@@ -400,14 +154,30 @@ def _conversation_fields(conversation: object) -> tuple[str, str | None, Any]:
 class SessionResolver:
     """Resolves session keys of one agent to conversation ids.
 
-    A key already resolved in this process costs no request (a process-wide cache,
-    shared by every ``ChatLetta`` and history of the same server and agent). A cold key
-    is looked up on the server (one request; or in ``store``); a new key gets a new
-    conversation. See the module docstring for the rules every process follows.
+    A key already resolved in this process costs no request (`state.SESSIONS`, shared
+    by every `ChatLetta` and history of the same server and agent). A cold key is looked
+    up on the server (one request; or in `store`); a new key gets a new conversation.
+    See the module docstring for the rules every process follows. Each method has an
+    async twin on `async_client`; both run the same plan (`langchain_letta.plans`).
+
+    Args:
+        client: the sync letta-client.
+        agent_id: the agent whose sessions these are.
+        store: where the mapping lives, if not on the server.
+        async_client: the async letta-client (needed by the async twins).
+
     """
 
-    def __init__(self, client: Letta, agent_id: str, store: SessionStore | None = None) -> None:
+    def __init__(
+        self,
+        client: Letta,
+        agent_id: str,
+        store: SessionStore | None = None,
+        *,
+        async_client: AsyncLetta | None = None,
+    ) -> None:
         self.client = client
+        self.async_client = async_client
         self.agent_id = check_agent_id(agent_id)
         self.store = store
         if store is not None and not callable(getattr(store, "set_if_absent", None)):
@@ -423,236 +193,261 @@ class SessionResolver:
     def _cache_key(self, session_id: str) -> tuple[str, str, str]:
         return (self._base_url, self.agent_id, session_id)
 
+    def _run(self, plan: Plan[T]) -> T:
+        return run(plan, self.client, reading=_ANSWER)
+
+    async def _arun(self, plan: Plan[T]) -> T:
+        if self.async_client is None:
+            raise LettaInputError("This SessionResolver was built without an async client.")
+        return await arun(plan, for_running_loop(self.async_client), reading=_ANSWER)
+
+    # ------------------------------------------------------------------------ the cache
+
     def cached(self, session_id: str) -> str | None:
         """The conversation id of the key if this process already knows it."""
-        with _CACHE_LOCK:
-            found: str | None = _CACHE.get(self._cache_key(check_session_id(session_id)))
-            return found
+        return SESSIONS.get(self._cache_key(check_session_id(session_id)))
 
     def forget(self, session_id: str, conversation_id: str | None = None) -> None:
-        """Drop the cached mapping of the key (only if it is ``conversation_id``, if given)."""
+        """Drop the cached mapping of the key (only if it is `conversation_id`, if given)."""
         key = self._cache_key(session_id)
-        with _CACHE_LOCK:
-            if conversation_id is None or _CACHE.get(key) == conversation_id:
-                _CACHE.pop(key, None)
+        with SESSIONS.lock:
+            if conversation_id is None or SESSIONS.get(key) == conversation_id:
+                SESSIONS.pop(key, None)
 
     def _remember(self, session_id: str, conversation_id: str) -> None:
-        with _CACHE_LOCK:
-            _CACHE.put(self._cache_key(session_id), conversation_id)
-            _OWNERS.put((self._base_url, conversation_id), self.agent_id)
+        SESSIONS[self._cache_key(session_id)] = conversation_id
+        OWNERS[(self._base_url, conversation_id)] = self.agent_id
+
+    # ------------------------------------------------------------------------ resolve
 
     def resolve(self, session_id: str, *, create: bool = True) -> str | None:
-        """The conversation id of ``session_id``, created on first use when ``create``."""
+        """The conversation id of `session_id`, created on first use when `create`."""
         cached = self.cached(session_id)
         if cached:
             return cached
-        key = self._cache_key(session_id)
-        with _CACHE_LOCK:
-            key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-        with key_lock:
-            with _CACHE_LOCK:
-                if key in _CACHE:
-                    found: str = _CACHE[key]
-                    return found
-            conversation_id = self._lookup(session_id)
-            if conversation_id is None and create:
-                conversation_id = self._create(session_id)
-            if conversation_id:
-                self._remember(session_id, conversation_id)
-            return conversation_id
+        with KEY_LOCKS.obtain(self._cache_key(session_id), threading.Lock):
+            return self._run(self._resolving(session_id, create))
+
+    async def aresolve(self, session_id: str, *, create: bool = True) -> str | None:
+        """Async twin of `resolve`."""
+        cached = self.cached(session_id)
+        if cached:
+            return cached
+        lock = KEY_LOCKS.obtain(self._cache_key(session_id), threading.Lock)
+        await acquire(lock)
+        try:
+            return await self._arun(self._resolving(session_id, create))
+        finally:
+            lock.release()
+
+    def _resolving(self, session_id: str, create: bool) -> Plan[str | None]:
+        found = SESSIONS.get(self._cache_key(session_id))  # resolved while we waited
+        if found is not None:
+            return found
+        conversation_id = yield from self._lookup(session_id)
+        if conversation_id is None and create:
+            conversation_id = yield from self._create(session_id)
+        if conversation_id:
+            self._remember(session_id, conversation_id)
+        return conversation_id
 
     def refresh(self, session_id: str, stale_id: str, *, create: bool = True) -> str | None:
-        """Resolve the key once more after ``stale_id`` proved stale (404, changed tag).
+        """Resolve the key once more after `stale_id` proved stale (404, changed tag).
 
-        Returns the key's conversation now (``None`` when it has none and not
-        ``create``). Raises :class:`~langchain_letta.errors.LettaNotFoundError` when
-        the key still names ``stale_id``, which is gone.
+        Returns the key's conversation now (`None` when it has none and not `create`).
+        Raises `LettaNotFoundError` when the key still names `stale_id`, which is gone.
         """
+        if self._forget_stale(session_id, stale_id):
+            return self._run(self._replacing(session_id, create))
+        return self._still_stale(session_id, stale_id, self.resolve(session_id, create=create))
+
+    async def arefresh(self, session_id: str, stale_id: str, *, create: bool = True) -> str | None:
+        """Async twin of `refresh`."""
+        if self._forget_stale(session_id, stale_id):
+            return await self._arun(self._replacing(session_id, create))
+        found = await self.aresolve(session_id, create=create)
+        return self._still_stale(session_id, stale_id, found)
+
+    def _forget_stale(self, session_id: str, stale_id: str) -> bool:
+        """Forget `stale_id`; whether the key's store still maps it (then replace it there)."""
         self.forget(session_id, stale_id)
-        with _CACHE_LOCK:
-            _OWNERS.pop((self._base_url, stale_id), None)
-        if self.store is not None and self.store.get(self.agent_id, session_id) == stale_id:
-            if not create:
-                return None
-            fresh = self._new_conversation(session_id)
-            self.store.set(self.agent_id, session_id, fresh)
-            self._remember(session_id, fresh)
-            return fresh
-        found = self.resolve(session_id, create=create)
+        OWNERS.pop((self._base_url, stale_id), None)
+        return self.store is not None and self.store.get(self.agent_id, session_id) == stale_id
+
+    def _replacing(self, session_id: str, create: bool) -> Plan[str | None]:
+        if not create or self.store is None:
+            return None
+        fresh = yield from self._new_conversation(session_id)
+        self.store.set(self.agent_id, session_id, fresh)
+        self._remember(session_id, fresh)
+        return fresh
+
+    def _still_stale(self, session_id: str, stale_id: str, found: str | None) -> str | None:
         if found == stale_id:
             self.forget(session_id, stale_id)
-            raise LettaNotFoundError(
+            raise gone(
                 f"Session {session_id!r} still names conversation {stale_id}, which the "
-                "server does not have.",
-                response=_no_response(),
-                body=None,
+                "server does not have."
             )
         return found
 
     def renew(self, session_id: str) -> str:
-        """Give ``session_id`` a fresh, empty conversation and delete its old one(s).
+        """Give `session_id` a fresh, empty conversation and delete its old one(s).
 
         The old conversations are first marked cleared (so no lookup finds them), then
         deleted once the new one is in place; another process whose cache still names
         an old one gets a 404 on its next request and resolves the key again. A key
         whose conversation was already deleted renews just the same.
         """
-        check_session_id(session_id)
+        return self._run(self._renewing(check_session_id(session_id)))
+
+    async def arenew(self, session_id: str) -> str:
+        """Async twin of `renew`."""
+        return await self._arun(self._renewing(check_session_id(session_id)))
+
+    def _renewing(self, session_id: str) -> Plan[str]:
+        old: set[str | None] = {self.cached(session_id)}
         if self.store is not None:
-            old = {self.store.get(self.agent_id, session_id), self.cached(session_id)}
-            new = self._new_conversation(session_id)
+            old.add(self.store.get(self.agent_id, session_id))
+            new = yield from self._new_conversation(session_id)
             self.store.set(self.agent_id, session_id, new)
         else:
-            old = {conversation_id for conversation_id, _ in self._tagged(session_id)}
-            old.add(self.cached(session_id))
+            tagged = yield from _tagged(self.agent_id, session_id)
+            old.update(conversation_id for conversation_id, _ in tagged)
+            cleared = {"summary": cleared_tag(session_id)}
             for conversation_id in old - {None}:
-                self._ignore_gone(
-                    self.client.conversations.update,
-                    conversation_id,
-                    summary=cleared_tag(session_id),
-                )
-            new = self._create(session_id)
+                yield from _unless_gone(Call("conversations.update", (conversation_id,), cleared))
+            new = yield from self._create(session_id)
         self._remember(session_id, new)
-        for conversation_id in old - {None, new}:
-            self._ignore_gone(self.client.conversations.delete, conversation_id)
-            with _CACHE_LOCK:
-                _OWNERS.pop((self._base_url, conversation_id), None)
+        for replaced in old - {None, new}:
+            if replaced is not None:
+                yield from _unless_gone(Call("conversations.delete", (replaced,)))
+                OWNERS.pop((self._base_url, replaced), None)
         return new
-
-    @staticmethod
-    def _ignore_gone(request: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-        with suppress(LettaNotFoundError):
-            _call(request, *args, **kwargs)
 
     # ------------------------------------------------------------------------ server side
 
-    def _lookup(self, session_id: str) -> str | None:
+    def _lookup(self, session_id: str) -> Plan[str | None]:
         if self.store is not None:
             return self.store.get(self.agent_id, session_id)
-        tagged = self._tagged(session_id)
-        if not tagged and self._migrate_legacy():
-            tagged = self._tagged(session_id)
-        return self._pick(session_id, tagged)
+        tagged = yield from _tagged(self.agent_id, session_id)
+        if not tagged and (yield from self._migrate_legacy()):
+            tagged = yield from _tagged(self.agent_id, session_id)
+        return _oldest(self.agent_id, session_id, tagged)
 
-    def _pick(self, session_id: str, tagged: list[tuple[str, Any]]) -> str | None:
-        """The oldest tagged conversation; a warning when the key tags several."""
-        if not tagged:
-            return None
-        if len(tagged) > 1:
-            logger.warning(
-                "Session key %r of agent %s tags %d conversations (%s); using the oldest, "
-                "%s, as every process does. Remove the tag from the others.",
-                session_id,
-                self.agent_id,
-                len(tagged),
-                ", ".join(conversation_id for conversation_id, _ in tagged),
-                tagged[0][0],
-            )
-        return tagged[0][0]
-
-    def _listed(self, search: str) -> Iterator[tuple[str, str | None, Any]]:
-        """``(id, summary, created_at)`` of conversations whose summary holds ``search``."""
-        after: str | None = None
-        while True:
-            answer = _call(
-                self.client.conversations.list,
-                agent_id=self.agent_id,
-                summary_search=search,
-                order="asc",
-                order_by="created_at",
-                limit=_LIST_PAGE,
-                after=after,
-            )
-            if not isinstance(answer, list):
-                raise LettaResponseError(
-                    f"The server answered a conversation listing with {str(answer)[:80]!r}."
-                )
-            page = answer
-            fields = [_conversation_fields(conversation) for conversation in page]
-            yield from fields
-            if len(page) < _LIST_PAGE:
-                return
-            after = fields[-1][0]
-
-    def _tagged(self, session_id: str) -> list[tuple[str, Any]]:
-        """``(id, created_at)`` of the conversations tagged exactly with the key, oldest first."""
-        tag = session_tag(session_id)
-        found = [
-            (conversation_id, created_at)
-            for conversation_id, summary, created_at in self._listed(
-                f"{_TAG} {key_digest(session_id)}"
-            )
-            if summary == tag
-        ]
-        return sorted(found, key=lambda pair: (_timestamp(pair[1]), pair[0]))
-
-    def _migrate_legacy(self) -> bool:
+    def _migrate_legacy(self) -> Plan[bool]:
         """Rewrite the agent's tags of the older format once per process; True if any."""
         swept = (self._base_url, self.agent_id)
-        with _CACHE_LOCK:
-            if swept in _MIGRATED:
-                return False
+        if swept in MIGRATED:
+            return False
         rewritten = 0
-        for conversation_id, summary, _ in list(self._listed(_LEGACY_PREFIX)):
-            new_summary = _migrated_summary(summary or "")
+        for conversation_id, summary, _ in (yield from _listed(self.agent_id, LEGACY_PREFIX)):
+            new_summary = migrated_summary(summary or "")
             if new_summary is not None:
-                self._ignore_gone(
-                    self.client.conversations.update, conversation_id, summary=new_summary
+                yield from _unless_gone(
+                    Call("conversations.update", (conversation_id,), {"summary": new_summary})
                 )
                 rewritten += 1
-        with _CACHE_LOCK:
-            _MIGRATED.add(swept)
+        MIGRATED[swept] = True
         if rewritten:
             logger.info("Rewrote %d session tags of agent %s.", rewritten, self.agent_id)
         return rewritten > 0
 
-    def _new_conversation(self, session_id: str) -> str:
-        created = _call(  # never re-POSTed: a create that timed out may have happened
-            self.client.with_options(max_retries=0).conversations.create,
-            agent_id=self.agent_id,
-            summary=session_tag(session_id),
+    def _new_conversation(self, session_id: str) -> Plan[str]:
+        created = yield Call(  # never re-POSTed: a create that timed out may have happened
+            "conversations.create",
+            kwargs={"agent_id": self.agent_id, "summary": session_tag(session_id)},
+            retry=False,
         )
         conversation_id = _conversation_fields(created)[0]
-        LEDGER.created(self.agent_id, conversation_id)
+        MEMORY_CHECKS.created(self.agent_id, conversation_id)
         return conversation_id
 
-    def _create(self, session_id: str) -> str:
-        mine = self._new_conversation(session_id)
+    def _create(self, session_id: str) -> Plan[str]:
+        mine = yield from self._new_conversation(session_id)
         if self.store is not None:
             winner = self.store.set_if_absent(self.agent_id, session_id, mine)
         else:
-            winner = self._winner(session_id, mine)
+            winner = yield from self._winner(session_id, mine)
             if winner == mine:
                 # A rival created just before us may not be visible yet: look once more.
-                time.sleep(_SETTLE_SECONDS)
-                winner = self._winner(session_id, mine)
+                yield Pause(_SETTLE_SECONDS)
+                winner = yield from self._winner(session_id, mine)
         if winner != mine:
-            self._ignore_gone(self.client.conversations.delete, mine)
+            yield from _unless_gone(Call("conversations.delete", (mine,)))
         return winner
 
-    def _winner(self, session_id: str, mine: str) -> str:
-        """The oldest conversation tagged with the key (``mine`` if the list lags)."""
-        tagged = self._tagged(session_id)
+    def _winner(self, session_id: str, mine: str) -> Plan[str]:
+        """The oldest conversation tagged with the key (`mine` if the list lags)."""
+        tagged = yield from _tagged(self.agent_id, session_id)
         return tagged[0][0] if tagged else mine
 
 
-def _migrated_summary(summary: str) -> str | None:
-    """The current-format tag for a tag of the older format (``None``: not one)."""
-    for prefix, make in ((_LEGACY_PREFIX, session_tag), (_LEGACY_CLEARED, cleared_tag)):
-        if summary.startswith(prefix):
-            key = summary[len(prefix) :]
-            try:
-                return make(check_session_id(key))
-            except LettaInputError:
-                return None
-    return None
+def _oldest(agent_id: str, session_id: str, tagged: list[tuple[str, Any]]) -> str | None:
+    """The oldest tagged conversation; a warning when the key tags several."""
+    if not tagged:
+        return None
+    if len(tagged) > 1:
+        logger.warning(
+            "Session key %r of agent %s tags %d conversations (%s); using the oldest, "
+            "%s, as every process does. Remove the tag from the others.",
+            session_id,
+            agent_id,
+            len(tagged),
+            ", ".join(conversation_id for conversation_id, _ in tagged),
+            tagged[0][0],
+        )
+    return tagged[0][0]
+
+
+def _listed(agent_id: str, search: str) -> Plan[list[tuple[str, str | None, Any]]]:
+    """`(id, summary, created_at)` of conversations whose summary holds `search`."""
+    listed: list[tuple[str, str | None, Any]] = []
+    after: str | None = None
+    while True:
+        page = yield Call(
+            "conversations.list",
+            kwargs={
+                "agent_id": agent_id,
+                "summary_search": search,
+                "order": "asc",
+                "order_by": "created_at",
+                "limit": _LIST_PAGE,
+                "after": after,
+            },
+        )
+        if not isinstance(page, list):
+            raise LettaResponseError(
+                f"The server answered a conversation listing with {str(page)[:80]!r}."
+            )
+        fields = [_conversation_fields(conversation) for conversation in page]
+        listed += fields
+        if len(page) < _LIST_PAGE:
+            return listed
+        after = fields[-1][0]
+
+
+def _tagged(agent_id: str, session_id: str) -> Plan[list[tuple[str, Any]]]:
+    """`(id, created_at)` of the conversations tagged exactly with the key, oldest first."""
+    tag = session_tag(session_id)
+    listed = yield from _listed(agent_id, f"{TAG} {key_digest(session_id)}")
+    found = [(cid, created_at) for cid, summary, created_at in listed if summary == tag]
+    return sorted(found, key=lambda pair: (_timestamp(pair[1]), pair[0]))
+
+
+def _unless_gone(call: Call) -> Plan[None]:
+    """Make `call`; a conversation already gone (404) is no failure."""
+    with suppress(LettaNotFoundError):
+        yield call
+
+
+async def acquire(lock: threading.Lock) -> None:
+    """Take `lock` without blocking the event loop (it waits in short sleeps)."""
+    pause = 0.001
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _timestamp(created_at: Any) -> float:
     return float(created_at.timestamp()) if hasattr(created_at, "timestamp") else 0.0
-
-
-def _no_response() -> Any:
-    import httpx
-
-    return httpx.Response(404, request=httpx.Request("GET", "http://letta.invalid/"))

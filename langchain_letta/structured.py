@@ -1,28 +1,27 @@
 """Structured output over Letta's client-side tools, without leaving a session waiting.
 
-``with_structured_output`` offers the schema to the agent as a client-side tool. Letta
+`with_structured_output` offers the schema to the agent as a client-side tool. Letta
 then waits for that tool's result before the conversation takes another message, so the
-call answers it itself with :data:`ACKNOWLEDGEMENT`. When that answer cannot be sent
+call answers it itself with `ACKNOWLEDGEMENT`. When that answer cannot be sent
 (the structured call timed out, its stream dropped, the answer itself failed), the
-conversation is noted here, and the next turn there answers the pending call first if
-it is still pending (one listing request, only then).
+conversation is noted (in `langchain_letta.state.UNANSWERED`), and the next turn there
+answers the pending call first if it is still pending (one listing request, only then).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ACKNOWLEDGEMENT", "UNANSWERED", "acknowledgement", "pending_structured_calls"]
+from langchain_letta.lru import LRU
+
+__all__ = ["ACKNOWLEDGEMENT", "UnansweredCalls", "acknowledgement", "pending_structured_calls"]
 
 ACKNOWLEDGEMENT = "Structured output received."
-_MAX_CONVERSATIONS = 10_000
 
 
 def acknowledgement(call_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The message that answers the structured-output calls ``call_ids``."""
+    """The message that answers the structured-output calls `call_ids`."""
     returns = [
         {
             "type": "tool",
@@ -36,10 +35,10 @@ def acknowledgement(call_ids: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def pending_structured_calls(newest: Sequence[Any], tool_name: str) -> list[str]:
-    """Ids of ``tool_name`` calls the conversation still waits for, from its newest items.
+    """Ids of `tool_name` calls the conversation still waits for, from its newest items.
 
-    ``newest`` is a page of the conversation, newest first. The conversation waits when
-    its newest agent item is an approval request for ``tool_name`` alone.
+    `newest` is a page of the conversation, newest first. The conversation waits when
+    its newest agent item is an approval request for `tool_name` alone.
     """
     for item in newest:
         kind = getattr(item, "message_type", None)
@@ -54,28 +53,25 @@ def pending_structured_calls(newest: Sequence[Any], tool_name: str) -> list[str]
     return []
 
 
-class _Pending:
-    """Conversations that may wait for a structured-output answer, and its tool name."""
+class UnansweredCalls:
+    """Conversations that may wait for a structured-output answer, and its tool name.
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._tools: OrderedDict[str, str] = OrderedDict()
+    Args:
+        budget: how many conversations to keep.
+
+    """
+
+    def __init__(self, budget: int) -> None:
+        self._tools: LRU[str, str] = LRU(budget)
 
     def note(self, conversation_id: str, tool_name: str) -> None:
-        with self._guard:
-            self._tools[conversation_id] = tool_name
-            self._tools.move_to_end(conversation_id)
-            while len(self._tools) > _MAX_CONVERSATIONS:
-                self._tools.popitem(last=False)
+        """Remember that the conversation may wait for an answer to `tool_name`."""
+        self._tools[conversation_id] = tool_name
 
     def take(self, conversation_id: str) -> str | None:
-        with self._guard:
-            return self._tools.pop(conversation_id, None)
+        """The tool the conversation may wait for (forgotten here), if any."""
+        return self._tools.pop(conversation_id, None)
 
     def clear(self) -> None:
-        with self._guard:
-            self._tools.clear()
-
-
-UNANSWERED = _Pending()
-"""Conversations whose structured-output call may still wait for its answer."""
+        """Forget every conversation."""
+        self._tools.clear()

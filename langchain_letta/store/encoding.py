@@ -1,30 +1,32 @@
 """How a LangGraph store item lives in a Letta archival passage (pure functions).
 
 A passage's text has a readable part (what the embedding, and the agent, read) and a
-marker line with the item as JSON::
+marker line with the item as JSON:
 
-    fact: Ada drinks green tea
+```python
+fact: Ada drinks green tea
 
-    lgstore lgk3f0c...(key) lgn91ab...(namespace prefix) lgn77e0...
-    {"namespace": ["memories", "ada"], "key": "tea", "value": {...}, "created_at": null}
+lgstore lgk3f0c...(key) lgn91ab...(namespace prefix) lgn77e0...
+{"namespace": ["memories", "ada"], "key": "tea", "value": {...}, "created_at": null}
+```
 
 What Letta 0.16.8 serves, measured, and why the layout is so:
 
-- ``agents.passages.list(search=...)`` is a case-insensitive substring filter in SQL
-  (``LIKE``: ``%`` and ``_`` are wildcards), applied before ``limit``; oldest first.
+- `agents.passages.list(search=...)` is a case-insensitive substring filter in SQL
+  (`LIKE`: `%` and `_` are wildcards), applied before `limit`; oldest first.
   Lookups search only for hex markers: one per (namespace, key), one per namespace
   prefix. Listed passages carry their embedding (4096 floats, zero-padded).
-- ``agents.passages.search(query=, tags=, tag_match_mode=, top_k=, start_datetime=)``
-  ranks by embedding distance, applies ``top_k``, THEN filters tags: a tag filter with
-  a small ``top_k`` misses (1 tagged passage among 11, ``top_k=5``: 0 results). Results
+- `agents.passages.search(query=, tags=, tag_match_mode=, top_k=, start_datetime=)`
+  ranks by embedding distance, applies `top_k`, THEN filters tags: a tag filter with
+  a small `top_k` misses (1 tagged passage among 11, `top_k=5`: 0 results). Results
   hold id, text, tags and a timestamp, no score, no embedding; a blank query gives none.
-- ``agents.passages.create(text=, tags=, created_at=)`` stores one passage (no
-  chunking) and honours ``created_at``; there is no update and no single-passage read.
-  ``delete`` of a missing passage answers 404.
+- `agents.passages.create(text=, tags=, created_at=)` stores one passage (no
+  chunking) and honours `created_at`; there is no update and no single-passage read.
+  `delete` of a missing passage answers 404.
 
-So tags (``langgraph-store``, and ``ns:<labels joined by '.'>`` for each namespace
+So tags (`langgraph-store`, and `ns:<labels joined by '.'>` for each namespace
 prefix) mark the store's passages and serve the agent's own tag searches; the store's
-semantic search filters by the prefix tag with a ``top_k`` large enough (1,000) that
+semantic search filters by the prefix tag with a `top_k` large enough (1,000) that
 the cut before the tag filter rarely matters.
 """
 
@@ -75,7 +77,7 @@ class StoredItem:
 
 
 def check_namespace(namespace: Any, *, allow_empty: bool = False) -> tuple[str, ...]:
-    """The namespace as a tuple, or ``LettaInputError`` for a label that cannot be stored."""
+    """The namespace as a tuple, or `LettaInputError` for a label that cannot be stored."""
     if not isinstance(namespace, tuple | list):
         raise LettaInputError(f"A namespace is a tuple of strings, not {type(namespace).__name__}.")
     if not namespace and not allow_empty:
@@ -97,7 +99,7 @@ def check_namespace(namespace: Any, *, allow_empty: bool = False) -> tuple[str, 
 
 
 def check_key(key: Any) -> str:
-    """The key, or ``LettaInputError`` for one that is not a short non-empty string."""
+    """The key, or `LettaInputError` for one that is not a short non-empty string."""
     if not isinstance(key, str) or not key:
         raise LettaInputError(f"A key is a non-empty string, not {key!r}.")
     if len(key) > MAX_KEY_CHARS:
@@ -106,7 +108,7 @@ def check_key(key: Any) -> str:
 
 
 def check_value(value: Any) -> str:
-    """The value as JSON, or ``LettaInputError`` for one that is not a JSON object."""
+    """The value as JSON, or `LettaInputError` for one that is not a JSON object."""
     if not isinstance(value, dict):
         raise LettaInputError(f"A value is a dict, not {type(value).__name__}.")
     try:
@@ -126,12 +128,12 @@ def key_marker(namespace: tuple[str, ...], key: str) -> str:
 
 
 def prefix_marker(prefix: tuple[str, ...]) -> str:
-    """The word that finds every item whose namespace starts with ``prefix``."""
+    """The word that finds every item whose namespace starts with `prefix`."""
     return "lgn" + _digest(list(prefix), 20)
 
 
 def prefix_tag(prefix: tuple[str, ...]) -> str:
-    """The tag every item whose namespace starts with ``prefix`` carries."""
+    """The tag every item whose namespace starts with `prefix` carries."""
     return "ns:" + SEPARATOR.join(prefix)
 
 
@@ -144,10 +146,10 @@ def _path_text(value: Any, path: list[str]) -> Any:
 
 
 def readable_text(value: dict[str, Any], index: list[str] | bool | None = None) -> str:
-    """The part of the passage the embedding sees: ``field: text`` lines.
+    """The part of the passage the embedding sees: `field: text` lines.
 
-    ``index`` as in LangGraph's ``put``: ``None`` every top-level field, a list the
-    fields at those (dotted) paths, ``False`` none.
+    `index` as in LangGraph's `put`: `None` every top-level field, a list the
+    fields at those (dotted) paths, `False` none.
     """
     if index is False:
         return ""
@@ -187,7 +189,7 @@ def encode(
 
 
 def decode(text: str) -> StoredItem | None:
-    """The item a passage holds, or ``None`` for a passage the store did not write."""
+    """The item a passage holds, or `None` for a passage the store did not write."""
     start = text.rfind(_MARKER_LINE)
     if start < 0:
         return None
@@ -230,7 +232,7 @@ def _compare(actual: Any, expected: Any) -> bool:
 
 
 def matches_filter(value: dict[str, Any], filter: dict[str, Any] | None) -> bool:
-    """LangGraph's ``search`` filter: each field equal, or ``{"$gt": ...}`` style operators."""
+    """LangGraph's `search` filter: each field equal, or `{"$gt": ...}` style operators."""
     if not filter:
         return True
     return all(

@@ -1,19 +1,16 @@
-"""``LettaStore``: a LangGraph ``BaseStore`` over a Letta agent's memory."""
+"""`LettaStore`: a LangGraph `BaseStore` over a Letta agent's memory."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from langgraph.store.base import (
     BaseStore,
     GetOp,
-    Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -23,86 +20,49 @@ from langgraph.store.base import (
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
-from langchain_letta.connection import make_clients, resolve_api_key, resolve_base_url
-from langchain_letta.errors import LettaInputError, LettaNotFoundError, translate_error
+from langchain_letta.clients import for_running_loop, shared_clients
+from langchain_letta.connection import Endpoint, resolve_api_key, resolve_endpoint
+from langchain_letta.errors import LettaInputError, LettaNotFoundError
+from langchain_letta.plans import Call, Plan, arun, run
 from langchain_letta.store.encoding import (
-    STORE_TAG,
-    STORE_WORD,
-    StoredItem,
     check_key,
     check_namespace,
     check_value,
-    decode,
     encode,
     key_marker,
     matches_filter,
-    prefix_marker,
     prefix_tag,
+)
+from langchain_letta.store.rows import (
+    ARCHIVAL_NAMESPACE,
+    BLOCKS_NAMESPACE,
+    RESERVED_ROOT,
+    Row,
+    archival_item,
+    block_item,
+    block_matches,
+    check_page,
+    created_at,
+    dedupe,
+    list_marker,
+    namespace_matches,
+    newest,
+    page_items,
+    plain,
+    row_of_passage,
+    row_of_result,
+    sources_of,
+    store_item,
 )
 
 __all__ = ["ARCHIVAL_NAMESPACE", "BLOCKS_NAMESPACE", "LettaStore"]
 
-BLOCKS_NAMESPACE: tuple[str, ...] = ("letta", "blocks")
-ARCHIVAL_NAMESPACE: tuple[str, ...] = ("letta", "archival")
-RESERVED_ROOT = "letta"
 ARCHIVAL_TOOLS = ("archival_memory_search", "archival_memory_insert")
 PAGE_SIZE = 100
 KEY_PAGE_SIZE = 20
 SEARCH_TOP_K = 50
 SEARCH_DEPTH = 1000  # passages nearest the query that a search reads at most
 T = TypeVar("T")
-
-
-@dataclass
-class _Call:
-    """One letta-client call: the attribute path under the client, and its arguments."""
-
-    path: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    retry: bool = True
-
-
-@dataclass(frozen=True)
-class _Row:
-    """A passage as the list and search endpoints return it."""
-
-    id: str
-    text: str
-    stored_at: datetime
-    tags: list[str]
-
-    @property
-    def item(self) -> StoredItem | None:
-        """The store item, for passages the store wrote (its tag: not a copy the agent made)."""
-        return decode(self.text) if STORE_TAG in self.tags else None
-
-
-_Plan = Generator[_Call, Any, T]
-
-
-def _row_of_passage(passage: Any) -> _Row:
-    return _Row(passage.id, passage.text, passage.created_at, list(passage.tags or []))
-
-
-def _row_of_result(result: Any) -> _Row:
-    stored_at = datetime.fromisoformat(result.timestamp).astimezone(UTC)
-    return _Row(result.id, result.content, stored_at, list(result.tags or []))
-
-
-def _newest(rows: list[_Row]) -> _Row:
-    """The rule for several passages of one key: the one the server stored last wins."""
-    return max(rows, key=lambda row: (row.stored_at, row.id))
-
-
-def _namespace_matches(namespace: tuple[str, ...], condition: MatchCondition) -> bool:
-    path = tuple(condition.path)
-    if not path:
-        return True
-    if len(namespace) < len(path):
-        return False
-    part = namespace[: len(path)] if condition.match_type == "prefix" else namespace[-len(path) :]
-    return all(want in ("*", have) for have, want in zip(part, path, strict=True))
 
 
 class LettaStore(BaseStore):
@@ -113,81 +73,81 @@ class LettaStore(BaseStore):
     the agent shares this memory.
 
     Setup:
-        .. code-block:: bash
-
-            pip install "langchain-letta[langgraph]"
-            export LETTA_BASE_URL="http://localhost:8283"
+        ```bash
+        pip install "langchain-letta[langgraph]"
+        export LETTA_BASE_URL="http://localhost:8283"
+        ```
 
     Key init args:
         agent_id: str
             The agent whose memory backs the store.
 
     Connection args:
-        ``base_url``, ``api_key``, ``timeout``, ``max_retries``, ``client``,
-        ``async_client``: as for ``ChatLetta``.
+        `base_url`, `api_key`, `timeout`, `max_retries`, `client`,
+        `async_client`: as for `ChatLetta`.
 
     Use in a graph:
-        .. code-block:: python
+        ```python
+        from langchain_letta import LettaStore
 
-            from langchain_letta import LettaStore
+        store = LettaStore(agent_id=AGENT_ID)
+        graph = builder.compile(store=store)
 
-            store = LettaStore(agent_id=AGENT_ID)
-            graph = builder.compile(store=store)
-
-            # in a node
-            store.put(("memories", "ada"), "tea", {"fact": "Ada drinks green tea"})
-            store.search(("memories",), query="what does Ada drink?")
+        # in a node
+        store.put(("memories", "ada"), "tea", {"fact": "Ada drinks green tea"})
+        store.search(("memories",), query="what does Ada drink?")
+        ```
 
     Layout:
-        - Any namespace not under ``("letta", ...)``: one archival passage per
-          (namespace, key). Its text is the value's fields as ``field: text`` lines
-          (what the embedding and the agent read; ``index`` of ``put`` picks the
+        - Any namespace not under `("letta", ...)`: one archival passage per
+          (namespace, key). Its text is the value's fields as `field: text` lines
+          (what the embedding and the agent read; `index` of `put` picks the
           fields), then a marker line and the item as JSON. Its tags are
-          ``langgraph-store`` and one ``ns:<labels joined by '.'>`` per namespace
-          prefix (``ns:users``, ``ns:users.ada``), for the agent's tag searches.
-        - ``("letta", "archival")``: the passages the store did not write (the agent's
-          own ``archival_memory_insert``, other apps). Key: the passage id; value:
-          ``{"text": ..., "tags": [...]}``. ``put(..., None)`` deletes one; other puts
+          `langgraph-store` and one `ns:<labels joined by '.'>` per namespace
+          prefix (`ns:users`, `ns:users.ada`), for the agent's tag searches.
+        - `("letta", "archival")`: the passages the store did not write (the agent's
+          own `archival_memory_insert`, other apps). Key: the passage id; value:
+          `{"text": ..., "tags": [...]}`. `put(..., None)` deletes one; other puts
           raise (the server chooses passage ids).
-        - ``("letta", "blocks")``: the agent's core memory blocks, key = label, value =
-          ``{"value": ..., "description": ..., "limit": ...}``. ``put`` with
-          ``{"value": "..."}`` updates the block every session sees. Blocks cannot be
+        - `("letta", "blocks")`: the agent's core memory blocks, key = label, value =
+          `{"value": ..., "description": ..., "limit": ...}`. `put` with
+          `{"value": "..."}` updates the block every session sees. Blocks cannot be
           deleted here, and Letta 0.16.8 gives blocks no timestamps (items show the
           read time).
 
     Put replaces:
-        Letta cannot edit a passage, so ``put`` reads the key's passages, writes the
-        new one (keeping the first ``created_at``) and then deletes the old ones. Only
-        passages tagged ``langgraph-store`` are items: a copy the agent makes of one
-        shows under ``("letta", "archival")``.
+        Letta cannot edit a passage, so `put` reads the key's passages, writes the
+        new one (keeping the first `created_at`) and then deletes the old ones. Only
+        passages tagged `langgraph-store` are items: a copy the agent makes of one
+        shows under `("letta", "archival")`.
         When several processes put one key at once, each may write its passage
         before it sees the others'. The rule: the passage the server stored last
-        (by its ``created_at``, then its id) is the item, for every read in every
-        process; a ``get`` that sees older passages of the key deletes them, and so
-        does the next ``put``. A failed write stores nothing; a failed delete leaves
+        (by its `created_at`, then its id) is the item, for every read in every
+        process; a `get` that sees older passages of the key deletes them, and so
+        does the next `put`. A failed write stores nothing; a failed delete leaves
         an older passage that reads ignore.
 
     Cost (requests to Letta):
-        ``get`` 1; ``put`` 2 for a new key, 3 to replace one (Letta has no passage
-        update); ``delete`` 1 plus one per passage; ``search`` 1 for up to 100
+        `get` 1; `put` 2 for a new key, 3 to replace one (Letta has no passage
+        update); `delete` 1 plus one per passage; `search` 1 for up to 100
         items without a query, 1 with a query under a prefix (Letta filters by the
         prefix's tag among the 1,000 passages nearest the query: farther ones are not
         searched; with the empty prefix 1, or 2 when the 50 nearest hold too few);
-        ``list_namespaces`` one per 100
-        passages, and so does a ``get`` in ``("letta", "archival")`` (Letta 0.16.8 has
+        `list_namespaces` one per 100
+        passages, and so does a `get` in `("letta", "archival")` (Letta 0.16.8 has
         no endpoint that reads one passage). The first insert of an agent takes about
         a second (embedding).
 
     Semantic search:
-        ``query`` ranks by Letta's archival search over the agent's embedding model;
-        results carry no score (Letta returns none). ``filter`` matches value fields
-        (equality or ``$eq``, ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``).
+        `query` ranks by Letta's archival search over the agent's embedding model;
+        results carry no score (Letta returns none). `filter` matches value fields
+        (equality or `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`).
         TTLs are not supported.
 
-    Bad input raises :class:`~langchain_letta.errors.LettaInputError` before anything
-    is sent: an empty or non-string label, a label with ``'.'`` (the tag separator),
+    Bad input raises `LettaInputError` before anything
+    is sent: an empty or non-string label, a label with `'.'` (the tag separator),
     a key that is empty or longer than 512 characters, a value that is not a
-    JSON-serialisable dict, a write under ``("letta", ...)`` that the layout
+    JSON-serialisable dict, a write under `("letta", ...)` that the layout
     above does not allow.
     """
 
@@ -207,19 +167,16 @@ class LettaStore(BaseStore):
         if not isinstance(agent_id, str) or not agent_id:
             raise LettaInputError("LettaStore needs an agent_id.")
         self.agent_id = agent_id
-        if client is None or async_client is None:
-            built, abuilt = make_clients(
-                base_url=resolve_base_url(base_url),
-                api_key=resolve_api_key(api_key),
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-            client, async_client = client or built, async_client or abuilt
-        self._client = client
-        self._async_client = async_client
-        # A re-POSTed create would store the item twice: creates are never retried.
-        self._client_once = client.with_options(max_retries=0)
-        self._async_client_once = async_client.with_options(max_retries=0)
+        in_url = resolve_endpoint(base_url, None)  # credentials in the URL, if any
+        key = resolve_api_key(api_key)
+        endpoint = in_url if key is None else Endpoint(in_url.url, key)
+        self._client, self._async_client = shared_clients(
+            endpoint,
+            timeout=timeout,
+            max_retries=max_retries,
+            client=client,
+            async_client=async_client,
+        )
 
     def __repr__(self) -> str:
         return f"LettaStore(agent_id={self.agent_id!r})"
@@ -232,75 +189,51 @@ class LettaStore(BaseStore):
         return [self._run(plan) for plan in plans]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Async twin of :meth:`batch`."""
+        """Async twin of `batch`."""
         plans = self._plans(ops)
         return [await self._arun(plan) for plan in plans]
 
     def attach_archival_tools(self) -> list[str]:
-        """Attach Letta's ``archival_memory_search`` and ``_insert`` tools to the agent.
+        """Attach Letta's `archival_memory_search` and `_insert` tools to the agent.
 
         Then the agent itself finds what nodes put, and what it inserts shows under
-        ``("letta", "archival")``. Returns the names attached now (tools already
+        `("letta", "archival")`. Returns the names attached now (tools already
         attached, or that the server lacks, are skipped).
         """
         return self._run(self._attach())
 
     async def aattach_archival_tools(self) -> list[str]:
-        """Async twin of :meth:`attach_archival_tools`."""
+        """Async twin of `attach_archival_tools`."""
         return await self._arun(self._attach())
 
-    def _attach(self) -> _Plan[list[str]]:
-        tools = yield _Call("agents.tools.list", (self.agent_id,), {"limit": PAGE_SIZE})
-        attached = {tool.name for tool in _items(tools)}
+    def _attach(self) -> Plan[list[str]]:
+        tools = yield Call("agents.tools.list", (self.agent_id,), {"limit": PAGE_SIZE})
+        attached = {tool.name for tool in page_items(tools)}
         names = []
         for name in ARCHIVAL_TOOLS:
             if name in attached:
                 continue
-            found = yield _Call("tools.list", (), {"name": name})
-            ids = [tool.id for tool in _items(found) if tool.name == name and tool.id]
+            found = yield Call("tools.list", (), {"name": name})
+            ids = [tool.id for tool in page_items(found) if tool.name == name and tool.id]
             if ids:  # a server without the tool attaches nothing for it
-                yield _Call("agents.tools.attach", (ids[0],), {"agent_id": self.agent_id})
+                yield Call("agents.tools.attach", (ids[0],), {"agent_id": self.agent_id})
                 names.append(name)
         return names
 
     # ------------------------------------------------------------------ drivers
 
-    def _plans(self, ops: Iterable[Op]) -> list[_Plan[Result]]:
+    def _plans(self, ops: Iterable[Op]) -> list[Plan[Result]]:
         """Check every op (raising before any request), then plan each one."""
         ops = list(ops)
         for op in ops:
             self._check(op)
         return [self._plan(op) for op in ops]
 
-    def _run(self, plan: _Plan[T]) -> T:
-        try:
-            call = next(plan)
-            while True:
-                client = self._client if call.retry else self._client_once
-                method = _resolve(client, call.path)
-                try:
-                    result = method(*call.args, **call.kwargs)
-                except Exception as error:
-                    call = plan.throw(translate_error(error))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    def _run(self, plan: Plan[T]) -> T:
+        return run(plan, self._client)
 
-    async def _arun(self, plan: _Plan[T]) -> T:
-        try:
-            call = next(plan)
-            while True:
-                client = self._async_client if call.retry else self._async_client_once
-                method = _resolve(client, call.path)
-                try:
-                    result = await method(*call.args, **call.kwargs)
-                except Exception as error:
-                    call = plan.throw(translate_error(error))
-                else:
-                    call = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    async def _arun(self, plan: Plan[T]) -> T:
+        return await arun(plan, for_running_loop(self._async_client))
 
     # ------------------------------------------------------------------ checks
 
@@ -312,11 +245,11 @@ class LettaStore(BaseStore):
             self._check_put(op)
         elif isinstance(op, SearchOp):
             check_namespace(op.namespace_prefix, allow_empty=True)
-            _check_page(op.limit, op.offset)
+            check_page(op.limit, op.offset)
             if op.query is not None and not isinstance(op.query, str):
                 raise LettaInputError("A search query is a string.")
         elif isinstance(op, ListNamespacesOp):
-            _check_page(op.limit, op.offset)
+            check_page(op.limit, op.offset)
             for condition in op.match_conditions or ():
                 labels = tuple(label for label in condition.path if label != "*")
                 check_namespace(labels, allow_empty=True)
@@ -350,7 +283,7 @@ class LettaStore(BaseStore):
 
     # ------------------------------------------------------------------ plans
 
-    def _plan(self, op: Op) -> _Plan[Result]:
+    def _plan(self, op: Op) -> Plan[Result]:
         if isinstance(op, GetOp):
             return self._get(tuple(op.namespace), op.key)
         if isinstance(op, PutOp):
@@ -360,57 +293,57 @@ class LettaStore(BaseStore):
         assert isinstance(op, ListNamespacesOp)
         return self._list_namespaces(op)
 
-    def _get(self, namespace: tuple[str, ...], key: str) -> _Plan[Result]:
+    def _get(self, namespace: tuple[str, ...], key: str) -> Plan[Result]:
         if namespace == BLOCKS_NAMESPACE:
             try:
-                block = yield _Call("agents.blocks.retrieve", (key,), {"agent_id": self.agent_id})
+                block = yield Call("agents.blocks.retrieve", (key,), {"agent_id": self.agent_id})
             except LettaNotFoundError:
                 return None
-            return _plain(_block_item(block))
+            return plain(block_item(block))
         if namespace == ARCHIVAL_NAMESPACE:
             rows = yield from self._rows(None, stop=lambda row: row.id == key)
             found = [row for row in rows if row.id == key and row.item is None]
-            return _plain(_archival_item(found[0])) if found else None
+            return plain(archival_item(found[0])) if found else None
         rows = yield from self._key_rows(namespace, key)
         if not rows:
             return None
-        winner = _newest(rows)
+        winner = newest(rows)
         yield from self._delete_rows([row for row in rows if row is not winner])
-        return _plain(_store_item(winner))
+        return plain(store_item(winner))
 
-    def _put(self, op: PutOp) -> _Plan[None]:
+    def _put(self, op: PutOp) -> Plan[None]:
         namespace = tuple(op.namespace)
         if namespace == BLOCKS_NAMESPACE:
             assert op.value is not None
             changes = {k: op.value[k] for k in ("value", "description", "limit") if k in op.value}
-            yield _Call("agents.blocks.update", (op.key,), {"agent_id": self.agent_id, **changes})
+            yield Call("agents.blocks.update", (op.key,), {"agent_id": self.agent_id, **changes})
             return None
         if namespace == ARCHIVAL_NAMESPACE:
-            yield from self._delete_rows([_Row(op.key, "", datetime.now(UTC), [])])
+            yield from self._delete_rows([Row(op.key, "", datetime.now(UTC), [])])
             return None
         old = yield from self._key_rows(namespace, op.key)
         if op.value is not None:
-            first = min((_created_at(row) for row in old), default=None)
+            first = min((created_at(row) for row in old), default=None)
             index = op.index if isinstance(op.index, list) or op.index is False else None
             text, tags = encode(namespace, op.key, dict(op.value), index=index, created_at=first)
             kwargs = {"text": text, "tags": tags}
-            yield _Call("agents.passages.create", (self.agent_id,), kwargs, retry=False)
+            yield Call("agents.passages.create", (self.agent_id,), kwargs, retry=False)
         yield from self._delete_rows(old)
         return None
 
-    def _search(self, op: SearchOp) -> _Plan[list[SearchItem]]:
+    def _search(self, op: SearchOp) -> Plan[list[SearchItem]]:
         prefix = tuple(op.namespace_prefix)
         wanted = op.offset + op.limit
-        covers = _covers(prefix)
+        covers = sources_of(prefix)
         items: list[SearchItem] = []
         if covers["store"] or covers["archival"]:
 
-            def keep(row: _Row) -> SearchItem | None:
+            def keep(row: Row) -> SearchItem | None:
                 stored = row.item
                 if stored is None:
-                    item = _archival_item(row) if covers["archival"] else None
+                    item = archival_item(row) if covers["archival"] else None
                 elif stored.namespace[: len(prefix)] == prefix:
-                    item = _store_item(row)
+                    item = store_item(row)
                 else:
                     item = None
                 return item if item is not None and matches_filter(item.value, op.filter) else None
@@ -419,18 +352,18 @@ class LettaStore(BaseStore):
                 tag = prefix_tag(prefix) if prefix and covers["store"] else None
                 items = yield from self._semantic(op.query, keep, wanted, tag)
             else:
-                marker = _list_marker(prefix, covers)
+                marker = list_marker(prefix, covers)
                 rows = yield from self._rows(marker, stop=None, wanted=(keep, wanted))
-                items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
+                items = dedupe([kept for row in rows if (kept := keep(row)) is not None])
         if covers["blocks"] and len(items) < wanted:
-            blocks = yield _Call("agents.blocks.list", (self.agent_id,), {"limit": PAGE_SIZE})
-            for block in _items(blocks):
-                item = _block_item(block)
-                if _block_matches(item, op.query) and matches_filter(item.value, op.filter):
+            blocks = yield Call("agents.blocks.list", (self.agent_id,), {"limit": PAGE_SIZE})
+            for block in page_items(blocks):
+                item = block_item(block)
+                if block_matches(item, op.query) and matches_filter(item.value, op.filter):
                     items.append(item)
         return items[op.offset : wanted]
 
-    def _list_namespaces(self, op: ListNamespacesOp) -> _Plan[list[tuple[str, ...]]]:
+    def _list_namespaces(self, op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:
         rows = yield from self._rows(None, stop=None)
         found: set[tuple[str, ...]] = {BLOCKS_NAMESPACE}
         for row in rows:
@@ -439,12 +372,12 @@ class LettaStore(BaseStore):
         if op.max_depth is not None:
             found = {namespace[: op.max_depth] for namespace in found}
         conditions = op.match_conditions or ()
-        kept = sorted(ns for ns in found if all(_namespace_matches(ns, c) for c in conditions))
+        kept = sorted(ns for ns in found if all(namespace_matches(ns, c) for c in conditions))
         return kept[op.offset : op.offset + op.limit]
 
     # ------------------------------------------------------------------ requests
 
-    def _key_rows(self, namespace: tuple[str, ...], key: str) -> _Plan[list[_Row]]:
+    def _key_rows(self, namespace: tuple[str, ...], key: str) -> Plan[list[Row]]:
         """Every passage of one (namespace, key): one request unless a race left many."""
         marker = key_marker(namespace, key)
         rows = yield from self._rows(marker, stop=None, page_size=KEY_PAGE_SIZE)
@@ -454,12 +387,12 @@ class LettaStore(BaseStore):
         self,
         search: str | None,
         *,
-        stop: Callable[[_Row], bool] | None,
-        wanted: tuple[Callable[[_Row], Any], int] | None = None,
+        stop: Callable[[Row], bool] | None,
+        wanted: tuple[Callable[[Row], Any], int] | None = None,
         page_size: int = PAGE_SIZE,
-    ) -> _Plan[list[_Row]]:
-        """Passages oldest first (text containing ``search``), paged until done or enough."""
-        rows: list[_Row] = []
+    ) -> Plan[list[Row]]:
+        """Passages oldest first (text containing `search`), paged until done or enough."""
+        rows: list[Row] = []
         after: str | None = None
         kept = 0
         while True:
@@ -468,8 +401,8 @@ class LettaStore(BaseStore):
                 kwargs["search"] = search
             if after:
                 kwargs["after"] = after
-            page = yield _Call("agents.passages.list", (self.agent_id,), kwargs)
-            batch = [_row_of_passage(passage) for passage in page]
+            page = yield Call("agents.passages.list", (self.agent_id,), kwargs)
+            batch = [row_of_passage(passage) for passage in page]
             rows += batch
             if wanted is not None:
                 kept += sum(1 for row in batch if wanted[0](row) is not None)
@@ -483,128 +416,34 @@ class LettaStore(BaseStore):
     def _semantic(
         self,
         query: str,
-        keep: Callable[[_Row], SearchItem | None],
+        keep: Callable[[Row], SearchItem | None],
         wanted: int,
         tag: str | None,
-    ) -> _Plan[list[SearchItem]]:
-        """Letta's archival search over the passages nearest ``query``.
+    ) -> Plan[list[SearchItem]]:
+        """Letta's archival search over the passages nearest `query`.
 
-        The server cuts at ``top_k`` before it filters by ``tag``, so a prefix search
-        reads the nearest ``SEARCH_DEPTH`` passages in one request. Without a tag (the
-        empty prefix, the agent's own passages) it reads ``max(50, 4 * wanted)``, and
-        the nearest ``SEARCH_DEPTH`` when those hold too few items.
+        The server cuts at `top_k` before it filters by `tag`, so a prefix search
+        reads the nearest `SEARCH_DEPTH` passages in one request. Without a tag (the
+        empty prefix, the agent's own passages) it reads `max(50, 4 * wanted)`, and
+        the nearest `SEARCH_DEPTH` when those hold too few items.
         """
         top_k = SEARCH_DEPTH if tag else max(SEARCH_TOP_K, 4 * wanted)
         while True:
             kwargs: dict[str, Any] = {"query": query, "top_k": top_k}
             if tag:
                 kwargs["tags"] = [tag]
-            response = yield _Call("agents.passages.search", (self.agent_id,), kwargs)
-            rows = [_row_of_result(result) for result in response.results]
-            items = _dedupe([kept for row in rows if (kept := keep(row)) is not None])
+            response = yield Call("agents.passages.search", (self.agent_id,), kwargs)
+            rows = [row_of_result(result) for result in response.results]
+            items = dedupe([kept for row in rows if (kept := keep(row)) is not None])
             if len(items) >= wanted or len(rows) < top_k or top_k >= SEARCH_DEPTH:
                 return items
             top_k = SEARCH_DEPTH
 
-    def _delete_rows(self, rows: list[_Row]) -> _Plan[None]:
+    def _delete_rows(self, rows: list[Row]) -> Plan[None]:
         for row in rows:
             with contextlib.suppress(LettaNotFoundError):  # another process deleted it first
-                yield _Call("agents.passages.delete", (row.id,), {"agent_id": self.agent_id})
+                yield Call("agents.passages.delete", (row.id,), {"agent_id": self.agent_id})
         return None
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _items(page: Any) -> list[Any]:
-    """The items of one page (sync and async pages alike; no auto-paging)."""
-    return list(getattr(page, "items", page))
-
-
-def _resolve(client: Any, path: str) -> Any:
-    for part in path.split("."):
-        client = getattr(client, part)
-    return client
-
-
-def _check_page(limit: Any, offset: Any) -> None:
-    if not isinstance(limit, int) or limit < 0 or not isinstance(offset, int) or offset < 0:
-        raise LettaInputError("limit and offset are non-negative integers.")
-
-
-def _covers(prefix: tuple[str, ...]) -> dict[str, bool]:
-    """Which sources a namespace prefix reaches."""
-    under_letta = prefix[:1] == (RESERVED_ROOT,)
-    return {
-        "store": not under_letta,
-        "archival": ARCHIVAL_NAMESPACE[: len(prefix)] == prefix,
-        "blocks": BLOCKS_NAMESPACE[: len(prefix)] == prefix,
-    }
-
-
-def _list_marker(prefix: tuple[str, ...], covers: dict[str, bool]) -> str | None:
-    if covers["archival"]:
-        return None  # the agent's own passages carry no marker
-    return prefix_marker(prefix) if prefix else STORE_WORD
-
-
-def _created_at(row: _Row) -> datetime:
-    stored = row.item
-    return stored.created_at if stored and stored.created_at else row.stored_at
-
-
-def _store_item(row: _Row) -> SearchItem:
-    stored = row.item
-    assert stored is not None
-    return SearchItem(
-        namespace=stored.namespace,
-        key=stored.key,
-        value=stored.value,
-        created_at=_created_at(row),
-        updated_at=row.stored_at,
-    )
-
-
-def _archival_item(row: _Row) -> SearchItem:
-    return SearchItem(
-        namespace=ARCHIVAL_NAMESPACE,
-        key=row.id,
-        value={"text": row.text, "tags": row.tags},
-        created_at=row.stored_at,
-        updated_at=row.stored_at,
-    )
-
-
-def _block_item(block: Any) -> SearchItem:
-    now = datetime.now(UTC)
-    value = {"value": block.value, "description": block.description, "limit": block.limit}
-    return SearchItem(
-        namespace=BLOCKS_NAMESPACE, key=block.label, value=value, created_at=now, updated_at=now
-    )
-
-
-def _plain(item: SearchItem) -> Item:
-    return Item(
-        namespace=item.namespace,
-        key=item.key,
-        value=item.value,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
-    )
-
-
-def _block_matches(item: Item, query: str | None) -> bool:
-    if not query:
-        return True
-    text = f"{item.key} {item.value.get('value') or ''}".lower()
-    return any(word in text for word in query.lower().split() if len(word) > 2)
-
-
-def _dedupe(items: list[SearchItem]) -> list[SearchItem]:
-    """One item per (namespace, key), in first-seen order, the newest version kept."""
-    best: dict[tuple[tuple[str, ...], str], SearchItem] = {}
-    for item in items:
-        slot = (item.namespace, item.key)
-        if slot not in best or item.updated_at > best[slot].updated_at:
-            best[slot] = item
-    return list(best.values())

@@ -18,11 +18,9 @@ from langgraph.types import Command
 from letta_client import Letta
 from pydantic import BaseModel
 
-from langchain_letta import ChatLetta, LettaChatMessageHistory, forks
-from langchain_letta.approvals import PENDING, approve, deny, pending_approvals
-from langchain_letta.memory import LEDGER
+from langchain_letta import ChatLetta, LettaChatMessageHistory, forks, state
+from langchain_letta.approvals import approve, deny, pending_approvals
 from langchain_letta.middleware import LettaApprovalMiddleware, LettaCompactionMiddleware
-from langchain_letta.sessions import _CACHE
 
 pytestmark = pytest.mark.live
 
@@ -69,10 +67,7 @@ def graph(model: ChatLetta, checkpointer: Any) -> Any:
 
 def restart() -> None:
     """What a new process knows: nothing in memory."""
-    forks.reset()
-    PENDING.reset()
-    _CACHE.clear()
-    LEDGER._created.clear()  # which conversations this process created
+    state.reset()
 
 
 # --------------------------------------------------------------------------- time travel

@@ -11,8 +11,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_core.runnables import RunnableConfig
 from letta_client import AsyncLetta, Letta
 
-from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaHistoryWriteError
-from langchain_letta import chat_history as chat_history_module
+from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaHistoryWriteError, state
 from langchain_letta.conversation import Order
 from langchain_letta.messages import strip_indexes
 from langchain_letta.paging import iter_items
@@ -234,7 +233,7 @@ def test_warm_reads_cost_one_request_whatever_the_length(
         conversation = letta.conversations.create(agent_id=agent_id).id
         fill(letta, conversation, size)
         rows = len(stored_rows_ids(letta, conversation))
-        chat_history_module._THREADS = chat_history_module._ThreadCache(256)
+        state.reset()  # a fresh process
         history, requests = counting_history(base_url, agent_id, conversation_id=conversation)
 
         assert history.messages

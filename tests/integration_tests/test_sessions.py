@@ -11,15 +11,13 @@ import httpx
 import pytest
 from letta_client import Letta
 
-from langchain_letta import ChatLetta, InMemorySessionStore, JsonFileSessionStore, sessions
-from langchain_letta import chat_history as chat_history_module
+from langchain_letta import ChatLetta, InMemorySessionStore, JsonFileSessionStore, state
 from langchain_letta.sessions import SessionResolver, session_tag
 
 
 def restart() -> None:
     """Forget what this process knows, as a new process would."""
-    sessions._CACHE.clear()
-    chat_history_module._THREADS = chat_history_module._ThreadCache(256)
+    state.reset()
 
 
 def counting_client(base_url: str) -> tuple[Letta, list[str]]:

@@ -23,8 +23,13 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 from letta_client import Letta
 
-from langchain_letta import ChatLetta, JsonFileSessionStore, LettaChatMessageHistory, sessions
-from langchain_letta import chat_history as chat_history_module
+from langchain_letta import (
+    ChatLetta,
+    JsonFileSessionStore,
+    LettaChatMessageHistory,
+    sessions,
+    state,
+)
 from langchain_letta.errors import (
     LettaConversationIdError,
     LettaCursorError,
@@ -43,8 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def restart() -> None:
     """Forget what this process knows, as a new process would."""
-    sessions.reset()
-    chat_history_module._THREADS = chat_history_module._ThreadCache(256)
+    state.reset()
 
 
 def in_new_process(code: str, *args: str) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
 
 import httpx
 import pytest
 from letta_client import Letta
 
-from langchain_letta import ChatLetta, LettaInputError, memory
+from langchain_letta import ChatLetta, LettaInputError, state
 
 pytestmark = pytest.mark.live
 
@@ -38,8 +37,7 @@ def counted_model(base_url: str, agent_id: str, **kwargs: object) -> tuple[ChatL
 
 def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget what this process knows of memory, as a new process would."""
-    monkeypatch.setattr(memory.LEDGER, "_checked", {})
-    monkeypatch.setattr(memory.LEDGER, "_generation", OrderedDict())
+    state.MEMORY_CHECKS.clear()
 
 
 def human(model: ChatLetta, key: str, **kwargs: object) -> str:

@@ -32,9 +32,9 @@ from langchain_letta import (
     LettaNotFoundError,
     LettaRunError,
     LettaTimeoutError,
+    state,
 )
 from langchain_letta.errors import LettaIncompleteStreamError, LettaStructuredOutputError
-from langchain_letta.turns import DOUBTFUL_TURNS
 from tests.fault_proxy import FaultProxy, http_200
 
 pytestmark = pytest.mark.live
@@ -153,7 +153,7 @@ def test_background_turns_with_the_same_text_are_each_stored(
     """2: the same text again, after a restart, and 5 at once: every call is a new turn."""
     config = {"configurable": {"session_id": "bg-same"}}
     ChatLetta(agent_id=agent_id, base_url=base_url, background=True).invoke("hi", config=config)
-    DOUBTFUL_TURNS.clear()  # as after a restart
+    state.reset()  # as after a restart
     restarted = ChatLetta(agent_id=agent_id, base_url=base_url, background=True)
     restarted.invoke("hi", config=config)
 

@@ -6,54 +6,22 @@ would start; :func:`other_process` empties them for the length of a ``with`` blo
 then puts the first process's state back, so the block runs as a second process (a
 replica) against the same server.
 
-The caches are named here (module, attribute). A package-level reset function, when the
-package grows one, is called as well. :func:`describe` tells which were found, so a
-rename that leaves a cache unreset shows in the test output instead of hiding.
+The caches all live in ``langchain_letta.state`` (``STORES``, and ``reset()`` for a
+restart); :func:`describe` names them in the test output.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-# (module, attribute) of every process-wide cache known to mirror server state.
-# Names that are gone from the package are skipped (and reported by describe()).
-CACHES: tuple[tuple[str, str], ...] = (
-    ("langchain_letta.sessions", "_CACHE"),
-    ("langchain_letta.sessions", "_KEY_LOCKS"),
-    ("langchain_letta.memory", "LEDGER"),
-    ("langchain_letta.chat_history", "_THREADS"),
-    ("langchain_letta.locks", "LOCKS"),
-    ("langchain_letta.turns", "DOUBTFUL_TURNS"),
-    ("langchain_letta.structured", "UNANSWERED"),
-    ("langchain_letta.approvals", "PENDING"),
-    ("langchain_letta.forks", "_TIPS"),
-    ("langchain_letta.forks", "_ROOTS"),
-    ("langchain_letta.forks", "_PLANNED"),
-    ("langchain_letta.forks", "_SENT"),
-    ("langchain_letta.chat_models", "_LAST_SEEN"),  # before issue 12's fix
-    ("langchain_letta.conversation", "_LOCKS"),  # before issue 12's fix
-)
-# Reset functions the package may offer (module, attribute); called on a restart.
-RESETS: tuple[tuple[str, str], ...] = (
-    ("langchain_letta._state", "reset"),
-    ("langchain_letta.state", "reset"),
-    ("langchain_letta.testing", "reset_process_state"),
-)
+from langchain_letta import state
 
 
 def _found() -> list[tuple[str, Any]]:
-    found = []
-    for module_name, attribute in CACHES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, attribute):
-            found.append((f"{module_name}.{attribute}", getattr(module, attribute)))
-    return found
+    """Every process-wide store of the package, by name (all live in its state module)."""
+    return [(f"langchain_letta.state.{name}", store) for name, store in state.STORES.items()]
 
 
 def _mappings(cache: Any) -> list[MutableMapping[Any, Any]]:
@@ -65,31 +33,13 @@ def _mappings(cache: Any) -> list[MutableMapping[Any, Any]]:
 
 
 def describe() -> str:
-    """Which caches and resets this module found in the installed package."""
-    caches = [name for name, _ in _found()]
-    resets = [f"{m}.{a}" for m, a in RESETS if _reset_function(m, a) is not None]
-    missing = [f"{m}.{a}" for m, a in CACHES if f"{m}.{a}" not in caches]
-    return f"caches={caches} resets={resets} missing={missing}"
-
-
-def _reset_function(module_name: str, attribute: str) -> Any:
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    function = getattr(module, attribute, None)
-    return function if callable(function) else None
+    """Which stores this module found in the installed package."""
+    return f"caches={[name for name, _ in _found()]} resets=['langchain_letta.state.reset']"
 
 
 def restart() -> None:
     """Forget everything this process mirrored, as a fresh process would start."""
-    for module_name, attribute in RESETS:
-        function = _reset_function(module_name, attribute)
-        if function is not None:
-            function()
-    for _, cache in _found():
-        for mapping in _mappings(cache):
-            mapping.clear()
+    state.reset()
 
 
 @contextlib.contextmanager

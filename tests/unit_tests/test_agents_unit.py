@@ -106,7 +106,7 @@ def test_decisions_become_letta_approvals_wherever_they_stand() -> None:
 
 
 def test_calls_left_pending_are_settled_before_the_next_turn() -> None:
-    pending = PendingCalls()
+    pending = PendingCalls(10_000)
     pending.record(
         "conv-1",
         [
@@ -127,7 +127,7 @@ def test_calls_left_pending_are_settled_before_the_next_turn() -> None:
 
 
 def test_calls_answered_by_the_input_are_not_settled_again() -> None:
-    pending = PendingCalls()
+    pending = PendingCalls(10_000)
     pending.record("conv-1", [{"tool_call_id": "c1", "server_side": False}])
     answer = {"type": "approval", "approvals": [{"type": "tool", "tool_call_id": "c1"}]}
 

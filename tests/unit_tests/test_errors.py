@@ -147,3 +147,36 @@ def test_pending_approval_in_stream_is_its_own_type() -> None:
     assert isinstance(translated, errors.LettaPendingApprovalError)
     assert isinstance(translated, lc.ModelInvalidRequestError)
     assert isinstance(translated, letta_client.ConflictError)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (
+            {"detail": "CONFLICT: Another request is currently being processed", "run_id": "r"},
+            "busy",
+        ),
+        ({"detail": "the agent is waiting for approval of a tool call"}, "pending_approval"),
+        ({"detail": "No active runs to cancel"}, "other"),
+    ],
+)
+def test_one_classification_of_409(body: dict[str, str], kind: str) -> None:
+    assert errors.classify_conflict(status_error(409, body)) == kind
+
+
+def test_a_pending_approval_409_translates_to_its_own_type() -> None:
+    body = {"detail": "Cannot send a new message: the agent is waiting for approval"}
+    translated = errors.translate_error(status_error(409, body))
+    assert type(translated) is errors.LettaPendingApprovalError
+
+
+def test_the_error_boundary_translates_reads_and_cursors() -> None:
+    with pytest.raises(errors.LettaNotFoundError), errors.letta_errors():
+        raise status_error(404, {"detail": "gone"})
+    with pytest.raises(errors.LettaCursorError), errors.letta_errors(cursor="message-1"):
+        raise status_error(404, {"detail": "gone"})
+    unreadable = pytest.raises(errors.LettaResponseError, match="The answer could not be read")
+    with unreadable, errors.letta_errors(reading="The answer"):
+        raise ValueError("not JSON")
+    with pytest.raises(KeyError), errors.letta_errors():  # not an I/O error: unchanged
+        raise KeyError("mine")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from langchain_letta import forks
+from langchain_letta import forks, state
 from langchain_letta.forks import Branches, branch_tag, record_tip
 from langchain_letta.turns import keyed_otids
 
@@ -76,7 +76,7 @@ def row(kind: str, content: str = "") -> Any:
 
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
-    forks.reset()
+    state.reset()
 
 
 INPUT: list[BaseMessage] = [

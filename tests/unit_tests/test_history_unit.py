@@ -10,8 +10,8 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from letta_client import AsyncLetta, Letta
 
-from langchain_letta import LettaChatMessageHistory, LettaHistoryWriteError, sessions
-from langchain_letta import chat_history as chat_history_module
+from langchain_letta import LettaChatMessageHistory, LettaHistoryWriteError, sessions, state
+from langchain_letta.history_reading import ReadThread
 
 AGENT = "agent-00000000-0000-4000-8000-000000000000"
 CONV = "conv-00000000-0000-4000-8000-000000000001"
@@ -113,8 +113,7 @@ class FakeServer:
 
 @pytest.fixture(autouse=True)
 def _fresh_thread_cache() -> None:
-    chat_history_module._THREADS = chat_history_module._ThreadCache(256)
-    sessions.reset()
+    state.reset()
 
 
 def summary(messages: list[BaseMessage]) -> list[tuple[str, str]]:
@@ -304,7 +303,7 @@ def test_a_cancelled_async_read_does_not_leak_the_thread_lock() -> None:
     server = FakeServer()
     server.turn(1)
     history = server.history()
-    thread = chat_history_module._THREADS.get(history._cache_key, CONV)
+    thread = state.THREADS.obtain((history._cache_key, CONV), ReadThread)
 
     async def cancel_a_waiting_read() -> list[BaseMessage]:
         thread.lock.acquire()

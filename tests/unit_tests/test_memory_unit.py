@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from langchain_letta.errors import LettaInputError
-from langchain_letta.memory import _Ledger, behind, check_mode, observe_tools, system_prompt
+from langchain_letta.memory import MemoryChecks, behind, check_mode, system_prompt
 
 
 def blocks(**values: str) -> list[SimpleNamespace]:
@@ -15,42 +15,42 @@ def blocks(**values: str) -> list[SimpleNamespace]:
 
 
 def test_auto_checks_a_conversation_met_for_the_first_time_then_only_after_a_tool_ran() -> None:
-    ledger = _Ledger()
-    assert ledger.due("auto", "agent-1", "conv-a") == 0
+    checks = MemoryChecks(agents=10, conversations=10)
+    assert checks.due("auto", "agent-1", "conv-a") == 0
 
-    ledger.checked("conv-a", 0, blocks(human="Ada"))
-    assert ledger.due("auto", "agent-1", "conv-a") is None
+    checks.checked("conv-a", 0, blocks(human="Ada"))
+    assert checks.due("auto", "agent-1", "conv-a") is None
 
-    ledger.touched("agent-1")
-    assert ledger.due("auto", "agent-1", "conv-a") == 1
-    ledger.touched("agent-2")  # another agent's tools do not concern this conversation
-    ledger.checked("conv-a", 1, blocks(human="Ada"))
-    assert ledger.due("auto", "agent-1", "conv-a") is None
+    checks.touched("agent-1")
+    assert checks.due("auto", "agent-1", "conv-a") == 1
+    checks.touched("agent-2")  # another agent's tools do not concern this conversation
+    checks.checked("conv-a", 1, blocks(human="Ada"))
+    assert checks.due("auto", "agent-1", "conv-a") is None
 
 
 def test_a_conversation_created_here_needs_no_check_until_a_tool_ran() -> None:
-    ledger = _Ledger()
-    ledger.created("agent-1", "conv-new")
+    checks = MemoryChecks(agents=10, conversations=10)
+    checks.created("agent-1", "conv-new")
 
-    assert ledger.due("auto", "agent-1", "conv-new") is None
-    ledger.touched("agent-1")
-    assert ledger.due("auto", "agent-1", "conv-new") == 1
-    assert ledger.known_blocks("conv-new") is None  # its blocks are read from its prompt
+    assert checks.due("auto", "agent-1", "conv-new") is None
+    checks.touched("agent-1")
+    assert checks.due("auto", "agent-1", "conv-new") == 1
+    assert checks.known_blocks("conv-new") is None  # its blocks are read from its prompt
 
 
 def test_always_checks_every_turn_and_never_checks_none() -> None:
-    ledger = _Ledger()
-    ledger.checked("conv-a", 0, blocks(human="Ada"))
+    checks = MemoryChecks(agents=10, conversations=10)
+    checks.checked("conv-a", 0, blocks(human="Ada"))
 
-    assert ledger.due("always", "agent-1", "conv-a") == 0
-    assert ledger.due("never", "agent-1", "conv-a") is None
-    assert ledger.due("never", "agent-1", "conv-unknown") is None
+    assert checks.due("always", "agent-1", "conv-a") == 0
+    assert checks.due("never", "agent-1", "conv-a") is None
+    assert checks.due("never", "agent-1", "conv-unknown") is None
 
 
 def test_known_blocks_are_compared_with_the_current_ones() -> None:
-    ledger = _Ledger()
-    ledger.checked("conv-a", 0, blocks(human="Ada", persona="Guide"))
-    known = ledger.known_blocks("conv-a")
+    checks = MemoryChecks(agents=10, conversations=10)
+    checks.checked("conv-a", 0, blocks(human="Ada", persona="Guide"))
+    known = checks.known_blocks("conv-a")
 
     assert not behind(known, blocks(persona="Guide", human="Ada"), prompt=None)
     assert behind(known, blocks(human="Grace", persona="Guide"), prompt=None)
@@ -77,16 +77,15 @@ def test_the_prompt_is_the_system_message_that_opens_the_thread() -> None:
 def test_only_server_tool_events_mark_memory_as_possibly_changed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ledger = _Ledger()
-    monkeypatch.setattr("langchain_letta.memory.LEDGER", ledger)
-    ledger.checked("conv-a", 0, blocks(human="Ada"))
+    checks = MemoryChecks(agents=10, conversations=10)
+    checks.checked("conv-a", 0, blocks(human="Ada"))
 
     for kind in ("ping", "assistant_message", "reasoning_message", "approval_request_message"):
-        observe_tools("agent-1", SimpleNamespace(message_type=kind))
-    assert ledger.due("auto", "agent-1", "conv-a") is None
+        checks.observe("agent-1", SimpleNamespace(message_type=kind))
+    assert checks.due("auto", "agent-1", "conv-a") is None
 
-    observe_tools("agent-1", SimpleNamespace(message_type="tool_return_message"))
-    assert ledger.due("auto", "agent-1", "conv-a") == 1
+    checks.observe("agent-1", SimpleNamespace(message_type="tool_return_message"))
+    assert checks.due("auto", "agent-1", "conv-a") == 1
 
 
 def test_the_modes_are_checked() -> None:

@@ -14,8 +14,7 @@ from langchain_core.load import dumpd, dumps
 from langchain_core.messages import SystemMessage
 from letta_client import Letta
 
-from langchain_letta import ChatLetta, InMemorySessionStore, JsonFileSessionStore, sessions
-from langchain_letta.chat_history import _fold_lazily
+from langchain_letta import ChatLetta, InMemorySessionStore, JsonFileSessionStore, state
 from langchain_letta.connection import resolve_endpoint
 from langchain_letta.errors import (
     LettaConversationIdError,
@@ -24,6 +23,7 @@ from langchain_letta.errors import (
     LettaInputError,
     LettaSessionStoreError,
 )
+from langchain_letta.history_reading import to_messages_lazily
 from langchain_letta.messages import fold_messages, system_alert
 from langchain_letta.paging import check_cursor
 from langchain_letta.sessions import (
@@ -40,7 +40,7 @@ CONV = "conv-00000000-0000-4000-8000-000000000001"
 
 @pytest.fixture(autouse=True)
 def _fresh() -> None:
-    sessions.reset()
+    state.reset()
 
 
 @pytest.mark.parametrize("key", ["a\\b", "%", "_", "user-1", "it's", "ü🙂", "x" * 512])
@@ -267,7 +267,7 @@ def test_client_tool_echoes_drop_in_both_orders() -> None:
     def fold(items: list[Any]) -> list[Any]:
         return fold_messages(items, conversation_id=CONV, agent_id=AGENT)
 
-    ascending = list(_fold_lazily(iter(thread), "asc", fold))
-    descending = list(_fold_lazily(iter(thread[::-1]), "desc", fold))
+    ascending = list(to_messages_lazily(iter(thread), "asc", fold))
+    descending = list(to_messages_lazily(iter(thread[::-1]), "desc", fold))
     assert descending == ascending[::-1]
     assert ascending[-1].content == "It is sunny."  # no server_tool_result block for call-1

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from letta_client import Letta
 
-from langchain_letta import sessions
+from langchain_letta import state
 from langchain_letta.errors import LettaInputError
 from langchain_letta.sessions import (
     InMemorySessionStore,
@@ -86,14 +86,14 @@ class FakeServer:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    sessions._CACHE.clear()
+    state.reset()
     yield
-    sessions._CACHE.clear()
+    state.reset()
 
 
 def restart() -> None:
     """What a process restart does to the mapping: the in-process cache is gone."""
-    sessions._CACHE.clear()
+    state.reset()
 
 
 def test_new_key_gets_one_tagged_conversation_found_again_after_restart() -> None:

@@ -195,7 +195,7 @@ def test_the_fake_llm_embeds_similar_texts_close() -> None:
 
 
 def test_only_passages_the_store_tagged_are_items() -> None:
-    from langchain_letta.store.letta_store import _Row
+    from langchain_letta.store.rows import Row as _Row
 
     text, tags = encode(("a",), "k", {"x": 1})
     now = datetime.now(UTC)
@@ -207,7 +207,7 @@ def test_only_passages_the_store_tagged_are_items() -> None:
 def test_namespace_conditions_follow_langgraph() -> None:
     from langgraph.store.base import MatchCondition
 
-    from langchain_letta.store.letta_store import _namespace_matches
+    from langchain_letta.store.rows import namespace_matches as _namespace_matches
 
     namespace = ("users", "ada", "facts")
     assert _namespace_matches(namespace, MatchCondition("prefix", ("users", "*")))
@@ -215,3 +215,12 @@ def test_namespace_conditions_follow_langgraph() -> None:
     assert _namespace_matches(namespace, MatchCondition("suffix", ()))
     assert not _namespace_matches(namespace, MatchCondition("prefix", ("ada",)))
     assert not _namespace_matches(("users",), MatchCondition("prefix", ("users", "ada")))
+
+
+def test_a_page_object_yields_its_items() -> None:
+    from types import SimpleNamespace
+
+    from langchain_letta.store.rows import page_items
+
+    assert page_items(SimpleNamespace(items=["a", "b"])) == ["a", "b"]
+    assert page_items(["c"]) == ["c"]

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from langchain_letta.locks import Holder, LockTimeoutError, _Locks
+from langchain_letta.locks import ConversationLocks, Holder, LockTimeoutError
 from langchain_letta.sizes import IMAGE_TOKENS, estimate_payload_tokens, estimate_text_tokens
-from langchain_letta.turns import DoubtfulTurn, _DoubtfulTurns, keyed_otids, new_otids
+from langchain_letta.turns import DoubtfulTurn, DoubtfulTurns, keyed_otids, new_otids
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -23,7 +23,7 @@ def test_every_call_gets_new_otids_and_a_key_derives_the_same_ones() -> None:
 
 
 def test_a_turn_in_doubt_is_taken_over_once_by_the_same_content_in_the_same_conversation() -> None:
-    turns = _DoubtfulTurns()
+    turns = DoubtfulTurns(10_000)
     sent = new_otids(HI)
     turns.record(DoubtfulTurn("conv-a", sent, "run-1", time.monotonic()))
 
@@ -38,14 +38,14 @@ def test_a_turn_in_doubt_is_taken_over_once_by_the_same_content_in_the_same_conv
 
 
 def test_turns_in_doubt_older_than_letta_remembers_are_dropped() -> None:
-    turns = _DoubtfulTurns()
+    turns = DoubtfulTurns(10_000)
     turns.record(DoubtfulTurn("conv-a", new_otids(HI), None, time.monotonic() - 4 * 3600))
 
     assert turns.take("conv-a", HI) is None
 
 
 def test_a_lock_held_by_the_same_thread_is_taken_over_and_the_holder_abandoned() -> None:
-    locks = _Locks()
+    locks = ConversationLocks()
     abandoned: list[str] = []
     old = Holder(abandon=lambda: abandoned.append("old"))
     slot = locks.acquire("conv-a", old, timeout=1)
@@ -62,7 +62,7 @@ def test_a_lock_held_by_the_same_thread_is_taken_over_and_the_holder_abandoned()
 
 
 def test_a_lock_held_by_another_thread_is_waited_for_within_the_timeout() -> None:
-    locks = _Locks()
+    locks = ConversationLocks()
     held = threading.Event()
     done = threading.Event()
 

@@ -1,0 +1,164 @@
+"""letta-clients shared by every model, history and store with the same settings.
+
+Building a letta-client opens a connection pool; a `RunnableWithMessageHistory` factory
+builds a history per turn. So clients are pooled by their settings (server URL, API key,
+timeout, retries), as langchain-anthropic pools its HTTP clients: every `ChatLetta`,
+`LettaChatMessageHistory` and `LettaStore` with the same settings shares one sync and one
+async client, and with them their connections (a TLS handshake per process, not per
+turn). The pool is `langchain_letta.state.CLIENTS`.
+
+A client given by the user is used as given. When only one of the two is given, the
+other is derived from it (same server, key, headers, timeout and retries), so async calls
+never go to another server than sync ones.
+
+An async client is bound to the event loop it first ran in. A pooled or derived one
+therefore has one copy per event loop (`for_running_loop`), so an object outlives
+`asyncio.run()`; a user's async client is used as given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import weakref
+from typing import Any
+
+import letta_client
+from letta_client import AsyncLetta, Letta
+from pydantic import SecretStr
+
+from langchain_letta.connection import Endpoint
+from langchain_letta.state import CLIENTS
+
+__all__ = ["for_running_loop", "shared_clients"]
+
+
+def _bounded_pause(pause: float, timeout: object) -> float:
+    """A retry's pause, never longer than the request timeout (a `Retry-After` may ask more)."""
+    limit = timeout if isinstance(timeout, (int, float)) else getattr(timeout, "read", None)
+    return min(pause, float(limit)) if isinstance(limit, (int, float)) else pause
+
+
+class _Letta(Letta):
+    """letta-client whose retry pauses never outlive the request timeout."""
+
+    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
+        return _bounded_pause(super()._calculate_retry_timeout(*args, **kwargs), self.timeout)
+
+
+class _AsyncLetta(AsyncLetta):
+    """Async twin of `_Letta`, with its copies per event loop (see `for_running_loop`)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.home_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self.loop_copies: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLetta] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.loop_guard = threading.Lock()
+
+    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
+        return _bounded_pause(super()._calculate_retry_timeout(*args, **kwargs), self.timeout)
+
+
+def _digest(secret: SecretStr | None) -> str | None:
+    """What identifies a secret in a pool key, without holding the secret itself."""
+    if secret is None:
+        return None
+    return hashlib.sha256(secret.get_secret_value().encode("utf-8")).hexdigest()
+
+
+def _options(endpoint: Endpoint, timeout: float | None, max_retries: int) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "base_url": endpoint.url,
+        "api_key": endpoint.api_key.get_secret_value() if endpoint.api_key else None,
+        "max_retries": max_retries,
+    }
+    if endpoint.basic_auth is not None and endpoint.api_key is None:
+        options["default_headers"] = {"Authorization": endpoint.basic_auth.get_secret_value()}
+    if timeout is not None:
+        options["timeout"] = timeout
+    return options
+
+
+def _options_of(client: Letta | AsyncLetta) -> dict[str, Any]:
+    """The settings of `client`, to build its twin with."""
+    return {
+        "base_url": client.base_url,
+        "api_key": client.api_key,
+        "project_id": client.project_id,
+        "project": client.project,
+        "timeout": client.timeout,
+        "max_retries": client.max_retries,
+        "default_headers": dict(client._custom_headers),
+        "default_query": dict(client._custom_query),
+    }
+
+
+def shared_clients(
+    endpoint: Endpoint,
+    *,
+    timeout: float | None,
+    max_retries: int,
+    client: Letta | None = None,
+    async_client: AsyncLetta | None = None,
+) -> tuple[Letta, AsyncLetta]:
+    """The sync and async letta-clients for these settings.
+
+    Args:
+        endpoint: the server and its credentials.
+        timeout: seconds per request (`None`: letta-client's default).
+        max_retries: retries of a failed request (sends and creates never retry).
+        client: the user's sync client, used as given.
+        async_client: the user's async client, used as given.
+
+    Returns:
+        The given clients; the missing twin of a given one derived from it; with neither
+        given, the pool's pair for these settings.
+
+    """
+    if client is not None and async_client is not None:
+        return client, async_client
+    if client is not None:
+        return client, _AsyncLetta(**_options_of(client))
+    if async_client is not None:
+        return _Letta(**_options_of(async_client)), async_client
+    key = (
+        endpoint.url,
+        _digest(endpoint.api_key),
+        _digest(endpoint.basic_auth),
+        timeout,
+        max_retries,
+    )
+    options = _options(endpoint, timeout, max_retries)
+    pair: tuple[Letta, AsyncLetta] = CLIENTS.obtain(
+        key, lambda: (_Letta(**options), _AsyncLetta(**options))
+    )
+    return pair
+
+
+def for_running_loop(client: AsyncLetta) -> AsyncLetta:
+    """The copy of `client` for the running event loop, if this package built `client`.
+
+    The first loop gets `client` itself, each other one a copy with its own connections
+    (shared by every object that uses `client` in that loop), even once the first loop
+    is gone. A user's client, and any
+    client outside a running loop, is returned as it is.
+    """
+    if not isinstance(client, _AsyncLetta):
+        return client
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return client
+    with client.loop_guard:
+        if client.home_loop is None:
+            client.home_loop = weakref.ref(loop)
+        if client.home_loop() is loop:
+            return client
+        copy = client.loop_copies.get(loop)
+        if copy is None:
+            copy = client.copy(http_client=letta_client.DefaultAsyncHttpxClient())
+            client.loop_copies[loop] = copy
+        return copy

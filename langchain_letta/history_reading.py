@@ -1,0 +1,208 @@
+"""How a history turns a conversation's stored items into LangChain messages.
+
+Letta lists a conversation as items (several per stored message: reasoning, tool steps,
+the reply). A history converts them turn by turn: an agent turn is complete when the next
+user, system or tool-result item arrives. `ReadThread` is what one process has read of a
+conversation (kept in `langchain_letta.state.THREADS`), so a warm read converts only the
+turn that may still grow and what is new; `to_messages_lazily` converts a listing page by
+page, in either order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage, SystemMessage
+
+from langchain_letta.conversation import Order
+from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT, system_alert
+from langchain_letta.paging import MessageListing, aiter_items, aiter_newer, iter_items, iter_newer
+
+__all__ = [
+    "ReadThread",
+    "aread_new",
+    "ato_messages_lazily",
+    "is_alert",
+    "is_prompt",
+    "read_new",
+    "to_messages_lazily",
+]
+
+Convert = Callable[[list[Any]], list[BaseMessage]]
+"""Converts a conversation's items, oldest first, into LangChain messages."""
+
+
+@dataclass
+class ReadThread:
+    """What this process has read of one conversation, already converted.
+
+    `complete` holds the messages of every item before the newest user (or system, or
+    tool-result) item; `open_turn` holds the items from there on, since the agent's turn
+    after it may still grow. A read converts only the open turn and what is new.
+    """
+
+    complete: list[BaseMessage] = field(default_factory=list)
+    open_turn: list[Any] = field(default_factory=list)
+    last_id: str | None = None
+    size: int = 0
+    client_returns: set[str] = field(default_factory=set)
+    compacted: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_compaction(self, new_items: list[Any]) -> None:
+        """Start over if the conversation was compacted (now or before): read it whole.
+
+        A compaction on Letta 0.16.8 renumbers the positions the conversation's listing
+        orders by, so a compacted thread is read whole each time, exactly as a fresh
+        process reads it. The summary a compaction leaves is how it is noticed.
+        """
+        if self.compacted or any(is_alert(item) for item in new_items):
+            self.complete, self.open_turn, self.last_id, self.size = [], [], None, 0
+            self.client_returns = set()
+
+    def extend(self, new_items: list[Any], convert: Convert) -> list[BaseMessage]:
+        """Add newly read items; return the whole thread as messages."""
+        items = self.open_turn + [
+            item for item in new_items if not is_echo(item, self.client_returns, note=True)
+        ]
+        cut = max(
+            (i for i, item in enumerate(items) if item.message_type not in AGENT_SIDE), default=0
+        )
+        if cut > 0:
+            self.complete += convert(items[:cut])
+        self.open_turn = items[cut:]
+        self.size += len(new_items)
+        if new_items:
+            self.last_id = new_items[-1].id
+        return self.complete + convert(self.open_turn)
+
+
+def _feed(
+    group: list[Any], item: Any, order: Order, convert: Convert, echoes: set[str]
+) -> list[BaseMessage]:
+    """Add one item; return the messages it completes, in `order`.
+
+    In either order an agent turn is complete when the next user, system or tool-result
+    item arrives: its items are converted together, oldest first. Letta's echo of a
+    client-side tool result (the `ToolMessage` already stands for it) is dropped in
+    either order: newest first, the echo is held until the result it echoes arrives.
+    """
+    if is_echo(item, echoes, note=True):
+        return []
+    if getattr(item, "message_type", None) in AGENT_SIDE:
+        group.append(item)
+        return []
+    return [*_flush(group, order, convert, echoes), *convert([item])]
+
+
+def _flush(group: list[Any], order: Order, convert: Convert, echoes: set[str]) -> list[BaseMessage]:
+    """Convert the pending agent turn and empty it; the messages come in `order`."""
+    kept = [item for item in group if not is_echo(item, echoes, note=False)]
+    converted: list[BaseMessage] = convert(oldest_first(kept, order)) if kept else []
+    group.clear()
+    return converted if order == "asc" else converted[::-1]
+
+
+def is_echo(item: Any, client_returns: set[str], *, note: bool) -> bool:
+    """Whether `item` echoes a client-side tool result; with `note`, learn new ones."""
+    kind = getattr(item, "message_type", None)
+    if kind == "approval_response_message" and note:
+        for approval in getattr(item, "approvals", None) or []:
+            call_id = getattr(approval, "tool_call_id", None)
+            if getattr(approval, "type", None) == "tool" and call_id:
+                client_returns.add(str(call_id))
+        return False
+    return kind == "tool_return_message" and getattr(item, "tool_call_id", None) in client_returns
+
+
+def is_alert(item: Any) -> bool:
+    """Whether `item` is the summary a compaction left (a Letta system alert)."""
+    return getattr(item, "message_type", None) == "user_message" and (
+        system_alert(getattr(item, "content", None)) is not None
+    )
+
+
+def is_prompt(message: BaseMessage) -> bool:
+    """Whether `message` is the conversation's compiled system prompt (not a summary)."""
+    return (
+        isinstance(message, SystemMessage)
+        and message.response_metadata.get("letta_message_type") != SYSTEM_ALERT
+    )
+
+
+def oldest_first(items: list[Any], order: Order) -> list[Any]:
+    """`items` oldest first.
+
+    Newest-first pages list stored rows newest first, but the items one row splits
+    into (reasoning, then its reply) keep their own order.
+    """
+    if order == "asc":
+        return list(items)
+    rows: list[list[Any]] = []
+    for item in items:
+        if rows and rows[-1][0].id == item.id:
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    return [item for row in reversed(rows) for item in row]
+
+
+def to_messages_lazily(
+    items: Iterator[Any], order: Order, convert: Convert
+) -> Iterator[BaseMessage]:
+    """Convert `items` (a listing in `order`) into messages as they come, in `order`."""
+    group: list[Any] = []
+    echoes: set[str] = set()
+    for item in items:
+        yield from _feed(group, item, order, convert, echoes)
+    yield from _flush(group, order, convert, echoes)
+
+
+async def ato_messages_lazily(
+    items: AsyncIterator[Any], order: Order, convert: Convert
+) -> AsyncIterator[BaseMessage]:
+    """Async twin of `to_messages_lazily`."""
+    group: list[Any] = []
+    echoes: set[str] = set()
+    async for item in items:
+        for message in _feed(group, item, order, convert, echoes):
+            yield message
+    for message in _flush(group, order, convert, echoes):
+        yield message
+
+
+def read_new(
+    thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
+) -> list[Any]:
+    """The conversation's items that `thread` has not read yet (one request when warm).
+
+    On a first read, or once the conversation was compacted, that is the whole thread as
+    the server lists it; else what was created after the last item read.
+    """
+    new_items: list[Any] = []
+    if thread.last_id is not None:
+        new_items = list(iter_newer(listing, conversation_id, thread.last_id, page_size))
+        thread.check_compaction(new_items)
+    if thread.last_id is None:
+        new_items = list(iter_items(listing, conversation_id, "asc", page_size))
+        thread.compacted = any(is_alert(item) for item in new_items)
+    return new_items
+
+
+async def aread_new(
+    thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
+) -> list[Any]:
+    """Async twin of `read_new`."""
+    new_items: list[Any] = []
+    if thread.last_id is not None:
+        newer = aiter_newer(listing, conversation_id, thread.last_id, page_size)
+        new_items = [item async for item in newer]
+        thread.check_compaction(new_items)
+    if thread.last_id is None:
+        whole = aiter_items(listing, conversation_id, "asc", page_size)
+        new_items = [item async for item in whole]
+        thread.compacted = any(is_alert(item) for item in new_items)
+    return new_items
