@@ -11,6 +11,8 @@ a type this letta-client does not know keeps its fields as attributes.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
@@ -91,13 +93,19 @@ class _Decoder:
 
 
 def iter_events(response: Any) -> Iterator[Any]:
-    """The events of a streaming letta-client response (``with_streaming_response``)."""
+    """The events of a streaming letta-client response (``with_streaming_response``).
+
+    After ``[DONE]`` the rest of the body (the chunked encoding's end) is still read, so
+    the connection goes back to the client's pool instead of being dropped.
+    """
     decoder = _Decoder(response)
-    for line in response.iter_lines():
+    lines = response.iter_lines()
+    for line in lines:
         event = decoder.line(line)
         if event is not None:
             yield event
         if decoder.done:
+            _drain(lines)
             return
     event = decoder.end()
     if event is not None:
@@ -107,15 +115,37 @@ def iter_events(response: Any) -> Iterator[Any]:
 async def aiter_events(response: Any) -> AsyncIterator[Any]:
     """Async twin of :func:`iter_events`."""
     decoder = _Decoder(response)
-    async for line in response.iter_lines():
+    lines = response.iter_lines()
+    async for line in lines:
         event = decoder.line(line)
         if event is not None:
             yield event
         if decoder.done:
+            await _adrain(lines)
             return
     event = decoder.end()
     if event is not None:
         yield event
+
+
+_DRAIN_LINES = 16  # what may follow [DONE]: blank lines, the body's end
+
+
+def _drain(lines: Iterator[Any]) -> None:
+    """Read what follows ``[DONE]`` (a few bytes); the turn is complete whatever happens."""
+    with contextlib.suppress(Exception):
+        for _ in itertools.islice(lines, _DRAIN_LINES):
+            pass
+
+
+async def _adrain(lines: AsyncIterator[Any]) -> None:
+    """Async twin of :func:`_drain`."""
+    with contextlib.suppress(Exception):
+        count = 0
+        async for _ in lines:
+            count += 1
+            if count >= _DRAIN_LINES:
+                return
 
 
 def letta_model(data: dict[str, Any]) -> Any:
