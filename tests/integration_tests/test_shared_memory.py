@@ -190,7 +190,7 @@ def test_an_unknown_mode_is_refused_before_anything_is_sent(
 
 
 def conversation(model: ChatLetta, key: str) -> str:
-    return str(model._resolver.resolve(key))
+    return str(model._engine.placement.resolver.resolve(key))
 
 
 def test_the_first_turn_reads_the_agent_and_its_blocks_in_one_request(

@@ -45,10 +45,10 @@ def test_profile_declares_tool_calling_and_no_native_structured_output() -> None
 
 def test_the_learned_model_never_switches_create_agents_strategy() -> None:
     model = make()
-    model._learn(SimpleNamespace(model="openai/gpt-4o-mini", llm_config=None))
+    model._engine.agent.note(SimpleNamespace(model="openai/gpt-4o-mini", llm_config=None))
 
     assert model.model_name is None
-    assert model._model_label() == "openai/gpt-4o-mini"  # still named in traces
+    assert model._engine.model_label() == "openai/gpt-4o-mini"  # still named in traces
     assert _supports_provider_strategy(model) is False
 
 

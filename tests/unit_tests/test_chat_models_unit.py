@@ -12,6 +12,7 @@ from langchain_core.tools import tool
 from pydantic import SecretStr
 
 from langchain_letta import ChatLetta
+from langchain_letta.calls import send_options
 from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages
 
 AGENT = "agent-00000000-0000-4000-8000-000000000001"
@@ -84,7 +85,7 @@ def test_bind_tools_sends_letta_client_tools() -> None:
 
 
 def test_per_call_model_is_a_letta_override() -> None:
-    options = make()._send_options({"model": "other/model", "client_tools": [{"name": "t"}]})
+    options = send_options({"model": "other/model", "client_tools": [{"name": "t"}]}, make())
 
     assert options["override_model"] == "other/model"
     assert options["client_tools"] == [{"name": "t"}]
