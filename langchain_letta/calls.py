@@ -16,6 +16,7 @@ from langchain_core.messages import BaseMessage
 from langchain_letta.errors import LettaInputError
 from langchain_letta.memory import check_mode
 from langchain_letta.messages import to_letta_messages
+from langchain_letta.notices import say_ignored
 from langchain_letta.routing import ROUTE_KEYS, ambient_route, route_in
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Call:
     options: dict[str, Any]
     """Keyword arguments of the send (see `send_options`)."""
     model: str | None
-    """The model override of this call, if any."""
+    """The model this call runs on instead of the model's (`model=` of the call)."""
     structured: str | None
     """The tool name of a structured-output call."""
     anchor: BaseMessage | None
@@ -50,8 +51,16 @@ class Call:
     """The thread or task the public call came from."""
 
 
-def prepare_call(messages: Sequence[BaseMessage], kwargs: dict[str, Any], model: ChatLetta) -> Call:
+def prepare_call(
+    messages: Sequence[BaseMessage],
+    kwargs: dict[str, Any],
+    model: ChatLetta,
+    stop: list[str] | None = None,
+) -> Call:
     """Everything a turn needs from the call, checked before any request.
+
+    Arguments Letta cannot honour (`stop`, a per-call `temperature` or
+    `max_tokens`) are said once in the log (`langchain_letta.notices`).
 
     Raises:
         LettaInputError: for a bad `idempotency_key` or `max_steps`, or input with
@@ -68,6 +77,7 @@ def prepare_call(messages: Sequence[BaseMessage], kwargs: dict[str, Any], model:
     owner = kwargs.pop("letta_owner", None)
     for name in ROUTE_KEYS:
         kwargs.pop(name, None)
+    say_ignored({**kwargs, "stop": stop}, "in a call")
     anchor, unsent, payloads = _check_input(messages)
     options = send_options(kwargs, model)
     return Call(
@@ -85,15 +95,20 @@ def prepare_call(messages: Sequence[BaseMessage], kwargs: dict[str, Any], model:
 
 
 def send_options(kwargs: dict[str, Any], model: ChatLetta) -> dict[str, Any]:
-    """The send's keyword arguments: the call's, else the model's."""
+    """The send's keyword arguments: the call's, else the model's.
+
+    A model named by the call (`model=`) or at init (`ChatLetta(model=...)`) is sent
+    as Letta's `override_model`: the turn runs on it instead of the agent's own.
+    """
     options: dict[str, Any] = {"stream_tokens": kwargs.get("stream_tokens", model.stream_tokens)}
     max_steps = check_max_steps(kwargs.get("max_steps", model.max_steps))
     if max_steps is not None:
         options["max_steps"] = max_steps
     if kwargs.get("client_tools"):
         options["client_tools"] = kwargs["client_tools"]
-    if kwargs.get("model"):
-        options["override_model"] = kwargs["model"]
+    override = kwargs.get("model") or model.model_name
+    if override:
+        options["override_model"] = override
     if kwargs.get("background", model.background):
         options["background"] = True
     options["agent_id"] = model.agent_id

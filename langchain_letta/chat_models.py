@@ -41,6 +41,7 @@ from langchain_letta.engine import TurnEngine
 from langchain_letta.errors import LettaInputError
 from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import strip_indexes, to_letta_messages
+from langchain_letta.notices import say_ignored, say_tool_choice
 from langchain_letta.profile import letta_profile
 from langchain_letta.routing import RoutedChatModel
 from langchain_letta.sessions import (
@@ -127,14 +128,15 @@ class ChatLetta(RoutedChatModel):
     session_store: SessionStore | None = Field(default=None, exclude=True)
     """Where session keys map to conversations (default: on the Letta server)."""
     model_name: str | None = Field(default=None, alias="model")
-    """A name for the agent's model in traces; unset, the agent's own handle is reported
-    (and this field stays unset, so LangChain's name-based choices never change)."""
+    """A model handle the turns run on instead of the agent's own (sent as Letta's
+    `override_model`; an unknown handle raises `LettaNotFoundError`). Unset: the
+    agent's model runs and its handle is reported in traces, the field staying unset."""
     temperature: float | None = None
-    """Accepted for compatibility; the agent's model settings govern."""
+    """Ignored, with a warning logged once: the agent's model settings govern."""
     max_tokens: int | None = None
-    """Accepted for compatibility; the agent's model settings govern."""
+    """Ignored, with a warning logged once: the agent's model settings govern."""
     stop: list[str] | None = None
-    """Accepted for compatibility; Letta has no stop sequences."""
+    """Ignored, with a warning logged once: Letta has no stop sequences."""
     cache: BaseCache | bool | None = Field(default=False, exclude=True)
     """Off by default: a cached reply would skip storing the turn."""
     client: Letta | None = Field(default=None, exclude=True, repr=False)
@@ -192,6 +194,7 @@ class ChatLetta(RoutedChatModel):
             self.client, self.async_client, self.busy_timeout, own_async_client=own_async_client
         )
         self._engine = TurnEngine(self, conversations)
+        say_ignored(self.__dict__, "at init")
         return self
 
     def _resolve_model_profile(self) -> ModelProfile | None:
@@ -265,14 +268,15 @@ class ChatLetta(RoutedChatModel):
 
         When the agent calls one, the turn ends with `AIMessage.tool_calls`; answer
         with `ToolMessage` on the same session (or pass the AI message back in the
-        input) and the agent continues. `tool_choice` is accepted but Letta lets the
-        agent decide.
+        input) and the agent continues. `tool_choice` is not enforced (Letta lets the
+        agent decide): any value but `"auto"` is said once in the log.
 
         Raises:
             LettaInputError: for a `response_format` (Letta takes none per request).
 
         """
         check_bind_kwargs(kwargs)
+        say_tool_choice(tool_choice)
         return self.bind(client_tools=client_tools(tools), **kwargs)
 
     def with_structured_output(
@@ -327,7 +331,7 @@ class ChatLetta(RoutedChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self._engine.stream(messages, kwargs):
+        for chunk in self._engine.stream(messages, kwargs, stop):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=generation)
@@ -340,7 +344,7 @@ class ChatLetta(RoutedChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self._engine.astream(messages, kwargs):
+        async for chunk in self._engine.astream(messages, kwargs, stop):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=generation)

@@ -8,8 +8,6 @@ parsed (Letta takes no per-request response format).
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Literal
@@ -27,19 +25,12 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from langchain_letta.errors import LettaInputError, LettaStructuredOutputError
+from langchain_letta.notices import warn_once
 
-__all__ = ["METHODS", "check_bind_kwargs", "client_tools", "structured_output", "warn_once"]
-
-_LOG = logging.getLogger("langchain_letta.chat_models")
+__all__ = ["METHODS", "check_bind_kwargs", "client_tools", "structured_output"]
 
 METHODS = frozenset({"function_calling", "json_schema", "json_mode"})
 ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
-
-
-@functools.lru_cache(maxsize=64)
-def warn_once(message: str) -> None:
-    """Log `message` as a warning, once per process."""
-    _LOG.warning(message)
 
 
 def check_bind_kwargs(kwargs: dict[str, Any]) -> None:

@@ -32,8 +32,9 @@ class Conversations:
 
     Args:
         client: the sync letta-client.
-        async_client: the async letta-client (one built by the package has a copy per
-            event loop, so a model outlives ``asyncio.run()``).
+        async_client: the async letta-client; with `own_async_client` (the package
+            built it) each event loop gets its own copy, so a model outlives
+            `asyncio.run()`.
         busy_timeout: seconds any wait of a turn may last (a busy conversation, the
             lock of another turn here, a run being recovered) before it gives up.
 
@@ -83,7 +84,7 @@ class Conversations:
     ) -> bool:
         """Recompile the conversation's prompt if it lags the agent's memory blocks.
 
-        Only when ``mode`` says a check is due (see :mod:`langchain_letta.memory`).
+        Only when `mode` says a check is due (see `langchain_letta.memory`).
         Whether it recompiled.
         """
         generation = MEMORY_CHECKS.due(mode, agent_id, conversation_id)
@@ -107,8 +108,8 @@ class Conversations:
         conversation_id: str,
         fresh_blocks: list[Any] | None = None,
     ) -> bool:
-        """Async twin of :meth:`sync_memory`."""
-        generation = MEMORY_CHECKS.due(mode, agent_id, conversation_id)
+        """Async twin of `sync_memory`."""
+        generation = LEDGER.due(mode, agent_id, conversation_id)
         if generation is None:
             return False
         blocks = fresh_blocks if fresh_blocks is not None else await self.aread_blocks(agent_id)
@@ -147,7 +148,7 @@ class Conversations:
         after: str | None = None,
         before: str | None = None,
     ) -> list[Any]:
-        """Async twin of :meth:`page`."""
+        """Async twin of `page`."""
         try:
             response = await self.async_client.conversations.messages.with_raw_response.list(
                 conversation_id, order=order, limit=limit, after=after, before=before

@@ -142,10 +142,13 @@ class TurnEngine:
         return self._model.model_name or self.agent.model or self._model.agent_id
 
     def stream(
-        self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
+        self,
+        messages: Sequence[BaseMessage],
+        kwargs: dict[str, Any],
+        stop: list[str] | None = None,
     ) -> Iterator[AIMessageChunk]:
-        """The chunks of one turn, as Letta streams it."""
-        turn = self._open(messages, kwargs)
+        """The chunks of one turn, as Letta streams it (`stop` is said to be ignored)."""
+        turn = self._open(messages, kwargs, stop)
         followed = False
         try:
             yield from self._relay(turn)
@@ -162,15 +165,18 @@ class TurnEngine:
         self.placement.follow(turn.placed)
         token = _FOLLOWING.set(True)
         try:
-            yield from self.stream(messages, kwargs)
+            yield from self.stream(messages, kwargs, stop)
         finally:
             _FOLLOWING.reset(token)
 
     async def astream(
-        self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
+        self,
+        messages: Sequence[BaseMessage],
+        kwargs: dict[str, Any],
+        stop: list[str] | None = None,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async twin of `stream`."""
-        turn = await self._aopen(messages, kwargs)
+        turn = await self._aopen(messages, kwargs, stop)
         followed = False
         try:
             async for chunk in self._arelay(turn):
@@ -189,14 +195,16 @@ class TurnEngine:
         await self.placement.afollow(turn.placed)
         token = _FOLLOWING.set(True)
         try:
-            async for chunk in self.astream(messages, kwargs):
+            async for chunk in self.astream(messages, kwargs, stop):
                 yield chunk
         finally:
             _FOLLOWING.reset(token)
 
-    def _open(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> Turn:
+    def _open(
+        self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], stop: list[str] | None
+    ) -> Turn:
         """The turn of a call, checked, placed and planned; nothing of it is sent yet."""
-        call = prepare_call(messages, kwargs, self._model)
+        call = prepare_call(messages, kwargs, self._model, stop)
         blocks = self.agent.read()
         self.agent.check_size(call.payloads)
         placed = self.placement.place(call.route, messages)
@@ -204,9 +212,11 @@ class TurnEngine:
         answered = self._acknowledgements.answer_pending(placed.conversation_id, call)
         return self._plan(placed, call, answered, blocks)
 
-    async def _aopen(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]) -> Turn:
+    async def _aopen(
+        self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], stop: list[str] | None
+    ) -> Turn:
         """Async twin of `_open`."""
-        call = prepare_call(messages, kwargs, self._model)
+        call = prepare_call(messages, kwargs, self._model, stop)
         blocks = await self.agent.aread()
         self.agent.check_size(call.payloads)
         placed = await self.placement.aplace(call.route, messages)

@@ -25,7 +25,7 @@ class StreamProgress:
         self.events = 0
         self.shown: dict[tuple[str, str], str] = {}
 
-    def _fresh(self, event: Any) -> bool:
+    def _is_new(self, event: Any) -> bool:
         self.run_id = getattr(event, "run_id", None) or self.run_id
         kind = str(getattr(event, "message_type", ""))
         seq_id = getattr(event, "seq_id", None)
@@ -45,7 +45,7 @@ class StreamProgress:
         return True
 
     def unseen(self, items: Iterable[Any]) -> Iterator[Any]:
-        """The parts of a run's stored ``items`` that the stream did not show yet.
+        """The parts of a run's stored `items` that the stream did not show yet.
 
         An item shown in full is skipped; one shown in part (token deltas) yields the
         rest of its text; the turn's own input is skipped.
@@ -69,13 +69,13 @@ class StreamProgress:
         return "stop_reason" in self.closing_seen
 
     def track(self, stream: Iterable[Any]) -> Iterator[Any]:
-        """The events of ``stream`` not yielded before (each is counted as seen)."""
-        return (event for event in stream if self._fresh(event))
+        """The events of `stream` not yielded before (each is counted as seen)."""
+        return (event for event in stream if self._is_new(event))
 
     async def atrack(self, stream: AsyncIterable[Any]) -> AsyncIterator[Any]:
-        """Async twin of :meth:`track`."""
+        """Async twin of `track`."""
         async for event in stream:
-            if self._fresh(event):
+            if self._is_new(event):
                 yield event
 
     def resume_args(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,7 +89,7 @@ class StreamProgress:
 
 
 def run_with_otid(items: list[Any], otids: list[str]) -> str | None:
-    """The run that stored a message carrying one of ``otids``, if ``items`` show one."""
+    """The run that stored a message carrying one of `otids`, if `items` show one."""
     wanted = set(otids)
     for item in items:
         if getattr(item, "otid", None) in wanted:
@@ -99,7 +99,7 @@ def run_with_otid(items: list[Any], otids: list[str]) -> str | None:
 
 
 def closing_events(run: Any, usage: Any) -> list[Any]:
-    """The ``stop_reason`` and ``usage_statistics`` events of an ended run."""
+    """The `stop_reason` and `usage_statistics` events of an ended run."""
     stop = SimpleNamespace(
         message_type="stop_reason", stop_reason=str(run.stop_reason or run.status), run_id=run.id
     )

@@ -71,7 +71,7 @@ class Recovery:
         progress: StreamProgress,
         dropped: BaseException,
     ) -> AsyncGenerator[Any, None]:
-        """Async twin of :meth:`resume`."""
+        """Async twin of `resume`."""
         attempts = ResumeAttempts(progress, dropped)
         messages_api = self._conversations.async_send_client.conversations.messages
         while (pause := attempts.next_pause()) is not None:
@@ -112,7 +112,7 @@ class Recovery:
     async def arecover(
         self, conversation_id: str, progress: StreamProgress, run_id: str
     ) -> AsyncGenerator[Any, None]:
-        """Async twin of :meth:`recover`."""
+        """Async twin of `recover`."""
         try:
             run = await self._runs.await_run(run_id)
             if run.status in RUNNING:

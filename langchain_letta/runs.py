@@ -59,7 +59,7 @@ class Runs:
             time.sleep(pause)
 
     async def await_run(self, run_id: str) -> Any:
-        """Async twin of :meth:`wait_run`."""
+        """Async twin of `wait_run`."""
         backoff = Backoff(self._timeout, _RUN_POLL_FIRST, _RUN_POLL_MAX)
         while True:
             run = await self._conversations.async_send_client.runs.retrieve(run_id)
@@ -77,7 +77,7 @@ class Runs:
             raise translate_error(error) from error
 
     async def await_idle(self, conversation_id: str) -> None:
-        """Async twin of :meth:`wait_idle`."""
+        """Async twin of `wait_idle`."""
         try:
             for run_id in await self._aactive(conversation_id):
                 await self.await_run(run_id)
@@ -105,7 +105,7 @@ class Runs:
     async def arun_of(
         self, conversation_id: str, otids: list[str], depth: int = _STORED_CHECK_DEPTH
     ) -> str | None:
-        """Async twin of :meth:`run_of`."""
+        """Async twin of `run_of`."""
         newest = await self._conversations.apage(conversation_id, order="desc", limit=depth)
         return run_with_otid(newest, otids)
 
@@ -136,7 +136,7 @@ class Runs:
             raise unrecovered(error, stored=None) from error
 
     async def afind_run(self, turn: DoubtfulTurn, *, look_twice: bool) -> str | None:
-        """Async twin of :meth:`find_run`."""
+        """Async twin of `find_run`."""
         if turn.run_id is not None:
             return turn.run_id
         try:
@@ -177,7 +177,7 @@ class Runs:
             raise unrecovered(error, stored=None) from error
 
     async def aended_unstored(self, run_id: str, turn: DoubtfulTurn) -> bool:
-        """Async twin of :meth:`ended_unstored`."""
+        """Async twin of `ended_unstored`."""
         try:
             run = await self._conversations.async_send_client.runs.retrieve(run_id)
             if run.status not in _ENDED_BADLY:
@@ -210,7 +210,7 @@ class Runs:
     async def atimed_out(
         self, turn: DoubtfulTurn, progress: StreamProgress, timeout: BaseException
     ) -> BaseException:
-        """Async twin of :meth:`timed_out`."""
+        """Async twin of `timed_out`."""
         stored: bool | None = True
         if progress.run_id is None:
             try:

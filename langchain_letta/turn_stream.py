@@ -103,7 +103,7 @@ class TurnStreams:
         """
         turn = _TurnState(self._conversations, conversation_id, messages, agent_id, retry_of)
         turn.background = bool(options.get("background"))
-        turn.memory, turn.options = (agent_id, memory, fresh_blocks), options
+        turn.memory, turn.blocks, turn.options = memory, fresh_blocks, options
         holder = Holder(abandon=turn.abandon, owner=owner or current_owner())
         try:
             slot = LOCKS.acquire(conversation_id, holder, self._conversations.busy_timeout)
@@ -144,7 +144,7 @@ class TurnStreams:
         """Async twin of `stream_turn` (`owner`: the task the call came from)."""
         turn = _TurnState(self._conversations, conversation_id, messages, agent_id, retry_of)
         turn.background = bool(options.get("background"))
-        turn.memory, turn.options = (agent_id, memory, fresh_blocks), options
+        turn.memory, turn.blocks, turn.options = memory, fresh_blocks, options
         holder = Holder(
             abandon=turn.abandon_from(asyncio.get_running_loop()), owner=owner or current_owner()
         )
@@ -257,9 +257,7 @@ class TurnStreams:
     def _post(self, turn: _TurnState) -> Any:
         """POST the turn, waiting out a busy conversation; the caller closes the response."""
         conversations = self._conversations
-        conversations.sync_memory(
-            turn.memory[1], turn.memory[0], turn.conversation_id, turn.memory[2]
-        )
+        conversations.sync_memory(turn.memory, turn.agent_id, turn.conversation_id, turn.blocks)
         wait = BusyWait(conversations.busy_timeout)
         messages_api = conversations.send_client.conversations.messages
         while True:
@@ -271,12 +269,7 @@ class TurnStreams:
             try:
                 response = request.__enter__()  # sends it; its exit only closes the response
             except letta_client.ConflictError as error:
-                try:
-                    pause = wait.after_conflict(error)
-                except LettaConversationBusyError:
-                    turn.keep(turn.retry_of)  # never sent
-                    raise
-                time.sleep(pause)
+                time.sleep(turn.pause_after(error, wait))
                 continue
             return turn.posted(response)
 
@@ -284,7 +277,7 @@ class TurnStreams:
         """Async twin of `_post`."""
         conversations = self._conversations
         await conversations.async_sync_memory(
-            turn.memory[1], turn.memory[0], turn.conversation_id, turn.memory[2]
+            turn.memory, turn.agent_id, turn.conversation_id, turn.blocks
         )
         wait = BusyWait(conversations.busy_timeout)
         messages_api = conversations.async_send_client.conversations.messages
@@ -297,12 +290,7 @@ class TurnStreams:
             try:
                 response = await request.__aenter__()  # sends it; its exit only closes it
             except letta_client.ConflictError as error:
-                try:
-                    pause = wait.after_conflict(error)
-                except LettaConversationBusyError:
-                    turn.keep(turn.retry_of)  # never sent
-                    raise
-                await asyncio.sleep(pause)
+                await asyncio.sleep(turn.pause_after(error, wait))
                 continue
             return turn.posted(response)
 
@@ -343,7 +331,10 @@ class _TurnState(TurnPlan):
         self.conversations = conversations
         self.agent_id = agent_id
         self.responses: list[Any] = []
-        self.memory: tuple[str, SyncMemory, list[Any] | None] = (agent_id, "never", None)
+        self.memory: SyncMemory = "never"
+        """When to check the agent's memory blocks before sending."""
+        self.blocks: list[Any] | None = None
+        """Memory blocks this turn already read, if any."""
         self.options: dict[str, Any] = {}
 
     def posted(self, response: Any) -> Any:
@@ -357,6 +348,14 @@ class _TurnState(TurnPlan):
         if self.progress.finished or holder.abandoned:
             return None
         return incomplete(self.conversations.client.base_url)
+
+    def pause_after(self, error: letta_client.ConflictError, wait: BusyWait) -> float:
+        """Seconds to pause after a 409; a turn never sent keeps the turn it retried."""
+        try:
+            return wait.after_conflict(error)
+        except LettaConversationBusyError:
+            self.keep(self.retry_of)  # never sent
+            raise
 
     def held(self) -> LettaConversationBusyError:
         """The error for a lock held too long here; a retry keeps the turn it retried."""
