@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.caches import BaseCache
@@ -35,7 +36,7 @@ from pydantic import (
 
 from langchain_letta.calls import check_max_steps
 from langchain_letta.client_tools import check_bind_kwargs, client_tools, structured_output
-from langchain_letta.connection import make_clients, resolve_endpoint
+from langchain_letta.connection import resolve_endpoint
 from langchain_letta.conversation import Conversations
 from langchain_letta.engine import TurnEngine
 from langchain_letta.errors import LettaInputError
@@ -43,13 +44,8 @@ from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import strip_indexes, to_letta_messages
 from langchain_letta.notices import say_ignored, say_tool_choice
 from langchain_letta.profile import letta_profile
-from langchain_letta.routing import RoutedChatModel
-from langchain_letta.sessions import (
-    SessionStore,
-    check_agent_id,
-    check_conversation_id,
-    check_session_id,
-)
+from langchain_letta.routing import RoutedChatModel, check_fixed_route
+from langchain_letta.sessions import SessionStore, check_agent_id
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
 
 __all__ = ["ChatLetta"]
@@ -158,10 +154,7 @@ class ChatLetta(RoutedChatModel):
         `langchain_letta.connection`), so the model never holds them in a field.
         """
         check_agent_id(kwargs.get("agent_id"))
-        if kwargs.get("conversation_id") is not None:
-            check_conversation_id(kwargs["conversation_id"])
-        if kwargs.get("session_id") is not None:
-            check_session_id(kwargs["session_id"])
+        check_fixed_route(kwargs.get("conversation_id"), kwargs.get("session_id"))
         endpoint = resolve_endpoint(kwargs.get("base_url"), kwargs.get("api_key"))
         kwargs["base_url"], kwargs["api_key"] = endpoint.url, endpoint.api_key
         token = _BASIC_AUTH.set(endpoint.basic_auth)  # for _connect, which builds the clients
@@ -173,26 +166,18 @@ class ChatLetta(RoutedChatModel):
     @model_validator(mode="after")
     def _connect(self) -> ChatLetta:
         check_max_steps(self.max_steps)
-        if self.conversation_id is not None:
-            check_conversation_id(self.conversation_id)
-        if self.session_id is not None:
-            check_session_id(self.session_id)
+        check_fixed_route(self.conversation_id, self.session_id)
         endpoint = resolve_endpoint(self.base_url, self.api_key)
         self.base_url, self.api_key = endpoint.url, endpoint.api_key
-        own_async_client = self.async_client is None
-        if self.client is None or self.async_client is None:
-            client, async_client = make_clients(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                basic_auth=_BASIC_AUTH.get(),
-            )
-            self.client = self.client or client
-            self.async_client = self.async_client or async_client
-        conversations = Conversations(
-            self.client, self.async_client, self.busy_timeout, own_async_client=own_async_client
+        conversations = Conversations.connect(
+            replace(endpoint, basic_auth=_BASIC_AUTH.get()),
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            busy_timeout=self.busy_timeout,
+            client=self.client,
+            async_client=self.async_client,
         )
+        self.client, self.async_client = conversations.client, conversations.given_async_client
         self._engine = TurnEngine(self, conversations)
         say_ignored(self.__dict__, "at init")
         return self

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import letta_client
 from letta_client import AsyncLetta, Letta
 
+from langchain_letta.connection import Endpoint, make_clients
 from langchain_letta.errors import translate_error
 from langchain_letta.events import letta_models
 from langchain_letta.memory import LEDGER, SyncMemory, behind, system_prompt
@@ -51,6 +52,37 @@ class Conversations:
         self._async_client = async_client
         self._listing = MessageListing(client, async_client)
         self.busy_timeout = busy_timeout
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint: Endpoint,
+        *,
+        timeout: float | None,
+        max_retries: int,
+        busy_timeout: float,
+        client: Letta | None = None,
+        async_client: AsyncLetta | None = None,
+    ) -> Conversations:
+        """Conversations over `client` and `async_client`, building those not given."""
+        if client is None or async_client is None:
+            built, async_built = make_clients(
+                base_url=endpoint.url,
+                api_key=endpoint.api_key,
+                timeout=timeout,
+                max_retries=max_retries,
+                basic_auth=endpoint.basic_auth,
+            )
+            own = async_client is None
+            return cls(
+                client or built, async_client or async_built, busy_timeout, own_async_client=own
+            )
+        return cls(client, async_client, busy_timeout)
+
+    @property
+    def given_async_client(self) -> AsyncLetta:
+        """The async letta-client given or built (not a copy for another event loop)."""
+        return self._async_client
 
     @property
     def async_client(self) -> AsyncLetta:

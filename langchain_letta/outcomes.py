@@ -48,7 +48,7 @@ def classify_conflict(error: letta_client.ConflictError) -> None:
         raise LettaPendingApprovalError(detail, response=error.response, body=error.body) from error
 
 
-def verdict(stored: bool | None) -> str:
+def stored_in_words(stored: bool | None) -> str:
     """`turn_stored` in words."""
     if stored:
         return "The server has the turn (it was not re-sent); calling again attaches to it."
@@ -74,7 +74,7 @@ def unrecovered(drop: BaseException, stored: bool | None) -> LettaConnectionErro
         if isinstance(error, (LettaIncompleteStreamError, GarbledStreamError))
         else LettaConnectionError
     )
-    result = cls(message=f"{message} {verdict(stored)}", request=_request_of(error))
+    result = cls(message=f"{message} {stored_in_words(stored)}", request=_request_of(error))
     result.turn_stored = stored
     return result
 
@@ -82,7 +82,7 @@ def unrecovered(drop: BaseException, stored: bool | None) -> LettaConnectionErro
 def timed_out(timeout: BaseException, stored: bool | None) -> LettaTimeoutError:
     """The error for a turn that timed out."""
     error = LettaTimeoutError(request=_request_of(timeout))
-    error.message = f"{error.message} {verdict(stored)}"
+    error.message = f"{error.message} {stored_in_words(stored)}"
     error.args = (error.message,)
     error.turn_stored = stored
     return error
@@ -91,7 +91,7 @@ def timed_out(timeout: BaseException, stored: bool | None) -> LettaTimeoutError:
 def still_running(run_id: str, waited: float) -> LettaConnectionError:
     """The error for a run that outlived the wait for it (the server has the turn)."""
     error = LettaConnectionError(
-        message=f"The run {run_id} was still going after {waited:g} s. {verdict(True)}",
+        message=f"The run {run_id} was still going after {waited:g} s. {stored_in_words(True)}",
         request=httpx.Request("GET", f"{_NOWHERE}v1/runs/{run_id}"),
     )
     error.turn_stored = True

@@ -25,7 +25,14 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_letta.locks import current_owner
 from langchain_letta.sessions import check_conversation_id, check_session_id
 
-__all__ = ["INTERNAL_KWARGS", "ROUTE_KEYS", "RoutedChatModel", "ambient_route", "route_in"]
+__all__ = [
+    "INTERNAL_KWARGS",
+    "ROUTE_KEYS",
+    "RoutedChatModel",
+    "ambient_route",
+    "check_fixed_route",
+    "route_in",
+]
 
 ROUTE_KEYS = ("conversation_id", "session_id", "thread_id")
 INTERNAL_KWARGS = frozenset(
@@ -156,6 +163,14 @@ def route_in(values: dict[str, Any]) -> tuple[str, str] | None:
                 check_session_id(value)
             return (key, value)
     return None
+
+
+def check_fixed_route(conversation_id: object, session_id: object) -> None:
+    """Check the conversation id and session key fixed on a model, when given."""
+    if conversation_id is not None:
+        check_conversation_id(conversation_id)
+    if session_id is not None:
+        check_session_id(session_id)
 
 
 def ambient_route() -> tuple[str, str] | None:

@@ -124,7 +124,7 @@ class TurnStreams:
             turn.abandon_unfinished()
             raise
         except (LettaConnectionError, LettaTimeoutError) as error:
-            turn.keep_unless_unstored(error)
+            turn.record_doubt_unless_unstored(error)
             raise
         finally:
             LOCKS.release(slot, holder)
@@ -146,7 +146,7 @@ class TurnStreams:
         turn.background = bool(options.get("background"))
         turn.memory, turn.blocks, turn.options = memory, fresh_blocks, options
         holder = Holder(
-            abandon=turn.abandon_from(asyncio.get_running_loop()), owner=owner or current_owner()
+            abandon=turn.abandon_on_loop(asyncio.get_running_loop()), owner=owner or current_owner()
         )
         try:
             slot = await LOCKS.aacquire(conversation_id, holder, self._conversations.busy_timeout)
@@ -172,7 +172,7 @@ class TurnStreams:
             await turn.aabandon_unfinished()
             raise
         except (LettaConnectionError, LettaTimeoutError) as error:
-            turn.keep_unless_unstored(error)
+            turn.record_doubt_unless_unstored(error)
             raise
         finally:
             LOCKS.release(slot, holder)
@@ -220,7 +220,7 @@ class TurnStreams:
                     if holder.abandoned:
                         return
                     yield event
-            turn.failure = turn.cut_short(holder)
+            turn.failure = turn.failure_at_end(holder)
         except _TIMEOUTS as timeout:
             if not holder.abandoned:
                 raise self.runs.timed_out(turn.as_doubtful(), turn.progress, timeout) from timeout
@@ -242,7 +242,7 @@ class TurnStreams:
                     yield event
             finally:
                 await response.close()
-            turn.failure = turn.cut_short(holder)
+            turn.failure = turn.failure_at_end(holder)
         except _TIMEOUTS as timeout:
             if not holder.abandoned:
                 error = await self.runs.atimed_out(turn.as_doubtful(), turn.progress, timeout)
@@ -343,7 +343,7 @@ class _TurnState(TurnPlan):
         self.responses.append(response)
         return response
 
-    def cut_short(self, holder: Holder) -> BaseException | None:
+    def failure_at_end(self, holder: Holder) -> BaseException | None:
         """What cut a stream that ended: `None` when it was whole or given up."""
         if self.progress.finished or holder.abandoned:
             return None
@@ -354,15 +354,15 @@ class _TurnState(TurnPlan):
         try:
             return wait.after_conflict(error)
         except LettaConversationBusyError:
-            self.keep(self.retry_of)  # never sent
+            self.record_doubt(self.retry_of)  # never sent
             raise
 
     def held(self) -> LettaConversationBusyError:
         """The error for a lock held too long here; a retry keeps the turn it retried."""
-        self.keep(self.retry_of)
+        self.record_doubt(self.retry_of)
         return held(self.conversations.busy_timeout)
 
-    def keep(self, turn: DoubtfulTurn | None = None) -> None:
+    def record_doubt(self, turn: DoubtfulTurn | None = None) -> None:
         """Remember the turn (or `turn`) as in doubt, for the next call to attach to.
 
         A retry that ends before it sent anything keeps the turn it retried.
@@ -373,10 +373,10 @@ class _TurnState(TurnPlan):
         if turn is not None:
             DOUBTFUL_TURNS.record(turn)
 
-    def keep_unless_unstored(self, error: BaseException) -> None:
+    def record_doubt_unless_unstored(self, error: BaseException) -> None:
         """Keep the turn in doubt unless `error` says the server does not have it."""
         if getattr(error, "turn_stored", None) is not False:
-            self.keep()
+            self.record_doubt()
 
     def abandon_unfinished(self) -> None:
         """Give the turn up if its stream did not reach the run's stop reason."""
@@ -394,7 +394,7 @@ class _TurnState(TurnPlan):
             abandon_quietly(response.close)
         self.cancel_run()
 
-    def abandon_from(self, loop: asyncio.AbstractEventLoop) -> Any:
+    def abandon_on_loop(self, loop: asyncio.AbstractEventLoop) -> Any:
         """`abandon` for an async turn, callable from any thread (see `locks`)."""
 
         def abandon() -> None:
@@ -411,7 +411,7 @@ class _TurnState(TurnPlan):
         if run_id and not self.progress.finished:
             client = self.conversations.send_client
             abandon_quietly(lambda: client.agents.messages.cancel(self.agent_id, run_ids=[run_id]))
-        self.keep()
+        self.record_doubt()
 
     async def aabandon(self) -> None:
         """Async twin of `abandon`."""
@@ -423,4 +423,4 @@ class _TurnState(TurnPlan):
             client = self.conversations.async_send_client
             with contextlib.suppress(Exception):
                 await client.agents.messages.cancel(self.agent_id, run_ids=[run_id])
-        self.keep()
+        self.record_doubt()
