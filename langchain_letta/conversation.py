@@ -104,7 +104,7 @@ class Conversations:
         return list(self.client.agents.retrieve(agent_id, include=BLOCKS).blocks)
 
     async def aread_blocks(self, agent_id: str) -> list[Any]:
-        """Async twin of :meth:`read_blocks`."""
+        """Async twin of `read_blocks`."""
         return list((await self.async_client.agents.retrieve(agent_id, include=BLOCKS)).blocks)
 
     def sync_memory(

@@ -275,7 +275,7 @@ class TurnEngine:
 
 
 def _prefetched(call: Call, conversation_id: str) -> list[Any] | None:
-    """Blocks the chain's history read fetched for this turn (``langchain_letta.prefetch``)."""
+    """Blocks the chain's history read fetched for this turn (`langchain_letta.prefetch`)."""
     LEDGER.turn_mode(conversation_id, call.options["memory"])
     take = getattr(call.history, "take_prefetched_blocks", None)
     return take(conversation_id) if take is not None else None
