@@ -47,6 +47,7 @@ from langchain_letta.profile import letta_profile
 from langchain_letta.routing import RoutedChatModel, check_fixed_route
 from langchain_letta.sessions import SessionStore, check_agent_id
 from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
+from langchain_letta.tool_choice import forced_tools
 
 __all__ = ["ChatLetta"]
 
@@ -81,6 +82,10 @@ class ChatLetta(RoutedChatModel):
         for chunk in model.stream("What is my name?", config=alice):  # same thread
             print(chunk.text, end="")
         ```
+
+    One reply, one id: every chunk of a reply (token deltas, reasoning, tool steps, the
+    closing chunk) carries the id of the first Letta message the turn streams, and so
+    do the invoked reply and the history.
 
     Which conversation a call uses is `langchain_letta.routing`; how a turn is stored
     exactly once is `langchain_letta.turn_stream`; content blocks and metadata are
@@ -253,16 +258,22 @@ class ChatLetta(RoutedChatModel):
 
         When the agent calls one, the turn ends with `AIMessage.tool_calls`; answer
         with `ToolMessage` on the same session (or pass the AI message back in the
-        input) and the agent continues. `tool_choice` is not enforced (Letta lets the
-        agent decide): any value but `"auto"` is said once in the log.
+        input) and the agent continues. Letta lets the agent decide, so `tool_choice` is
+        not enforced (any value but `"auto"` is said once in the log); one that forces a
+        tool (`"any"`, `"required"`, a tool's name) is asked for again when the model is
+        called again after a reply in text (`langchain_letta.tool_choice`).
 
         Raises:
             LettaInputError: for a `response_format` (Letta takes none per request).
 
         """
         check_bind_kwargs(kwargs)
-        say_tool_choice(tool_choice)
-        return self.bind(client_tools=client_tools(tools), **kwargs)
+        offered = client_tools(tools)
+        forced = forced_tools(tool_choice, [tool["name"] for tool in offered])
+        if forced:
+            kwargs["letta_forced_tools"] = forced
+        say_tool_choice(tool_choice, forced)
+        return self.bind(client_tools=offered, **kwargs)
 
     def with_structured_output(
         self,

@@ -12,6 +12,7 @@ pending.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,15 +25,16 @@ from langchain_letta.agent_info import AgentInfo
 from langchain_letta.approvals import PENDING
 from langchain_letta.calls import Call, prepare_call
 from langchain_letta.conversation import Conversations
-from langchain_letta.errors import LettaNotFoundError
-from langchain_letta.forks import record_tip
+from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError, translate_error
+from langchain_letta.forks import record_tip, replay_key
 from langchain_letta.memory import LEDGER
 from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages, unsent_tail
 from langchain_letta.placement import Placed, Placement
 from langchain_letta.sessions import SessionResolver
 from langchain_letta.structured import UNANSWERED
+from langchain_letta.tool_choice import reask
 from langchain_letta.turn_stream import TurnStreams, identify
-from langchain_letta.turns import DoubtfulTurn
+from langchain_letta.turns import DoubtfulTurn, keyed_otids
 
 if TYPE_CHECKING:
     from langchain_letta.chat_models import ChatLetta
@@ -149,20 +151,25 @@ class TurnEngine:
     ) -> Iterator[AIMessageChunk]:
         """The chunks of one turn, as Letta streams it (`stop` is said to be ignored)."""
         turn = self._open(messages, kwargs, stop)
-        followed = False
+        again: str | None = None
         try:
             yield from self._relay(turn)
             self._acknowledgements.answer(turn.conversation_id, turn.take_unanswered(), turn.call)
         except LettaNotFoundError:
             if not self.placement.may_follow(turn.placed, turn.started or _FOLLOWING.get()):
                 raise
-            followed = True  # the session moved on (cleared elsewhere): follow it once
+            again = "follow"  # the session moved on (cleared elsewhere): follow it once
+        except LettaPendingApprovalError:
+            if turn.started or _FOLLOWING.get() or not self._recover_pending(turn):
+                raise
+            again = "answer"  # calls left pending by another process: answer them, once
         finally:
             self.placement.release(turn.placed)
-        if not followed:
+        if again is None:
             yield turn.close()
             return
-        self.placement.follow(turn.placed)
+        if again == "follow":
+            self.placement.follow(turn.placed)
         token = _FOLLOWING.set(True)
         try:
             yield from self.stream(messages, kwargs, stop)
@@ -177,7 +184,7 @@ class TurnEngine:
     ) -> AsyncIterator[AIMessageChunk]:
         """Async twin of `stream`."""
         turn = await self._aopen(messages, kwargs, stop)
-        followed = False
+        again: str | None = None
         try:
             async for chunk in self._arelay(turn):
                 yield chunk
@@ -186,13 +193,18 @@ class TurnEngine:
         except LettaNotFoundError:
             if not self.placement.may_follow(turn.placed, turn.started or _FOLLOWING.get()):
                 raise
-            followed = True
+            again = "follow"
+        except LettaPendingApprovalError:
+            if turn.started or _FOLLOWING.get() or not await self._arecover_pending(turn):
+                raise
+            again = "answer"
         finally:
             await self.placement.arelease(turn.placed)
-        if not followed:
+        if again is None:
             yield turn.close()
             return
-        await self.placement.afollow(turn.placed)
+        if again == "follow":
+            await self.placement.afollow(turn.placed)
         token = _FOLLOWING.set(True)
         try:
             async for chunk in self.astream(messages, kwargs, stop):
@@ -204,6 +216,7 @@ class TurnEngine:
         self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], stop: list[str] | None
     ) -> Turn:
         """The turn of a call, checked, placed and planned; nothing of it is sent yet."""
+        messages = reask(messages, kwargs.get("letta_forced_tools"))  # langchain_letta.tool_choice
         call = prepare_call(messages, kwargs, self._model, stop)
         blocks = self.agent.read()
         self.agent.check_size(call.payloads)
@@ -216,6 +229,7 @@ class TurnEngine:
         self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], stop: list[str] | None
     ) -> Turn:
         """Async twin of `_open`."""
+        messages = reask(messages, kwargs.get("letta_forced_tools"))
         call = prepare_call(messages, kwargs, self._model, stop)
         blocks = await self.agent.aread()
         self.agent.check_size(call.payloads)
@@ -271,7 +285,23 @@ class TurnEngine:
         turn = Turn.plan(placed, call, self._model.agent_id, call.model or self.model_label())
         turn.answered, turn.blocks = answered, blocks
         turn.sent, turn.retry_of = identify(placed.conversation_id, turn.payloads, call.key)
+        if turn.retry_of is None and (
+            first_step := replay_key(placed.conversation_id, placed.messages)
+        ):
+            turn.sent = keyed_otids(turn.payloads, first_step)  # a replay is known anywhere
         return turn
+
+    def _recover_pending(self, turn: Turn) -> bool:
+        """Learn the calls the conversation waits for (see `PendingCalls.recover`)."""
+        tools = turn.chunker.client_tools or frozenset()
+        try:
+            return PENDING.recover(self.conversations.client, turn.conversation_id, tools)
+        except Exception as error:
+            raise translate_error(error) from error
+
+    async def _arecover_pending(self, turn: Turn) -> bool:
+        """Async twin of `_recover_pending`."""
+        return await asyncio.to_thread(self._recover_pending, turn)
 
 
 def _prefetched(call: Call, conversation_id: str) -> list[Any] | None:

@@ -39,10 +39,16 @@ def say_ignored(values: Mapping[str, Any], where: str) -> None:
             warn_once(f"ChatLetta ignores {name} {where}: {reason}.")
 
 
-def say_tool_choice(tool_choice: Any) -> None:
-    """Warn once that a `tool_choice` other than `"auto"` is not enforced."""
-    if tool_choice not in (None, "auto"):
-        warn_once(
-            f"ChatLetta.bind_tools(tool_choice={tool_choice!r}) is not enforced: "
-            "Letta lets the agent decide whether to call a tool."
-        )
+def say_tool_choice(tool_choice: Any, forced: list[str] | None) -> None:
+    """Warn once that a `tool_choice` other than `"auto"` is not enforced.
+
+    A choice that forces a tool (`forced`) is asked for again after a reply in text
+    (`langchain_letta.tool_choice`); the warning says so.
+    """
+    if tool_choice in (None, "auto"):
+        return
+    then = " A reply in text is answered by asking for it again." if forced else ""
+    warn_once(
+        f"ChatLetta.bind_tools(tool_choice={tool_choice!r}) is not enforced: "
+        f"Letta lets the agent decide whether to call a tool.{then}"
+    )

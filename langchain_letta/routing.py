@@ -41,6 +41,7 @@ INTERNAL_KWARGS = frozenset(
         "letta_history",
         "letta_structured",
         "letta_owner",
+        "letta_forced_tools",
         "idempotency_key",
         *ROUTE_KEYS,
     }
