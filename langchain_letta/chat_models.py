@@ -22,7 +22,6 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from letta_client import AsyncLetta, Letta
 from pydantic import (
     BaseModel,
@@ -35,19 +34,18 @@ from pydantic import (
 )
 
 from langchain_letta.calls import check_max_steps
-from langchain_letta.client_tools import check_bind_kwargs, client_tools, structured_output
+from langchain_letta.client_tools import estimate_call_tokens, structured_output, tool_binding
 from langchain_letta.connection import resolve_endpoint
 from langchain_letta.conversation import Conversations
 from langchain_letta.engine import TurnEngine
 from langchain_letta.errors import LettaInputError
 from langchain_letta.memory import SyncMemory, check_mode
-from langchain_letta.messages import strip_indexes, to_letta_messages
-from langchain_letta.notices import say_ignored, say_tool_choice
+from langchain_letta.messages import strip_indexes
+from langchain_letta.notices import say_ignored
 from langchain_letta.profile import letta_profile
 from langchain_letta.routing import RoutedChatModel, check_fixed_route
 from langchain_letta.sessions import SessionStore, check_agent_id
-from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
-from langchain_letta.tool_choice import forced_tools
+from langchain_letta.sizes import estimate_text_tokens
 
 __all__ = ["ChatLetta"]
 
@@ -83,15 +81,12 @@ class ChatLetta(RoutedChatModel):
             print(chunk.text, end="")
         ```
 
-    One reply, one id: every chunk of a reply (token deltas, reasoning, tool steps, the
-    closing chunk) carries the id of the first Letta message the turn streams, and so
-    do the invoked reply and the history.
-
-    Which conversation a call uses is `langchain_letta.routing`; how a turn is stored
-    exactly once is `langchain_letta.turn_stream`; content blocks and metadata are
-    `langchain_letta.messages.TurnChunker` (a turn that compacted its conversation
-    lists the summaries in `response_metadata["letta_system_alerts"]`); errors inherit
-    both the `langchain_core.exceptions` and the `letta_client` class
+    Every chunk of a reply carries the id of the turn's first Letta message, and so do
+    the invoked reply and the history. Which conversation a call uses is
+    `langchain_letta.routing`; how a turn is stored exactly once is
+    `langchain_letta.turn_stream`; content blocks and metadata (`letta_system_alerts`
+    for a turn that compacted its conversation) are `langchain_letta.messages`; errors
+    are both `langchain_core.exceptions` and `letta_client` classes
     (`langchain_letta.errors`).
     """
 
@@ -153,13 +148,10 @@ class ChatLetta(RoutedChatModel):
         return check_mode(value)
 
     def __init__(self, **kwargs: Any) -> None:
-        """Build the model; bad arguments raise `LettaInputError` before any request.
-
-        Credentials inside `base_url` are split off first (see
-        `langchain_letta.connection`), so the model never holds them in a field.
-        """
+        """Build the model; bad arguments raise `LettaInputError` before any request."""
         check_agent_id(kwargs.get("agent_id"))
         check_fixed_route(kwargs.get("conversation_id"), kwargs.get("session_id"))
+        # credentials inside base_url are split off first (langchain_letta.connection)
         endpoint = resolve_endpoint(kwargs.get("base_url"), kwargs.get("api_key"))
         kwargs["base_url"], kwargs["api_key"] = endpoint.url, endpoint.api_key
         token = _BASIC_AUTH.set(endpoint.basic_auth)  # for _connect, which builds the clients
@@ -242,10 +234,7 @@ class ChatLetta(RoutedChatModel):
         self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
     ) -> int:
         """About how many tokens `messages` (and `tools`) take, without a tokenizer."""
-        total = estimate_payload_tokens(to_letta_messages(messages)) if messages else 0
-        for tool in tools or []:
-            total += estimate_text_tokens(str(convert_to_openai_tool(tool)))
-        return total
+        return estimate_call_tokens(messages, tools or [])
 
     def bind_tools(
         self,
@@ -267,13 +256,7 @@ class ChatLetta(RoutedChatModel):
             LettaInputError: for a `response_format` (Letta takes none per request).
 
         """
-        check_bind_kwargs(kwargs)
-        offered = client_tools(tools)
-        forced = forced_tools(tool_choice, [tool["name"] for tool in offered])
-        if forced:
-            kwargs["letta_forced_tools"] = forced
-        say_tool_choice(tool_choice, forced)
-        return self.bind(client_tools=offered, **kwargs)
+        return self.bind(**tool_binding(tools, tool_choice, kwargs))
 
     def with_structured_output(
         self,

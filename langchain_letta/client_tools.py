@@ -13,7 +13,7 @@ from operator import itemgetter
 from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.output_parsers.openai_tools import (
     JsonOutputKeyToolsParser,
     PydanticToolsParser,
@@ -25,9 +25,19 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from langchain_letta.errors import LettaInputError, LettaStructuredOutputError
-from langchain_letta.notices import warn_once
+from langchain_letta.messages import to_letta_messages
+from langchain_letta.notices import say_tool_choice, warn_once
+from langchain_letta.sizes import estimate_payload_tokens, estimate_text_tokens
+from langchain_letta.tool_choice import forced_tools
 
-__all__ = ["METHODS", "check_bind_kwargs", "client_tools", "structured_output"]
+__all__ = [
+    "METHODS",
+    "check_bind_kwargs",
+    "client_tools",
+    "estimate_call_tokens",
+    "structured_output",
+    "tool_binding",
+]
 
 METHODS = frozenset({"function_calling", "json_schema", "json_mode"})
 ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
@@ -65,6 +75,31 @@ def client_tools(tools: Sequence[ToolLike]) -> list[dict[str, Any]]:
             }
         )
     return converted
+
+
+def tool_binding(
+    tools: Sequence[ToolLike], tool_choice: Any, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments `bind_tools` binds: the Letta client tools, and the rest.
+
+    A `tool_choice` that forces a tool is kept for asking again after a reply in text
+    (`langchain_letta.tool_choice`); any choice but `"auto"` is said once in the log.
+    """
+    check_bind_kwargs(kwargs)
+    offered = client_tools(tools)
+    forced = forced_tools(tool_choice, [tool["name"] for tool in offered])
+    if forced:
+        kwargs["letta_forced_tools"] = forced
+    say_tool_choice(tool_choice, forced)
+    return {"client_tools": offered, **kwargs}
+
+
+def estimate_call_tokens(messages: Sequence[BaseMessage], tools: Sequence[Any]) -> int:
+    """About how many tokens `messages` and `tools` take (`langchain_letta.sizes`)."""
+    total = estimate_payload_tokens(to_letta_messages(messages)) if messages else 0
+    for tool in tools:
+        total += estimate_text_tokens(str(convert_to_openai_tool(tool)))
+    return total
 
 
 def structured_output(
