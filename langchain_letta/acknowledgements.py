@@ -13,7 +13,8 @@ from typing import Any
 from langchain_letta.calls import Call
 from langchain_letta.conversation import Conversations
 from langchain_letta.errors import LettaConnectionError, LettaTimeoutError
-from langchain_letta.structured import UNANSWERED, acknowledgement, pending_structured_calls
+from langchain_letta.state import UNANSWERED
+from langchain_letta.structured import acknowledgement, pending_structured_calls
 from langchain_letta.turn_stream import TurnStreams, identify
 
 __all__ = ["Acknowledgements"]

@@ -8,18 +8,15 @@ agent's memory blocks. Sending a turn is `langchain_letta.turn_stream`.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import weakref
 from typing import Any, Literal
 
-import letta_client
 from letta_client import AsyncLetta, Letta
 
-from langchain_letta.connection import Endpoint, make_clients
-from langchain_letta.errors import translate_error
-from langchain_letta.events import letta_models
-from langchain_letta.memory import LEDGER, SyncMemory, behind, system_prompt
+from langchain_letta.clients import for_running_loop, shared_clients
+from langchain_letta.connection import Endpoint
+from langchain_letta.memory import SyncMemory, behind, system_prompt
+from langchain_letta.paging import MessageListing
+from langchain_letta.state import MEMORY_CHECKS
 
 __all__ = ["BLOCKS", "Conversations", "Order"]
 
@@ -33,20 +30,14 @@ class Conversations:
 
     Args:
         client: the sync letta-client.
-        async_client: the async letta-client; with `own_async_client` (the package
-            built it) each event loop gets its own copy, so a model outlives
-            `asyncio.run()`.
+        async_client: the async letta-client (one built by the package has a copy per
+            event loop, so a model outlives `asyncio.run()`).
         busy_timeout: seconds any wait of a turn may last (a busy conversation, the
             lock of another turn here, a run being recovered) before it gives up.
 
     """
 
-    def __init__(
-        self,
-        client: Letta,
-        async_client: AsyncLetta,
-        busy_timeout: float,
-    ) -> None:
+    def __init__(self, client: Letta, async_client: AsyncLetta, busy_timeout: float) -> None:
         self._send_client = client.with_options(max_retries=0)
         self.client = client
         self._async_client = async_client
@@ -64,19 +55,18 @@ class Conversations:
         client: Letta | None = None,
         async_client: AsyncLetta | None = None,
     ) -> Conversations:
-        """Conversations over `client` and `async_client`, building those not given."""
-        if client is None or async_client is None:
-            built, async_built = make_clients(
-                base_url=endpoint.url,
-                api_key=endpoint.api_key,
-                timeout=timeout,
-                max_retries=max_retries,
-                basic_auth=endpoint.basic_auth,
-            )
-            own = async_client is None
-            return cls(
-                client or built, async_client or async_built, busy_timeout, own_async_client=own
-            )
+        """Conversations over `client` and `async_client`, from the shared pool when not given.
+
+        See `langchain_letta.clients`: models and histories with the same settings share
+        letta-clients; the missing twin of a given client is derived from it.
+        """
+        client, async_client = shared_clients(
+            endpoint,
+            timeout=timeout,
+            max_retries=max_retries,
+            client=client,
+            async_client=async_client,
+        )
         return cls(client, async_client, busy_timeout)
 
     @property
@@ -141,7 +131,7 @@ class Conversations:
         fresh_blocks: list[Any] | None = None,
     ) -> bool:
         """Async twin of `sync_memory`."""
-        generation = LEDGER.due(mode, agent_id, conversation_id)
+        generation = MEMORY_CHECKS.due(mode, agent_id, conversation_id)
         if generation is None:
             return False
         blocks = fresh_blocks if fresh_blocks is not None else await self.aread_blocks(agent_id)
@@ -181,10 +171,6 @@ class Conversations:
         before: str | None = None,
     ) -> list[Any]:
         """Async twin of `page`."""
-        try:
-            response = await self.async_client.conversations.messages.with_raw_response.list(
-                conversation_id, order=order, limit=limit, after=after, before=before
-            )
-            return letta_models(await response.json())
-        except Exception as error:
-            raise translate_error(error) from error
+        return await self._listing.apage(
+            conversation_id, order=order, limit=limit, after=after, before=before
+        )

@@ -22,16 +22,14 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 
 from langchain_letta.acknowledgements import Acknowledgements
 from langchain_letta.agent_info import AgentInfo
-from langchain_letta.approvals import PENDING
 from langchain_letta.calls import Call, prepare_call
 from langchain_letta.conversation import Conversations
 from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError, translate_error
 from langchain_letta.forks import record_tip, replay_key
-from langchain_letta.memory import LEDGER
 from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages, unsent_tail
 from langchain_letta.placement import Placed, Placement
 from langchain_letta.sessions import SessionResolver
-from langchain_letta.structured import UNANSWERED
+from langchain_letta.state import MEMORY_CHECKS, PENDING, UNANSWERED
 from langchain_letta.tool_choice import reask
 from langchain_letta.turn_stream import TurnStreams, identify
 from langchain_letta.turns import DoubtfulTurn, keyed_otids
@@ -119,7 +117,7 @@ class Turn:
     def close(self) -> AIMessageChunk:
         """The closing chunk (a history under `RunnableWithMessageHistory` keeps its read)."""
         if self.call.history is not None:
-            self.call.history.hold_snapshot()
+            self.call.history.repeat_last_read()
         record_tip(self.conversation_id, self.chunker.last_message_id)  # langchain_letta.forks
         waiting = self.chunker.requests if self.chunker.stop_reason == "requires_approval" else []
         PENDING.record(self.conversation_id, waiting)  # langchain_letta.approvals
@@ -134,7 +132,12 @@ class TurnEngine:
         self.conversations = conversations
         self.turns = TurnStreams(conversations)
         self.agent = AgentInfo(conversations, model.agent_id)
-        resolver = SessionResolver(conversations.client, model.agent_id, model.session_store)
+        resolver = SessionResolver(
+            conversations.client,
+            model.agent_id,
+            model.session_store,
+            async_client=conversations.given_async_client,
+        )
         fixed = (model.conversation_id, model.session_id)
         self.placement = Placement(conversations, model.agent_id, resolver, fixed, model.auxiliary)
         self._acknowledgements = Acknowledgements(conversations, self.turns)
@@ -306,6 +309,6 @@ class TurnEngine:
 
 def _prefetched(call: Call, conversation_id: str) -> list[Any] | None:
     """Blocks the chain's history read fetched for this turn (`langchain_letta.prefetch`)."""
-    LEDGER.turn_mode(conversation_id, call.options["memory"])
+    MEMORY_CHECKS.turn_mode(conversation_id, call.options["memory"])
     take = getattr(call.history, "take_prefetched_blocks", None)
     return take(conversation_id) if take is not None else None

@@ -9,10 +9,11 @@ for `tool_choice`.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
+
+from langchain_letta.state import WARNED
 
 __all__ = ["IGNORED", "say_ignored", "say_tool_choice", "warn_once"]
 
@@ -26,10 +27,11 @@ IGNORED = {
 """The arguments that are accepted and ignored, and why."""
 
 
-@functools.lru_cache(maxsize=64)
 def warn_once(message: str) -> None:
-    """Log `message` as a warning, once per process."""
-    _LOG.warning(message)
+    """Log `message` as a warning, once per process (`langchain_letta.state.WARNED`)."""
+    if message not in WARNED:
+        WARNED[message] = True
+        _LOG.warning(message)
 
 
 def say_ignored(values: Mapping[str, Any], where: str) -> None:

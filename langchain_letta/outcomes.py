@@ -19,16 +19,17 @@ from langchain_letta.errors import (
     LettaPendingApprovalError,
     LettaRunError,
     LettaTimeoutError,
+    classify_conflict,
     translate_error,
 )
 from langchain_letta.events import GarbledStreamError
 
 __all__ = [
     "busy",
-    "classify_conflict",
     "held",
     "incomplete",
     "raise_if_failed",
+    "raise_if_pending_approval",
     "still_running",
     "timed_out",
     "unrecovered",
@@ -37,14 +38,15 @@ __all__ = [
 _NOWHERE = "http://letta.invalid/"
 
 
-def classify_conflict(error: letta_client.ConflictError) -> None:
+def raise_if_pending_approval(error: letta_client.ConflictError) -> None:
     """Raise `LettaPendingApprovalError` for a 409 that waiting cannot cure.
 
-    Any other 409 is a busy conversation: no raise, the caller waits.
+    The 409 is classified by `langchain_letta.errors.classify_conflict`; any other
+    409 (busy, or one it cannot name) is waited for by the caller, as before.
     """
-    body = error.body if isinstance(error.body, dict) else {}
-    detail = str(body.get("detail") or body.get("message") or error.message)
-    if "approval" in detail.lower():
+    if classify_conflict(error) == "pending_approval":
+        body = error.body if isinstance(error.body, dict) else {}
+        detail = str(body.get("detail") or body.get("message") or error.message)
         raise LettaPendingApprovalError(detail, response=error.response, body=error.body) from error
 
 

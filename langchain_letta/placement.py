@@ -22,7 +22,6 @@ from langchain_letta.auxiliary import adiscard, athrowaway, discard, throwaway
 from langchain_letta.conversation import Conversations
 from langchain_letta.errors import translate_error
 from langchain_letta.forks import Branches
-from langchain_letta.memory import LEDGER
 from langchain_letta.messages import anchor_conversation
 from langchain_letta.sessions import (
     SessionResolver,
@@ -32,6 +31,7 @@ from langchain_letta.sessions import (
     check_owner,
     check_session_id,
 )
+from langchain_letta.state import MEMORY_CHECKS
 
 __all__ = ["Placed", "Placement"]
 
@@ -99,8 +99,7 @@ class Placement:
             await acheck_owner(client, self._agent_id, conversation_id)
         elif session_id:
             cached = self.resolver.cached(session_id)
-            resolve = self.resolver.resolve
-            conversation_id = str(cached or await asyncio.to_thread(resolve, session_id))
+            conversation_id = str(cached or await self.resolver.aresolve(session_id))
         else:
             conversation_id = await self._acreate()
         return await asyncio.to_thread(self._branch, conversation_id, session_id, messages)
@@ -133,7 +132,7 @@ class Placement:
 
     async def afollow(self, placed: Placed) -> None:
         """Async twin of `follow`."""
-        await asyncio.to_thread(self.follow, placed)
+        await self.resolver.arefresh(str(placed.session_id), placed.conversation_id)
 
     def _choose(
         self, route: tuple[str, str] | None, messages: Sequence[BaseMessage]
@@ -175,6 +174,6 @@ class Placement:
         return self._created(str(created.id))
 
     def _created(self, conversation_id: str) -> str:
-        LEDGER.created(self._agent_id, conversation_id)
+        MEMORY_CHECKS.created(self._agent_id, conversation_id)
         bind(str(self._conversations.client.base_url), conversation_id, self._agent_id)
         return conversation_id

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from langchain_letta.memory import observe_tools
 from langchain_letta.messages import AGENT_SIDE
+from langchain_letta.state import MEMORY_CHECKS
 
 __all__ = ["StreamProgress", "closing_events", "run_with_otid"]
 
@@ -41,7 +41,7 @@ class StreamProgress:
         item_id = getattr(event, "id", None)
         if item_id and kind in AGENT_SIDE:
             self.shown[(item_id, kind)] = self.shown.get((item_id, kind), "") + _text(event)
-        observe_tools(self.agent_id, event)
+        MEMORY_CHECKS.observe(self.agent_id, event)
         return True
 
     def unseen(self, items: Iterable[Any]) -> Iterator[Any]:

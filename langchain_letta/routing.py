@@ -142,7 +142,7 @@ def route(config: RunnableConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
     routed.setdefault("letta_owner", current_owner())  # the thread or task the call came from
     history = configurable.get("message_history")
     if hasattr(
-        history, "hold_snapshot"
+        history, "repeat_last_read"
     ):  # a LettaChatMessageHistory under RunnableWithMessageHistory
         routed["letta_history"] = history
     chosen = route_in(configurable)

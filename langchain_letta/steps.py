@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import letta_client
 
-from langchain_letta.outcomes import busy, classify_conflict, unrecovered
+from langchain_letta.outcomes import busy, raise_if_pending_approval, unrecovered
 from langchain_letta.turns import DoubtfulTurn, new_otids
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class BusyWait:
 
     def after_conflict(self, error: letta_client.ConflictError) -> float:
         """Seconds to pause before sending again; raises when waiting cannot help."""
-        classify_conflict(error)
+        raise_if_pending_approval(error)
         pause = self._backoff.next_pause()
         if pause is None:
             raise busy(error, self._timeout) from error

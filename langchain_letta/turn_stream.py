@@ -10,7 +10,7 @@ in doubt is never sent again blindly:
   stream (Letta finishes a run whose client went away);
 - a background stream resumes from its last `seq_id`;
 - a turn that timed out raises `LettaTimeoutError` with `turn_stored` and is
-  recorded in `langchain_letta.turns.DOUBTFUL_TURNS`; the next call with the same
+  recorded in `langchain_letta.state.DOUBTFUL_TURNS`; the next call with the same
   content attaches to its run instead of sending it again;
 - a stream closed, abandoned or cancelled before its end cancels its run on the server.
 
@@ -36,12 +36,13 @@ from langchain_letta.errors import (
     translate_error,
 )
 from langchain_letta.events import GarbledStreamError, aiter_events, iter_events
-from langchain_letta.locks import LOCKS, Holder, LockTimeoutError, abandon_quietly, current_owner
+from langchain_letta.locks import Holder, LockTimeoutError, abandon_quietly, current_owner
 from langchain_letta.memory import SyncMemory
 from langchain_letta.outcomes import held, incomplete
 from langchain_letta.progress import StreamProgress
 from langchain_letta.recovery import DROPS, Recovery
 from langchain_letta.runs import Runs
+from langchain_letta.state import DOUBTFUL_TURNS, LOCKS
 from langchain_letta.steps import (
     BusyWait,
     EndedUnstored,
@@ -53,7 +54,7 @@ from langchain_letta.steps import (
     advance,
     turn_steps,
 )
-from langchain_letta.turns import DOUBTFUL_TURNS, DoubtfulTurn, keyed_otids, new_otids
+from langchain_letta.turns import DoubtfulTurn, keyed_otids, new_otids
 
 if TYPE_CHECKING:
     from langchain_letta.conversation import Conversations

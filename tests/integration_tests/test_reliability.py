@@ -197,43 +197,27 @@ async def test_concurrent_async_turns_across_processes_wait_for_busy(
     config = {"configurable": {"session_id": "busy"}}
     first, second = (ChatLetta(agent_id=agent_id, base_url=base_url) for _ in range(2))
     await first.ainvoke("hello", config=config)
-    from langchain_letta import locks as locks_module
-    from langchain_letta import turn_stream as turn_stream_module
-
-    locks = turn_stream_module.LOCKS
-    turn_stream_module.LOCKS = locks_module._Locks()
-    try:
-        slow = asyncio.create_task(first.ainvoke("[slow:2] one", config=config))
-        await asyncio.sleep(0.5)
-        turn_stream_module.LOCKS = locks_module._Locks()
-        other = await second.ainvoke("two", config=config)
-        assert (await slow).text == "Echo: one"
-    finally:
-        turn_stream_module.LOCKS = locks
+    slow = asyncio.create_task(first.ainvoke("[slow:2] one", config=config))
+    await asyncio.sleep(0.5)
+    state.LOCKS.clear()  # as if the second model ran in another process
+    other = await second.ainvoke("two", config=config)
+    assert (await slow).text == "Echo: one"
     assert other.text == "Echo: two"
 
 
 async def test_busy_conversation_is_waited_for_then_raised_with_its_run(
     base_url: str, agent_id: str
 ) -> None:
-    from langchain_letta import locks as locks_module
-    from langchain_letta import turn_stream as turn_stream_module
-
     config = {"configurable": {"session_id": "held"}}
     holder = ChatLetta(agent_id=agent_id, base_url=base_url)
     impatient = ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=0.5)
     await holder.ainvoke("hello", config=config)
-    locks = turn_stream_module.LOCKS
-    try:
-        turn_stream_module.LOCKS = locks_module._Locks()
-        slow = asyncio.create_task(holder.ainvoke("[slow:3] hold it", config=config))
-        await asyncio.sleep(0.7)
-        turn_stream_module.LOCKS = locks_module._Locks()  # as if another process
-        with pytest.raises(LettaConversationBusyError) as raised:
-            await impatient.ainvoke("let me in", config=config, sync_memory="never")
-        await slow
-    finally:
-        turn_stream_module.LOCKS = locks
+    slow = asyncio.create_task(holder.ainvoke("[slow:3] hold it", config=config))
+    await asyncio.sleep(0.7)
+    state.LOCKS.clear()  # as if another process
+    with pytest.raises(LettaConversationBusyError) as raised:
+        await impatient.ainvoke("let me in", config=config, sync_memory="never")
+    await slow
     assert raised.value.is_retryable
     assert (raised.value.run_id or "").startswith("run-")
     assert raised.value.run_id in str(raised.value)

@@ -10,7 +10,7 @@ import pytest
 from langchain_core import exceptions as lc
 
 from langchain_letta import errors
-from langchain_letta.outcomes import classify_conflict
+from langchain_letta.outcomes import raise_if_pending_approval
 
 REQUEST = httpx.Request("POST", "http://letta.invalid/v1/conversations/conv-x/messages")
 
@@ -87,7 +87,7 @@ def test_busy_409_is_retryable_and_names_the_run() -> None:
         "run_id": "run-9",
     }
     error = status_error(409, body)
-    classify_conflict(error)  # busy: no raise, the caller waits
+    raise_if_pending_approval(error)  # busy: no raise, the caller waits
 
     translated = errors.translate_error(error)
 
@@ -100,7 +100,7 @@ def test_pending_approval_409_is_its_own_type() -> None:
     body = {"detail": "Cannot send a new message: the agent is waiting for approval of a tool call"}
 
     with pytest.raises(errors.LettaPendingApprovalError) as raised:
-        classify_conflict(status_error(409, body))
+        raise_if_pending_approval(status_error(409, body))
 
     assert isinstance(raised.value, lc.ModelInvalidRequestError)
     assert isinstance(raised.value, letta_client.ConflictError)

@@ -11,7 +11,7 @@ from langchain_core.tools import tool
 
 from langchain_letta import ChatLetta
 from langchain_letta.calls import prepare_call, send_options
-from langchain_letta.notices import warn_once
+from langchain_letta.state import WARNED
 
 AGENT = "agent-00000000-0000-4000-8000-000000000001"
 LOGGER = "langchain_letta.chat_models"
@@ -29,9 +29,9 @@ def make(**kwargs: object) -> ChatLetta:
 
 @pytest.fixture(autouse=True)
 def fresh_warnings() -> Iterator[None]:
-    warn_once.cache_clear()
+    WARNED.clear()
     yield
-    warn_once.cache_clear()
+    WARNED.clear()
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
