@@ -27,6 +27,7 @@ from langchain_letta.conversation import Conversations
 from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError, translate_error
 from langchain_letta.forks import record_tip, replay_key
 from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages, unsent_tail
+from langchain_letta.outcomes import raise_if_stopped_by_error
 from langchain_letta.placement import Placed, Placement
 from langchain_letta.sessions import SessionResolver
 from langchain_letta.state import MEMORY_CHECKS, PENDING, UNANSWERED
@@ -121,6 +122,8 @@ class Turn:
         record_tip(self.conversation_id, self.chunker.last_message_id)  # langchain_letta.forks
         waiting = self.chunker.requests if self.chunker.stop_reason == "requires_approval" else []
         PENDING.record(self.conversation_id, waiting)  # langchain_letta.approvals
+        chunker = self.chunker
+        raise_if_stopped_by_error(chunker.stop_reason, chunker.run_id, self.conversation_id)
         return self.chunker.finish()
 
 

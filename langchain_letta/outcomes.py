@@ -30,6 +30,7 @@ __all__ = [
     "incomplete",
     "raise_if_failed",
     "raise_if_pending_approval",
+    "raise_if_stopped_by_error",
     "still_running",
     "timed_out",
     "unrecovered",
@@ -129,6 +130,33 @@ def raise_if_failed(run: Any, conversation_id: str) -> None:
         response=httpx.Response(500, request=request),
         body=body,
     )
+
+
+FAILED_STOPS = frozenset(
+    {
+        "error",
+        "llm_api_error",
+        "invalid_llm_response",
+        "insufficient_credits",
+        "context_window_overflow_in_system_prompt",
+    }
+)
+"""Stop reasons of a run that failed: the stream ends normally, but there is no answer."""
+
+
+def raise_if_stopped_by_error(stop_reason: str | None, run_id: str | None, where: str) -> None:
+    """Raise the typed `LettaRunError` for a stream that ended with a failure's stop reason.
+
+    The server ends such a stream like a finished one (a `stop_reason` event, then
+    `[DONE]`), so without this the failure would come back as an empty reply.
+    """
+    if stop_reason not in FAILED_STOPS:
+        return
+    message = f"the run {run_id} of {where} ended without an answer"
+    body = {"error_type": stop_reason, "run_id": run_id, "message": message}
+    request = httpx.Request("POST", f"{_NOWHERE}v1/conversations/{where}/messages")
+    response = httpx.Response(200, request=request)
+    raise translate_error(letta_client.APIStatusError(message, response=response, body=body))
 
 
 def _request_of(error: BaseException) -> httpx.Request:

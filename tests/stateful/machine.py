@@ -65,7 +65,7 @@ from letta_client import Letta
 from pydantic import BaseModel
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
-from langchain_letta.errors import LettaInputError
+from langchain_letta.errors import LettaInputError, LettaRunError
 from langchain_letta.messages import SYSTEM_ALERTS_KEY as ALERTS
 from tests.fault_proxy import FaultProxy
 from tests.stateful import oracle, processes
@@ -88,9 +88,6 @@ KNOWN_BUGS: dict[str, str] = {
     "server_side:rename": "issue 13 (documented limitation): a conversation whose summary is "
     "renamed by hand is not noticed by a warm cache; this process's history and next turn "
     "stay on it",
-    "run_error_as_reply": "found here: a run that ends with stop_reason 'error' (a max_steps=1 "
-    "tool step on agent B once the server compacts) comes back as a reply with empty text, "
-    "not a typed error; tool_step_turn counts it instead of failing",
 }
 MEMORY_PROMISE = os.environ.get("FUZZ_MEMORY_PROMISE", "exact")
 RUN_KNOWN_BUGS = os.environ.get("FUZZ_KNOWN_BUGS", "skip") == "run"
@@ -771,12 +768,16 @@ class UserPaths(RuleBasedStateMachine):
         text = f'[tool:conversation_search {{"query": "x"}}] look {next(self.counter)}'
         model = self._model(agent).bind(max_steps=1)
         runnable = self._chain(agent, False, model) if via == "rwmh" else model
-        reply = self._call(lambda: runnable.invoke(text, self._cfg(session)))
-        stop = reply.response_metadata.get("stop_reason")
-        if stop == "error" and not RUN_KNOWN_BUGS:  # see KNOWN_BUGS["run_error_as_reply"]
-            STATS.rules["known_bug:run_error_as_reply"] += 1
-        else:
-            assert stop == "max_steps", reply.response_metadata
+        outcome = self._try(lambda: runnable.invoke(text, self._cfg(session)))
+        if outcome.error is not None:  # the server's run failed (found here: once it compacted)
+            error = outcome.error
+            assert isinstance(error, LettaRunError), repr(error)
+            assert error.error_type == "error", repr(error)
+            STATS.rules["server_run_failed"] += 1
+            self._failed(agent, key, outcome, text)
+            return
+        reply = outcome.reply
+        assert reply.response_metadata.get("stop_reason") == "max_steps", reply.response_metadata
         self._landed(agent, key, "session_id", reply, text)
 
     @gate("client_tool")

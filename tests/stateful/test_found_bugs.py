@@ -14,12 +14,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from langchain_core.exceptions import LangChainException
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
 from pydantic import BaseModel
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
+from langchain_letta.errors import LettaRunError
 from tests.fault_proxy import FaultProxy
 from tests.stateful.machine import is_typed
 from tests.stateful.oracle import stored_user_texts
@@ -213,11 +213,6 @@ def test_a_clear_reaches_a_replica_on_another_url(
     assert stored_user_texts(letta, str(history.conversation_id)) == ["after"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by the state machine: a run that ends with stop_reason 'error' is returned "
-    "as a reply (empty text), not raised as a typed error",
-)
 def test_a_tool_step_after_automatic_compaction_that_ends_in_error_is_not_a_success(
     letta: Letta, base_url: str
 ) -> None:
@@ -234,7 +229,9 @@ def test_a_tool_step_after_automatic_compaction_that_ends_in_error_is_not_a_succ
         for turn in range(3):  # the server compacts on its own from the second
             model.invoke(f"long {turn} " + "lorem ipsum " * 160, config=config)
         step = model.bind(max_steps=1)
-        with pytest.raises(LangChainException):  # the run failed: a typed error, not a reply
+        with pytest.raises(LettaRunError, match="ended without an answer") as raised:
             step.invoke('[tool:conversation_search {"query": "x"}] look', config=config)
+        assert raised.value.error_type == "error"  # the run's stop reason
+        assert model.invoke("the next turn", config=config).text  # the session goes on
     finally:
         letta.agents.delete(agent.id)
