@@ -54,22 +54,27 @@ def _one_size(url: str, agent_id: str, stored: int, turns: int) -> Section:
     plain = Letta(base_url=url, timeout=300)
     session = f"bench-rt-{stored}-{time.monotonic_ns()}"
     ours_conv = tagged_conversation(plain, agent_id, session)
+    process_conv = tagged_conversation(plain, agent_id, session + "-process")
     naive_conv = tagged_conversation(plain, agent_id, session + "-naive")
-    seconds = seed(plain, ours_conv, stored) + seed(plain, naive_conv, stored)
+    seconds = sum(seed(plain, conv, stored) for conv in (ours_conv, process_conv, naive_conv))
 
     counter = Counter()
     client, async_client = counted_clients(url, counter)
     config: Any = {"configurable": {"session_id": session}}
+    # each arm on its own session (same size): a conversation is used in one mode
+    process_config: Any = {"configurable": {"session_id": session + "-process"}}
     chains = {
         "ours": _chain(agent_id, client, async_client),
         "always": _chain(agent_id, client, async_client, sync_memory="process"),
     }
     with counter.measure() as cold:
         chains["ours"].invoke("first turn in this process", config=config)
-    chains["always"].invoke("warm the second model (reads the agent's model name)", config=config)
+    chains["always"].invoke(
+        "warm the second model (reads the agent's model name)", config=process_config
+    )
     steps: dict[str, Callable[[], object]] = {
         "ours": lambda: chains["ours"].invoke("next turn", config=config),
-        "always": lambda: chains["always"].invoke("next turn", config=config),
+        "always": lambda: chains["always"].invoke("next turn", config=process_config),
         "naive": lambda: _naive_turn(client, naive_conv),
     }
     requests: dict[str, list[float]] = {name: [] for name in steps}

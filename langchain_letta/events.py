@@ -11,8 +11,6 @@ a type this letta-client does not know keeps its fields as attributes.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
@@ -95,8 +93,9 @@ class _Decoder:
 def iter_events(response: Any) -> Iterator[Any]:
     """The events of a streaming letta-client response (``with_streaming_response``).
 
-    After ``[DONE]`` the rest of the body (the chunked encoding's end) is still read, so
-    the connection goes back to the client's pool instead of being dropped.
+    The stream is left at ``[DONE]``, as letta-client leaves it: reading on to the body's
+    end would pool the connection, but Letta ends the body only after it has finished
+    the run (about 100 ms later on the local stack), which every turn would wait for.
     """
     decoder = _Decoder(response)
     lines = response.iter_lines()
@@ -105,7 +104,6 @@ def iter_events(response: Any) -> Iterator[Any]:
         if event is not None:
             yield event
         if decoder.done:
-            _drain(lines)
             return
     event = decoder.end()
     if event is not None:
@@ -121,31 +119,10 @@ async def aiter_events(response: Any) -> AsyncIterator[Any]:
         if event is not None:
             yield event
         if decoder.done:
-            await _adrain(lines)
             return
     event = decoder.end()
     if event is not None:
         yield event
-
-
-_DRAIN_LINES = 16  # what may follow [DONE]: blank lines, the body's end
-
-
-def _drain(lines: Iterator[Any]) -> None:
-    """Read what follows ``[DONE]`` (a few bytes); the turn is complete whatever happens."""
-    with contextlib.suppress(Exception):
-        for _ in itertools.islice(lines, _DRAIN_LINES):
-            pass
-
-
-async def _adrain(lines: AsyncIterator[Any]) -> None:
-    """Async twin of :func:`_drain`."""
-    with contextlib.suppress(Exception):
-        count = 0
-        async for _ in lines:
-            count += 1
-            if count >= _DRAIN_LINES:
-                return
 
 
 def letta_model(data: dict[str, Any]) -> Any:

@@ -186,38 +186,3 @@ def test_unknown_and_malformed_events_are_kept_not_dropped() -> None:
     assert events[0].run_id == "run-1"
     assert isinstance(events[1], AssistantMessage)
     assert events[1].content == "hi"
-
-
-class _Lines:
-    """A streaming response whose lines are counted as they are read."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines, self.read = lines, 0
-        self.http_response = None
-
-    def iter_lines(self) -> Iterator[str]:
-        for line in self.lines:
-            self.read += 1
-            yield line
-
-
-def test_the_body_after_done_is_read_so_the_connection_is_pooled() -> None:
-    stop = '{"message_type": "stop_reason", "stop_reason": "end_turn"}'
-    response = _Lines([f"data: {stop}", "", "data: [DONE]", "", ""])
-
-    events = list(iter_events(response))
-
-    assert [event.message_type for event in events] == ["stop_reason"]
-    assert response.read == len(response.lines)  # to the end, not just to [DONE]
-
-
-def test_a_server_that_goes_on_after_done_is_not_read_forever() -> None:
-    def endless() -> Iterator[str]:
-        yield "data: [DONE]"
-        while True:
-            yield ""
-
-    response = _Lines([])
-    response.iter_lines = endless  # type: ignore[method-assign]
-
-    assert list(iter_events(response)) == []
