@@ -9,9 +9,9 @@ The turn itself runs in `langchain_letta.engine`; routing by config is
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -178,6 +178,15 @@ class ChatLetta(RoutedChatModel):
         self._engine = TurnEngine(self, conversations)
         say_ignored(self.__dict__, "at init")
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy whose turns follow its own fields (`update`'s `session_id`, ...).
+
+        The turn engine reads the routing fields when it is built, so the copy gets its own.
+        """
+        copy = super().model_copy(update=update, deep=deep)
+        copy._engine = TurnEngine(copy, self._engine.conversations)
+        return copy
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         """Tool calling yes, native structured output no (see `langchain_letta.profile`)."""

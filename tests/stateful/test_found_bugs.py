@@ -235,3 +235,23 @@ def test_a_tool_step_after_automatic_compaction_that_ends_in_error_is_not_a_succ
         assert model.invoke("the next turn", config=config).text  # the session goes on
     finally:
         letta.agents.delete(agent.id)
+
+
+def test_a_copy_keyed_on_the_instance_uses_its_own_session(letta: Letta, base_url: str) -> None:
+    """Found by the state machine (seed 3105763009): `model_copy(update={"session_id": ...})`
+    kept the original's routing, so the copy's turns went to a new conversation."""
+    agent = letta.agents.create(
+        name="lc-stateful-copy",
+        model="openai-proxy/fake-llm",
+        embedding="openai/text-embedding-3-small",
+        memory_blocks=[{"label": "human", "value": "Name: Ada"}],
+    )
+    try:
+        model = ChatLetta(agent_id=agent.id, base_url=base_url)
+        first = model.invoke("one", config={"configurable": {"session_id": "k1%"}})
+        keyed = model.model_copy(update={"session_id": "k1%"})
+        again = keyed.invoke("two")
+        conversation = first.response_metadata["conversation_id"]
+        assert again.response_metadata["conversation_id"] == conversation
+    finally:
+        letta.agents.delete(agent.id)
