@@ -10,7 +10,6 @@ from langchain_core.messages import BaseMessage
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
-from langchain_letta.clients import shared_clients
 from langchain_letta.connection import resolve_endpoint
 from langchain_letta.conversation import Conversations, Order
 from langchain_letta.errors import (
@@ -178,14 +177,16 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         self.cursor_semantics: CursorSemantics = cursor_semantics
         endpoint = resolve_endpoint(base_url, api_key)
         self.base_url = endpoint.url
-        client, async_client = shared_clients(
+        self._conversations = Conversations.connect(
             endpoint,
             timeout=timeout,
             max_retries=max_retries,
+            busy_timeout=0,
             client=client,
             async_client=async_client,
         )
-        self._conversations = Conversations(client, async_client, busy_timeout=0)
+        client = self._conversations.client
+        async_client = self._conversations.given_async_client
         self._listing = MessageListing(client, async_client)
         self._cache_key = str(client.base_url)
         self._resolver = SessionResolver(client, agent_id, session_store, async_client=async_client)
