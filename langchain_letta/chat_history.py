@@ -31,12 +31,7 @@ from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.messages import (
     fold_messages,
 )
-from langchain_letta.paging import (
-    CursorSemantics,
-    MessageListing,
-    aiter_items,
-    iter_items,
-)
+from langchain_letta.paging import CursorSemantics, MessageListing
 from langchain_letta.prefetch import Prefetched, wanted
 from langchain_letta.sessions import (
     SessionResolver,
@@ -50,6 +45,7 @@ from langchain_letta.sessions import (
     check_session_id,
 )
 from langchain_letta.state import MEMORY_CHECKS, THREADS
+from langchain_letta.time_order import aiter_thread, iter_thread
 from langchain_letta.to_letta import not_stored
 
 __all__ = ["LettaChatMessageHistory"]
@@ -128,8 +124,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         The summary a compaction leaves is a `SystemMessage` with
         `response_metadata["letta_message_type"] == "system_alert"`, in `messages` and
         `iter_messages` alike, where it was made. A running history notices it by that
-        summary and from then on reads the thread whole, exactly as a fresh process
-        does (Letta 0.16.8 lists a compacted thread out of order: see the README).
+        summary and from then on reads the thread whole, in the order its messages were
+        made, exactly as a fresh process does (Letta 0.16.8 lists a
+        compacted thread out of order and its cursors skip messages: see the README).
 
     Clearing:
         `clear()` starts the session on a fresh, empty conversation and deletes the old
@@ -384,7 +381,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         conversation_id = self.conversation_id
         if conversation_id is None:
             return
-        items = iter_items(
+        items = iter_thread(
             self._listing,
             conversation_id,
             order,
@@ -408,7 +405,7 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         conversation_id = await self._aconversation_id()
         if conversation_id is None:
             return
-        items = aiter_items(
+        items = aiter_thread(
             self._listing,
             conversation_id,
             order,

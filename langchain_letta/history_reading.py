@@ -18,8 +18,16 @@ from typing import Any
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_letta.conversation import Order
-from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT, system_alert
+from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT
 from langchain_letta.paging import MessageListing, aiter_items, aiter_newer, iter_items, iter_newer
+from langchain_letta.time_order import (
+    PROBE,
+    aread_whole,
+    compacted,
+    is_alert,
+    newest_rows_first,
+    read_whole,
+)
 
 __all__ = [
     "ReadThread",
@@ -52,16 +60,11 @@ class ReadThread:
     compacted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check_compaction(self, new_items: list[Any]) -> None:
-        """Start over if the conversation was compacted (now or before): read it whole.
-
-        A compaction on Letta 0.16.8 renumbers the positions the conversation's listing
-        orders by, so a compacted thread is read whole each time, exactly as a fresh
-        process reads it. The summary a compaction leaves is how it is noticed.
-        """
-        if self.compacted or any(is_alert(item) for item in new_items):
-            self.complete, self.open_turn, self.last_id, self.size = [], [], None, 0
-            self.client_returns = set()
+    def start_over(self) -> None:
+        """Forget what was read: the thread was compacted and is read whole from now on."""
+        self.complete, self.open_turn, self.last_id, self.size = [], [], None, 0
+        self.client_returns = set()
+        self.compacted = True
 
     def extend(self, new_items: list[Any], convert: Convert) -> list[BaseMessage]:
         """Add newly read items; return the whole thread as messages."""
@@ -118,13 +121,6 @@ def is_echo(item: Any, client_returns: set[str], *, note: bool) -> bool:
     return kind == "tool_return_message" and getattr(item, "tool_call_id", None) in client_returns
 
 
-def is_alert(item: Any) -> bool:
-    """Whether `item` is the summary a compaction left (a Letta system alert)."""
-    return getattr(item, "message_type", None) == "user_message" and (
-        system_alert(getattr(item, "content", None)) is not None
-    )
-
-
 def is_prompt(message: BaseMessage) -> bool:
     """Whether `message` is the conversation's compiled system prompt (not a summary)."""
     return (
@@ -139,15 +135,7 @@ def oldest_first(items: list[Any], order: Order) -> list[Any]:
     Newest-first pages list stored rows newest first, but the items one row splits
     into (reasoning, then its reply) keep their own order.
     """
-    if order == "asc":
-        return list(items)
-    rows: list[list[Any]] = []
-    for item in items:
-        if rows and rows[-1][0].id == item.id:
-            rows[-1].append(item)
-        else:
-            rows.append([item])
-    return [item for row in reversed(rows) for item in row]
+    return list(items) if order == "asc" else newest_rows_first(items)
 
 
 def to_messages_lazily(
@@ -179,30 +167,35 @@ def read_new(
 ) -> list[Any]:
     """The conversation's items that `thread` has not read yet (one request when warm).
 
-    On a first read, or once the conversation was compacted, that is the whole thread as
-    the server lists it; else what was created after the last item read.
+    On a first read that is the whole thread as the server lists it, else what was
+    created after the last item read. A compacted thread is read whole, in creation
+    order (see `langchain_letta.time_order`).
     """
-    new_items: list[Any] = []
-    if thread.last_id is not None:
+    if thread.last_id is not None and not thread.compacted:
         new_items = list(iter_newer(listing, conversation_id, thread.last_id, page_size))
-        thread.check_compaction(new_items)
-    if thread.last_id is None:
-        new_items = list(iter_items(listing, conversation_id, "asc", page_size))
-        thread.compacted = any(is_alert(item) for item in new_items)
-    return new_items
+        if not compacted(new_items):
+            return new_items
+    elif thread.last_id is None:
+        first = listing.page(conversation_id, order="asc", limit=max(page_size, PROBE))
+        if not compacted(first):
+            return list(iter_items(listing, conversation_id, "asc", page_size, first_page=first))
+    thread.start_over()
+    return read_whole(listing, conversation_id)
 
 
 async def aread_new(
     thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
 ) -> list[Any]:
     """Async twin of `read_new`."""
-    new_items: list[Any] = []
-    if thread.last_id is not None:
+    if thread.last_id is not None and not thread.compacted:
         newer = aiter_newer(listing, conversation_id, thread.last_id, page_size)
         new_items = [item async for item in newer]
-        thread.check_compaction(new_items)
-    if thread.last_id is None:
-        whole = aiter_items(listing, conversation_id, "asc", page_size)
-        new_items = [item async for item in whole]
-        thread.compacted = any(is_alert(item) for item in new_items)
-    return new_items
+        if not compacted(new_items):
+            return new_items
+    elif thread.last_id is None:
+        first = await listing.apage(conversation_id, order="asc", limit=max(page_size, PROBE))
+        if not compacted(first):
+            whole = aiter_items(listing, conversation_id, "asc", page_size, first_page=first)
+            return [item async for item in whole]
+    thread.start_over()
+    return await aread_whole(listing, conversation_id)

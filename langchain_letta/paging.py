@@ -145,7 +145,8 @@ class MessageListing:
     `newer` therefore reads what was created after a known message through
     Letta's message listing by creation time (`GET /v1/messages/`), which a
     compaction leaves in order; every new message of a conversation, a fork's too,
-    is found there.
+    is found there. A compacted conversation is read whole instead, in creation order
+    (`langchain_letta.time_order`).
     """
 
     def __init__(self, client: Letta, async_client: AsyncLetta) -> None:
@@ -191,8 +192,11 @@ class MessageListing:
             page = await response.json()
         return _decoded(page)
 
-    def newer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
-        """Items created after message `after`, oldest first (`LettaCursorError`: gone)."""
+    def newer(self, conversation_id: str, after: str | None, limit: int) -> list[Any]:
+        """Items created after message `after` (else from the first), oldest first.
+
+        Raises `LettaCursorError` when `after` is gone.
+        """
         request = {"order": "asc", "limit": limit, "after": after}
         with letta_errors(reading=_LISTING, cursor=after):
             response = self.client.messages.with_raw_response.list(
@@ -201,7 +205,7 @@ class MessageListing:
             page = response.json()
         return _decoded(page)
 
-    async def anewer(self, conversation_id: str, after: str, limit: int) -> list[Any]:
+    async def anewer(self, conversation_id: str, after: str | None, limit: int) -> list[Any]:
         """Async twin of `newer`."""
         request = {"order": "asc", "limit": limit, "after": after}
         with letta_errors(reading=_LISTING, cursor=after):
@@ -290,11 +294,13 @@ def iter_items(
     *,
     semantics: CursorSemantics = "auto",
     trusted: bool = False,
+    first_page: list[Any] | None = None,
 ) -> Iterator[Any]:
     """Lazily yield a conversation's stored items, one page per request.
 
     A cursor that is not `trusted` (from this process's own earlier read) costs one
-    more request, checking that it is a message of this conversation.
+    more request, checking that it is a message of this conversation. A `first_page`
+    already read (oldest first, from the start) is used instead of asking for it.
 
     Raises:
         LettaCursorError: `after`/`before` is malformed, unknown, or a message of
@@ -307,7 +313,11 @@ def iter_items(
         if cursor and not trusted and owns is not None and not owns(conversation_id, cursor):
             raise _foreign(cursor)
     while (request := pager.next_request()) is not None:
-        yield from pager.accept(conversations.page(conversation_id, **request))
+        if first_page is None:
+            page = conversations.page(conversation_id, **request)
+        else:
+            page, first_page = first_page, None
+        yield from pager.accept(page)
 
 
 async def aiter_items(
@@ -320,6 +330,7 @@ async def aiter_items(
     *,
     semantics: CursorSemantics = "auto",
     trusted: bool = False,
+    first_page: list[Any] | None = None,
 ) -> AsyncIterator[Any]:
     """Async twin of `iter_items`."""
     pager = _pager(conversations, order, page_size, after, before, semantics)
@@ -333,5 +344,9 @@ async def aiter_items(
         ):
             raise _foreign(cursor)
     while (request := pager.next_request()) is not None:
-        for item in pager.accept(await conversations.apage(conversation_id, **request)):
+        if first_page is None:
+            page = await conversations.apage(conversation_id, **request)
+        else:
+            page, first_page = first_page, None
+        for item in pager.accept(page):
             yield item
