@@ -38,6 +38,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, ToolMessage
 
 from langchain_letta.errors import LettaInputError
+from langchain_letta.item_rows import newest_first
 from langchain_letta.lru import LRU
 
 __all__ = [
@@ -214,9 +215,17 @@ class PendingCalls:
         the agent's approval request. A call of a tool in `client_tools` is the app's
         (answered "not run"), any other the agent's own (denied).
         """
-        newest = client.conversations.messages.list(conversation_id, order="desc", limit=4)
+        # by creation: once the server compacted it, a conversation's listing by position
+        # no longer ends with its newest messages; a fork that made none shows its parent's
+        newest = newest_first(
+            client.messages.list(conversation_id=conversation_id, order="desc", limit=4)
+        )
+        if not newest:
+            newest = client.conversations.messages.list(
+                conversation_id, order="desc", limit=4
+            ).items
         calls = []
-        for item in newest.items:
+        for item in newest:
             if str(item.message_type) != "approval_request_message":
                 break
             for call in item.tool_calls or [item.tool_call]:

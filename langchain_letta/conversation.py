@@ -174,3 +174,14 @@ class Conversations:
         return await self._listing.apage(
             conversation_id, order=order, limit=limit, after=after, before=before
         )
+
+    def newest(self, conversation_id: str, limit: int) -> list[Any]:
+        """The items of the newest `limit` messages made in the conversation, newest first.
+
+        By creation, not by position: see `MessageListing.newest`.
+        """
+        return self._listing.newest(conversation_id, limit)
+
+    async def anewest(self, conversation_id: str, limit: int) -> list[Any]:
+        """Async twin of `newest`."""
+        return await self._listing.anewest(conversation_id, limit)

@@ -171,9 +171,9 @@ class Branches:
         """
         if TIPS.get(conversation_id) == anchor_id:
             return False
-        later = self.client.conversations.messages.list(
-            conversation_id, order="asc", after=anchor_id, limit=_DIVERGENCE_DEPTH
-        ).items
+        later = self.client.messages.list(  # by creation: a compaction renumbers positions
+            conversation_id=conversation_id, order="asc", after=anchor_id, limit=_DIVERGENCE_DEPTH
+        )
         if any(_is_new_input(item) for item in later):
             return True
         record_tip(conversation_id, later[-1].id if later else anchor_id)

@@ -18,14 +18,20 @@ from typing import Any
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_letta.conversation import Order
+from langchain_letta.item_rows import reverse_rows
 from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT
-from langchain_letta.paging import MessageListing, aiter_items, aiter_newer, iter_items, iter_newer
+from langchain_letta.paging import (
+    MessageListing,
+    aiter_items,
+    aiter_newer,
+    iter_items,
+    iter_newer,
+)
 from langchain_letta.time_order import (
     PROBE,
     aread_whole,
     compacted,
     is_alert,
-    newest_rows_first,
     read_whole,
 )
 
@@ -135,7 +141,7 @@ def oldest_first(items: list[Any], order: Order) -> list[Any]:
     Newest-first pages list stored rows newest first, but the items one row splits
     into (reasoning, then its reply) keep their own order.
     """
-    return list(items) if order == "asc" else newest_rows_first(items)
+    return list(items) if order == "asc" else reverse_rows(items)
 
 
 def to_messages_lazily(

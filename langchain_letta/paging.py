@@ -25,6 +25,7 @@ from langchain_letta.errors import (
     letta_errors,
 )
 from langchain_letta.events import letta_models
+from langchain_letta.item_rows import newest_first
 
 if TYPE_CHECKING:
     from langchain_letta.conversation import Conversations, Order
@@ -197,18 +198,37 @@ class MessageListing:
 
         Raises `LettaCursorError` when `after` is gone.
         """
-        request = {"order": "asc", "limit": limit, "after": after}
-        with letta_errors(reading=_LISTING, cursor=after):
+        return self._made(conversation_id, {"order": "asc", "limit": limit, "after": after})
+
+    async def anewer(self, conversation_id: str, after: str | None, limit: int) -> list[Any]:
+        """Async twin of `newer`."""
+        return await self._amade(conversation_id, {"order": "asc", "limit": limit, "after": after})
+
+    def newest(self, conversation_id: str, limit: int) -> list[Any]:
+        """The items of the newest `limit` messages made in the conversation, newest first.
+
+        By creation, which a compaction leaves in order: once a conversation was
+        compacted, its listing by position no longer ends with its newest messages.
+        A fork's messages from before the fork are not among them.
+        """
+        return newest_first(self._made(conversation_id, {"order": "desc", "limit": limit}))
+
+    async def anewest(self, conversation_id: str, limit: int) -> list[Any]:
+        """Async twin of `newest`."""
+        return newest_first(await self._amade(conversation_id, {"order": "desc", "limit": limit}))
+
+    def _made(self, conversation_id: str, request: dict[str, Any]) -> list[Any]:
+        """One page of Letta's listing by creation (`GET /v1/messages/`) of a conversation."""
+        with letta_errors(reading=_LISTING, cursor=request.get("after")):
             response = self.client.messages.with_raw_response.list(
                 **_query(conversation_id, request)
             )
             page = response.json()
         return _decoded(page)
 
-    async def anewer(self, conversation_id: str, after: str | None, limit: int) -> list[Any]:
-        """Async twin of `newer`."""
-        request = {"order": "asc", "limit": limit, "after": after}
-        with letta_errors(reading=_LISTING, cursor=after):
+    async def _amade(self, conversation_id: str, request: dict[str, Any]) -> list[Any]:
+        """Async twin of `_made`."""
+        with letta_errors(reading=_LISTING, cursor=request.get("after")):
             response = await self.async_client.messages.with_raw_response.list(
                 **_query(conversation_id, request)
             )

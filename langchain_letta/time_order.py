@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_letta.errors import LettaCursorError
+from langchain_letta.item_rows import reverse_rows
 from langchain_letta.messages import system_alert
 from langchain_letta.paging import (
     CursorSemantics,
@@ -37,7 +38,6 @@ __all__ = [
     "in_time_order",
     "is_alert",
     "iter_thread",
-    "newest_rows_first",
     "read_whole",
 ]
 
@@ -88,17 +88,6 @@ async def aread_whole(listing: MessageListing, conversation_id: str) -> list[Any
     return in_time_order(items, await listing.anewer(conversation_id, None, WHOLE))
 
 
-def newest_rows_first(items: list[Any]) -> list[Any]:
-    """`items` with their stored messages in reverse, each message's items kept in order."""
-    rows: list[list[Any]] = []
-    for item in items:
-        if rows and rows[-1][0].id == item.id:
-            rows[-1].append(item)
-        else:
-            rows.append([item])
-    return [item for row in reversed(rows) for item in row]
-
-
 def _window(items: list[Any], order: Order, after: str | None, before: str | None) -> list[Any]:
     """The items (in time order) later than `after` and earlier than `before`, in `order`."""
     ids = [item.id for item in items]
@@ -108,7 +97,7 @@ def _window(items: list[Any], order: Order, after: str | None, before: str | Non
     start = len(ids) - ids[::-1].index(after) if after is not None else 0
     end = ids.index(before) if before is not None else len(ids)
     chosen = items[start:end]
-    return chosen if order == "asc" else newest_rows_first(chosen)
+    return chosen if order == "asc" else reverse_rows(chosen)
 
 
 def _probe_limit(page_size: int) -> int:

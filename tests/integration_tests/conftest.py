@@ -40,3 +40,17 @@ def agent_id(letta: Letta, request: pytest.FixtureRequest) -> Iterator[str]:
     )
     yield agent.id
     letta.agents.delete(agent.id)
+
+
+@pytest.fixture
+def small_agent(letta: Letta, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An agent with a context window small enough for Letta to compact on its own."""
+    agent = letta.agents.create(
+        name=agent_name(request),
+        model=MODEL_HANDLE,
+        embedding=EMBEDDING_HANDLE,
+        context_window_limit=2000,
+        memory_blocks=[{"label": "human", "value": "x"}, {"label": "persona", "value": "y"}],
+    )
+    yield agent.id
+    letta.agents.delete(agent.id)

@@ -297,20 +297,6 @@ def triples(messages: list[Any]) -> list[list[str]]:
     return [[m.type, m.text, m.id] for m in messages]
 
 
-@pytest.fixture
-def small_agent(letta: Letta) -> Iterator[str]:
-    """An agent with a context window small enough for Letta to compact on its own."""
-    agent = letta.agents.create(
-        name=f"lc-test-small-{uuid.uuid4().hex[:8]}",
-        model=MODEL_HANDLE,
-        embedding=EMBEDDING_HANDLE,
-        context_window_limit=2000,
-        memory_blocks=[{"label": "human", "value": "x"}, {"label": "persona", "value": "y"}],
-    )
-    yield agent.id
-    letta.agents.delete(agent.id)
-
-
 def test_a_running_history_equals_a_fresh_read_across_automatic_compaction(
     base_url: str, small_agent: str
 ) -> None:

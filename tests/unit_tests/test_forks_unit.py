@@ -26,8 +26,12 @@ class FakeConversations:
         self.messages = SimpleNamespace(list=self._list)
 
     def _list(self, conversation_id: str, **params: Any) -> Any:
-        self.calls.append(f"list {conversation_id} after={params['after']}")
+        self.calls.append(f"list {conversation_id} after={params.get('after')}")
         return SimpleNamespace(items=self.later)
+
+    def list_made(self, *, conversation_id: str, **params: Any) -> Any:
+        """``client.messages.list``: what a conversation made, by creation."""
+        return self._list(conversation_id, **params).items
 
     def retrieve(self, conversation_id: str) -> Any:
         self.calls.append(f"retrieve {conversation_id}")
@@ -55,9 +59,11 @@ class FakeConversations:
 
 
 def branches(later: list[Any], *, forks_at_message: bool = False) -> Branches:
+    conversations = FakeConversations(later, forks_at_message)
     client = SimpleNamespace(
         base_url=f"http://server-{forks_at_message}",
-        conversations=FakeConversations(later, forks_at_message),
+        conversations=conversations,
+        messages=SimpleNamespace(list=conversations.list_made),
     )
     return Branches(client, AGENT)  # type: ignore[arg-type]
 

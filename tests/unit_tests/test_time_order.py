@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from langchain_letta.errors import LettaCursorError
+from langchain_letta.item_rows import newest_first
 from langchain_letta.time_order import _window, compacted, in_time_order
 
 
@@ -76,3 +78,16 @@ def test_a_compaction_is_known_by_its_summary() -> None:
     summary = '{"type": "system_alert", "message": "Summary of earlier turns"}'
     assert compacted([item(1, content="hello"), item(2, content=summary)])
     assert not compacted([item(1, content="hello")])
+
+
+def test_the_newest_messages_come_newest_first_whichever_way_the_server_lists_them() -> None:
+    start = datetime(2026, 12, 2, tzinfo=UTC)
+    page = [item(1, date=start), item(2, "reasoning_message", date=start + timedelta(seconds=1))]
+    page += [item(2, "assistant_message", date=start + timedelta(seconds=1))]
+    expected = [
+        "message-2/reasoning_message",
+        "message-2/assistant_message",
+        "message-1/user_message",
+    ]
+    assert ids(newest_first(page)) == expected  # Letta 0.16.8: the newest, oldest first
+    assert ids(newest_first(newest_first(page))) == expected  # already newest first

@@ -1,0 +1,94 @@
+"""The package's promises hold on a conversation the server compacted on its own.
+
+Letta 0.16.8 renumbers a compacted conversation's in-context messages on every turn, so
+its listing by position no longer puts the newest messages last. Whatever looks for
+"the newest messages" (a retry finding its stored turn, a structured-output call left
+waiting, time travel deciding whether an input diverges) must not use that order.
+Live against the real local server, on an agent with a 2,000-token window.
+"""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.runnables.history import RunnableWithMessageHistory
+from letta_client import Letta
+from pydantic import BaseModel
+
+from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaTimeoutError, state
+from tests.integration_tests.test_turns_exactly_once import until, user_turns
+
+pytestmark = pytest.mark.live
+
+
+class Joke(BaseModel):
+    setup: str
+    punchline: str
+
+
+def compacted_session(base_url: str, agent_id: str, session_id: str) -> str:
+    """Long turns on `session_id` until the server compacts it, then two more; its id."""
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    config = {"configurable": {"session_id": session_id}}
+    for turn in range(12):
+        reply = model.invoke(f"turn {turn} " + "lorem ipsum " * 30, config=config)
+        if reply.response_metadata.get("letta_system_alerts"):
+            break
+    else:
+        pytest.fail("the server never compacted")
+    for turn in range(2):  # the renumbered in-context messages now tie with evicted ones
+        model.invoke(f"after {turn}", config=config)
+    return str(reply.response_metadata["conversation_id"])
+
+
+def test_a_retry_after_a_timeout_finds_its_turn_in_a_compacted_conversation(
+    base_url: str, small_agent: str, letta: Letta
+) -> None:
+    conversation_id = compacted_session(base_url, small_agent, "retry")
+    config = {"configurable": {"session_id": "retry"}}
+    with pytest.raises(LettaTimeoutError):
+        ChatLetta(agent_id=small_agent, base_url=base_url, timeout=1.5).invoke(
+            "[slow:3] once", config=config
+        )
+    until(lambda: "[slow:3] once" in user_turns(letta, conversation_id))
+    until(lambda: not list(letta.runs.list(conversation_id=conversation_id, active=True)))
+
+    reply = ChatLetta(agent_id=small_agent, base_url=base_url).invoke(
+        "[slow:3] once", config=config
+    )
+
+    assert reply.text == "Echo: once"
+    assert user_turns(letta, conversation_id).count("[slow:3] once") == 1
+
+
+def test_a_structured_call_left_waiting_is_answered_in_a_compacted_conversation(
+    base_url: str, small_agent: str
+) -> None:
+    compacted_session(base_url, small_agent, "structured")
+    config = {"configurable": {"session_id": "structured"}}
+    with pytest.raises(LettaTimeoutError):
+        ChatLetta(agent_id=small_agent, base_url=base_url, timeout=2.0).with_structured_output(
+            Joke
+        ).invoke("[slow:4] [tool] a joke", config=config)
+
+    reply = ChatLetta(agent_id=small_agent, base_url=base_url).invoke("next", config=config)
+
+    assert reply.text == "Echo: next"
+
+
+def test_history_turns_stay_in_the_sessions_compacted_conversation(
+    base_url: str, small_agent: str
+) -> None:
+    conversation_id = compacted_session(base_url, small_agent, "chain")
+    state.reset()  # a worker that restarts: it knows nothing of the session's last turns
+    chain = RunnableWithMessageHistory(
+        ChatLetta(agent_id=small_agent, base_url=base_url),
+        lambda session_id: LettaChatMessageHistory(
+            session_id=session_id, agent_id=small_agent, base_url=base_url
+        ),
+    )
+    config = {"configurable": {"session_id": "chain"}}
+
+    replies = [chain.invoke(f"chained {n}", config=config) for n in range(2)]
+
+    assert [r.response_metadata["conversation_id"] for r in replies] == [conversation_id] * 2
+    assert [r.text for r in replies] == ["Echo: chained 0", "Echo: chained 1"]
