@@ -39,6 +39,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 
 from langchain_letta.errors import LettaInputError
 from langchain_letta.lru import LRU
+from langchain_letta.plans import Call, Plan
 
 __all__ = [
     "APPROVAL_KEY",
@@ -206,15 +207,17 @@ class PendingCalls:
             return [first, *payloads[1:]]
         return [{"type": "approval", "approvals": answers}, *payloads]
 
-    def recover(self, client: Any, conversation_id: str, client_tools: frozenset[str]) -> bool:
+    def recovering(self, conversation_id: str, client_tools: frozenset[str]) -> Plan[bool]:
         """Learn from the server the calls a conversation waits for; whether there are any.
 
         For a turn Letta refused because a call waits (`LettaPendingApprovalError`) in
         a process that did not make the turn that left it: the newest stored message is
         the agent's approval request. A call of a tool in `client_tools` is the app's
-        (answered "not run"), any other the agent's own (denied).
+        (answered "not run"), any other the agent's own (denied). A plan
+        (`langchain_letta.plans`): run it sync or async.
         """
-        newest = client.conversations.messages.list(conversation_id, order="desc", limit=4)
+        kwargs = {"order": "desc", "limit": 4}
+        newest = yield Call("conversations.messages.list", (conversation_id,), kwargs)
         calls = []
         for item in newest.items:
             if str(item.message_type) != "approval_request_message":
