@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_letta.acknowledgements import Acknowledgements
 from langchain_letta.agent_info import AgentInfo
 from langchain_letta.calls import Call, prepare_call
+from langchain_letta.connection import Endpoint
 from langchain_letta.conversation import Conversations
 from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError
 from langchain_letta.forks import record_tip, replay_key
@@ -144,6 +145,19 @@ class TurnEngine:
         fixed = (model.conversation_id, model.session_id)
         self.placement = Placement(conversations, model.agent_id, resolver, fixed, model.auxiliary)
         self._acknowledgements = Acknowledgements(conversations, self.turns)
+
+    @classmethod
+    def connect(cls, model: ChatLetta, endpoint: Endpoint) -> TurnEngine:
+        """The engine of `model` over its clients, or shared ones (`langchain_letta.clients`)."""
+        conversations = Conversations.connect(
+            endpoint,
+            timeout=model.timeout,
+            max_retries=model.max_retries,
+            busy_timeout=model.busy_timeout,
+            client=model.client,
+            async_client=model.async_client,
+        )
+        return cls(model, conversations)
 
     def model_label(self) -> str:
         """The model's name for traces: as given, else the agent's handle, else its id."""
