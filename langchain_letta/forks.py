@@ -45,6 +45,7 @@ from letta_client import AsyncLetta, Letta
 
 from langchain_letta.approvals import decision_of
 from langchain_letta.clients import for_running_loop
+from langchain_letta.errors import LettaInputError
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
 from langchain_letta.plans import Call, Plan, arun, run
 from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
@@ -115,7 +116,8 @@ class Branches:
         self, conversation_id: str, messages: Sequence[BaseMessage]
     ) -> tuple[str, list[BaseMessage]]:
         """Async twin of `place`."""
-        assert self.async_client is not None, "Branches built without an async client"
+        if self.async_client is None:
+            raise LettaInputError("These Branches were built without an async client.")
         client = for_running_loop(self.async_client)
         return await arun(self._placing(conversation_id, messages), client)
 
