@@ -40,6 +40,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_letta.errors import LettaInputError
 from langchain_letta.item_rows import newest_first
 from langchain_letta.lru import LRU
+from langchain_letta.plans import Call, Plan
 
 __all__ = [
     "APPROVAL_KEY",
@@ -207,23 +208,23 @@ class PendingCalls:
             return [first, *payloads[1:]]
         return [{"type": "approval", "approvals": answers}, *payloads]
 
-    def recover(self, client: Any, conversation_id: str, client_tools: frozenset[str]) -> bool:
+    def recovering(self, conversation_id: str, client_tools: frozenset[str]) -> Plan[bool]:
         """Learn from the server the calls a conversation waits for; whether there are any.
 
         For a turn Letta refused because a call waits (`LettaPendingApprovalError`) in
         a process that did not make the turn that left it: the newest stored message is
         the agent's approval request. A call of a tool in `client_tools` is the app's
-        (answered "not run"), any other the agent's own (denied).
+        (answered "not run"), any other the agent's own (denied). A plan
+        (`langchain_letta.plans`): run it sync or async.
         """
         # by creation: once the server compacted it, a conversation's listing by position
         # no longer ends with its newest messages; a fork that made none shows its parent's
-        newest = newest_first(
-            client.messages.list(conversation_id=conversation_id, order="desc", limit=4)
-        )
+        made = {"conversation_id": conversation_id, "order": "desc", "limit": 4}
+        newest = newest_first(list((yield Call("messages.list", (), made))))
         if not newest:
-            newest = client.conversations.messages.list(
-                conversation_id, order="desc", limit=4
-            ).items
+            kwargs = {"order": "desc", "limit": 4}
+            listed = yield Call("conversations.messages.list", (conversation_id,), kwargs)
+            newest = list(listed.items)
         calls = []
         for item in newest:
             if str(item.message_type) != "approval_request_message":

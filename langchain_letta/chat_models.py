@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -25,18 +25,17 @@ from langchain_core.tools import BaseTool
 from letta_client import AsyncLetta, Letta
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
-    field_validator,
     model_validator,
 )
 
 from langchain_letta.calls import check_max_steps
 from langchain_letta.client_tools import estimate_call_tokens, structured_output, tool_binding
 from langchain_letta.connection import resolve_endpoint
-from langchain_letta.conversation import Conversations
 from langchain_letta.engine import TurnEngine
 from langchain_letta.errors import LettaInputError
 from langchain_letta.memory import SyncMemory, check_mode
@@ -57,11 +56,10 @@ _BASIC_AUTH: contextvars.ContextVar[SecretStr | None] = contextvars.ContextVar(
 class ChatLetta(RoutedChatModel):
     """Chat with a stateful Letta agent, one Letta conversation per session.
 
-    Letta keeps each thread and the agent's memory on the server. Every session key
-    gets its own conversation (created on first use, found again after a restart, from
-    any process); all sessions share the agent's memory blocks and tools. Only what
-    Letta has not stored is sent, so the model combines exactly with
-    `RunnableWithMessageHistory` and `LettaChatMessageHistory`.
+    Letta keeps each thread and the agent's memory on the server. Each session key gets
+    its own conversation (made on first use, found again after a restart, in any process);
+    all sessions share the agent's memory blocks and tools. Only what Letta lacks is sent,
+    so it combines exactly with `RunnableWithMessageHistory` and `LettaChatMessageHistory`.
 
     Setup:
         ```bash
@@ -81,13 +79,9 @@ class ChatLetta(RoutedChatModel):
             print(chunk.text, end="")
         ```
 
-    Every chunk of a reply carries the id of the turn's first Letta message, and so do
-    the invoked reply and the history. Which conversation a call uses is
-    `langchain_letta.routing`; how a turn is stored exactly once is
-    `langchain_letta.turn_stream`; content blocks and metadata (`letta_system_alerts`
-    for a turn that compacted its conversation) are `langchain_letta.messages`; errors
-    are both `langchain_core.exceptions` and `letta_client` classes
-    (`langchain_letta.errors`).
+    A reply, its chunks and the history carry the id of the turn's first Letta message.
+    More in `langchain_letta.routing` (which conversation a call uses), `.turn_stream` (a
+    turn stored exactly once), `.messages` (content blocks, `letta_system_alerts`), `.errors`.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
@@ -108,7 +102,7 @@ class ChatLetta(RoutedChatModel):
     """Ask Letta for token-level deltas instead of one chunk per step."""
     max_steps: int | None = None
     """Upper bound on the agent's steps per turn (at least 1)."""
-    sync_memory: SyncMemory = "always"
+    sync_memory: Annotated[SyncMemory, BeforeValidator(check_mode)] = "always"
     """When to bring a session's prompt in step with the agent's memory blocks:
     `"always"` (exact), `<seconds>`, `"process"` or `"never"` (`langchain_letta.memory`)."""
     background: bool = False
@@ -124,9 +118,8 @@ class ChatLetta(RoutedChatModel):
     session_store: SessionStore | None = Field(default=None, exclude=True)
     """Where session keys map to conversations (default: on the Letta server)."""
     model_name: str | None = Field(default=None, alias="model")
-    """A model handle the turns run on instead of the agent's own (sent as Letta's
-    `override_model`; an unknown handle raises `LettaNotFoundError`). Unset: the
-    agent's model runs and its handle is reported in traces, the field staying unset."""
+    """A model handle to run the turns on, sent as Letta's `override_model` (unknown:
+    `LettaNotFoundError`). Unset: the agent's model runs, its handle shown in traces."""
     temperature: float | None = None
     """Ignored, with a warning logged once: the agent's model settings govern."""
     max_tokens: int | None = None
@@ -141,11 +134,6 @@ class ChatLetta(RoutedChatModel):
     """An async letta-client to use instead of building one."""
 
     _engine: TurnEngine = PrivateAttr()
-
-    @field_validator("sync_memory", mode="before")
-    @classmethod
-    def _check_sync_memory(cls, value: object) -> SyncMemory:
-        return check_mode(value)
 
     def __init__(self, **kwargs: Any) -> None:
         """Build the model; bad arguments raise `LettaInputError` before any request."""
@@ -166,24 +154,14 @@ class ChatLetta(RoutedChatModel):
         check_fixed_route(self.conversation_id, self.session_id)
         endpoint = resolve_endpoint(self.base_url, self.api_key)
         self.base_url, self.api_key = endpoint.url, endpoint.api_key
-        conversations = Conversations.connect(
-            replace(endpoint, basic_auth=_BASIC_AUTH.get()),
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            busy_timeout=self.busy_timeout,
-            client=self.client,
-            async_client=self.async_client,
-        )
+        self._engine = TurnEngine.connect(self, replace(endpoint, basic_auth=_BASIC_AUTH.get()))
+        conversations = self._engine.conversations  # the clients given, or shared ones
         self.client, self.async_client = conversations.client, conversations.given_async_client
-        self._engine = TurnEngine(self, conversations)
         say_ignored(self.__dict__, "at init")
         return self
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy whose turns follow its own fields (`update`'s `session_id`, ...).
-
-        The turn engine reads the routing fields when it is built, so the copy gets its own.
-        """
+        """A copy whose turns follow its own fields (it gets its own turn engine)."""
         copy = super().model_copy(update=update, deep=deep)
         copy._engine = TurnEngine(copy, self._engine.conversations)
         return copy
@@ -213,20 +191,12 @@ class ChatLetta(RoutedChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "agent_id": self.agent_id,
-            "base_url": self.base_url,
-            "model_name": self.model_name,
-            "stream_tokens": self.stream_tokens,
-            "max_steps": self.max_steps,
-        }
+        names = ("agent_id", "base_url", "model_name", "stream_tokens", "max_steps")
+        return {name: getattr(self, name) for name in names}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider="letta",
-            ls_model_name=kwargs.get("model") or self._engine.model_label(),
-            ls_model_type="chat",
-        )
+        model = kwargs.get("model") or self._engine.model_label()
+        params = LangSmithParams(ls_provider="letta", ls_model_name=model, ls_model_type="chat")
         if self.temperature is not None:
             params["ls_temperature"] = self.temperature
         if self.max_tokens is not None:
@@ -254,12 +224,10 @@ class ChatLetta(RoutedChatModel):
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer `tools` to the agent as Letta client-side tools.
 
-        When the agent calls one, the turn ends with `AIMessage.tool_calls`; answer
-        with `ToolMessage` on the same session (or pass the AI message back in the
-        input) and the agent continues. Letta lets the agent decide, so `tool_choice` is
-        not enforced (any value but `"auto"` is said once in the log); one that forces a
-        tool (`"any"`, `"required"`, a tool's name) is asked for again when the model is
-        called again after a reply in text (`langchain_letta.tool_choice`).
+        When the agent calls one, the turn ends with `AIMessage.tool_calls`; answer with
+        `ToolMessage` on the same session and the agent continues. `tool_choice` is not
+        enforced (Letta's agent decides; any value but `"auto"` is logged once); a forcing
+        one is asked for again after a reply in text (`langchain_letta.tool_choice`).
 
         Raises:
             LettaInputError: for a `response_format` (Letta takes none per request).
@@ -278,10 +246,9 @@ class ChatLetta(RoutedChatModel):
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
         """A runnable that answers with an instance of `schema`, through a client tool.
 
-        The tool's call is answered in the same turn, so the session is free after it.
-        `"json_schema"` and `"json_mode"` use function calling too (Letta takes no
-        response format) and say so once in the log; `strict` is ignored (the parser
-        checks the answer against `schema`). See `langchain_letta.client_tools`.
+        The call is answered in the same turn, so the session is free after it.
+        `"json_schema"` and `"json_mode"` use function calling too (logged once: Letta
+        takes no response format); `strict` is ignored (`langchain_letta.client_tools`).
 
         Raises:
             LettaStructuredOutputError: when the agent answers without calling the
@@ -299,8 +266,7 @@ class ChatLetta(RoutedChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        chunks = list(self._stream(messages, stop, run_manager, **kwargs))
-        return _final(generate_from_stream(iter(chunks)), chunks[-1].message.id)
+        return _final(list(self._stream(messages, stop, run_manager, **kwargs)))
 
     async def _agenerate(
         self,
@@ -310,7 +276,7 @@ class ChatLetta(RoutedChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         chunks = [chunk async for chunk in self._astream(messages, stop, run_manager, **kwargs)]
-        return _final(generate_from_stream(iter(chunks)), chunks[-1].message.id)
+        return _final(chunks)
 
     def _stream(
         self,
@@ -339,8 +305,9 @@ class ChatLetta(RoutedChatModel):
             yield generation
 
 
-def _final(result: ChatResult, reply_id: str | None) -> ChatResult:
+def _final(chunks: list[ChatGenerationChunk]) -> ChatResult:
     """The merged reply, under the id of its closing chunk (the reply's id)."""
+    result, reply_id = generate_from_stream(iter(chunks)), chunks[-1].message.id
     generation = result.generations[0]
     message = strip_indexes(generation.message)  # type: ignore[arg-type]
     if reply_id:

@@ -12,7 +12,6 @@ pending.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +22,14 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_letta.acknowledgements import Acknowledgements
 from langchain_letta.agent_info import AgentInfo
 from langchain_letta.calls import Call, prepare_call
+from langchain_letta.connection import Endpoint
 from langchain_letta.conversation import Conversations
-from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError, translate_error
+from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError
 from langchain_letta.forks import record_tip, replay_key
 from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages, unsent_tail
 from langchain_letta.outcomes import raise_if_stopped_by_error
 from langchain_letta.placement import Placed, Placement
+from langchain_letta.plans import arun, run
 from langchain_letta.sessions import SessionResolver
 from langchain_letta.state import MEMORY_CHECKS, PENDING, UNANSWERED
 from langchain_letta.tool_choice import reask
@@ -144,6 +145,19 @@ class TurnEngine:
         fixed = (model.conversation_id, model.session_id)
         self.placement = Placement(conversations, model.agent_id, resolver, fixed, model.auxiliary)
         self._acknowledgements = Acknowledgements(conversations, self.turns)
+
+    @classmethod
+    def connect(cls, model: ChatLetta, endpoint: Endpoint) -> TurnEngine:
+        """The engine of `model` over its clients, or shared ones (`langchain_letta.clients`)."""
+        conversations = Conversations.connect(
+            endpoint,
+            timeout=model.timeout,
+            max_retries=model.max_retries,
+            busy_timeout=model.busy_timeout,
+            client=model.client,
+            async_client=model.async_client,
+        )
+        return cls(model, conversations)
 
     def model_label(self) -> str:
         """The model's name for traces: as given, else the agent's handle, else its id."""
@@ -298,16 +312,15 @@ class TurnEngine:
         return turn
 
     def _recover_pending(self, turn: Turn) -> bool:
-        """Learn the calls the conversation waits for (see `PendingCalls.recover`)."""
+        """Learn the calls the conversation waits for (see `PendingCalls.recovering`)."""
         tools = turn.chunker.client_tools or frozenset()
-        try:
-            return PENDING.recover(self.conversations.client, turn.conversation_id, tools)
-        except Exception as error:
-            raise translate_error(error) from error
+        return run(PENDING.recovering(turn.conversation_id, tools), self.conversations.client)
 
     async def _arecover_pending(self, turn: Turn) -> bool:
         """Async twin of `_recover_pending`."""
-        return await asyncio.to_thread(self._recover_pending, turn)
+        tools = turn.chunker.client_tools or frozenset()
+        plan = PENDING.recovering(turn.conversation_id, tools)
+        return await arun(plan, self.conversations.async_client)
 
 
 def _prefetched(call: Call, conversation_id: str) -> list[Any] | None:

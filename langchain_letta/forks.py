@@ -41,11 +41,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from letta_client import Letta
+from letta_client import AsyncLetta, Letta
 
 from langchain_letta.approvals import decision_of
-from langchain_letta.errors import letta_errors
+from langchain_letta.clients import for_running_loop
+from langchain_letta.errors import LettaInputError
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
+from langchain_letta.plans import Call, Plan, arun, run
 from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
 from langchain_letta.turns import keyed_otids
 
@@ -82,15 +84,21 @@ def record_tip(conversation_id: str, message_id: str | None) -> None:
 class Branches:
     """Places a turn's input in the conversation it continues, forking on divergence.
 
+    The decisions are one plan (`langchain_letta.plans`), run by `place` and `aplace`.
+
     Args:
         client: the letta-client.
         agent_id: the agent whose conversations these are.
+        async_client: the async letta-client, for `aplace`.
 
     """
 
-    def __init__(self, client: Letta, agent_id: str) -> None:
+    def __init__(
+        self, client: Letta, agent_id: str, async_client: AsyncLetta | None = None
+    ) -> None:
         self.client = client
         self.agent_id = agent_id
+        self.async_client = async_client
 
     def place(
         self, conversation_id: str, messages: Sequence[BaseMessage]
@@ -102,20 +110,33 @@ class Branches:
         of `conversation_id` (a thread's turn on a branch), or when the input diverges
         from the conversation (then a new branch is made).
         """
-        with letta_errors():
-            conversation_id = self._branch_in_input(conversation_id, messages)
-            anchor, tail = unsent_tail(messages, conversation_id)
-            if anchor is None and self._replayed(conversation_id, tail):
-                return self._seed(conversation_id, messages)  # a replay of the first step
-            if anchor is not None and self._diverges(conversation_id, _end(anchor)):
-                conversation_id, messages = self._fork(conversation_id, messages, anchor)
-                _, tail = unsent_tail(messages, conversation_id)
-            _plan(conversation_id, tail)
-            return conversation_id, list(messages)
+        return run(self._placing(conversation_id, messages), self.client)
+
+    async def aplace(
+        self, conversation_id: str, messages: Sequence[BaseMessage]
+    ) -> tuple[str, list[BaseMessage]]:
+        """Async twin of `place`."""
+        if self.async_client is None:
+            raise LettaInputError("These Branches were built without an async client.")
+        client = for_running_loop(self.async_client)
+        return await arun(self._placing(conversation_id, messages), client)
+
+    def _placing(
+        self, conversation_id: str, messages: Sequence[BaseMessage]
+    ) -> Plan[tuple[str, list[BaseMessage]]]:
+        conversation_id = yield from self._branch_in_input(conversation_id, messages)
+        anchor, tail = unsent_tail(messages, conversation_id)
+        if anchor is None and (yield from self._replayed(conversation_id, tail)):
+            return (yield from self._seed(conversation_id, messages))  # a replayed first step
+        if anchor is not None and (yield from self._diverges(conversation_id, _end(anchor))):
+            conversation_id, messages = yield from self._fork(conversation_id, messages, anchor)
+            _, tail = unsent_tail(messages, conversation_id)
+        _plan(conversation_id, tail)
+        return conversation_id, list(messages)
 
     # ------------------------------------------------------------------------ which branch
 
-    def _branch_in_input(self, conversation_id: str, messages: Sequence[BaseMessage]) -> str:
+    def _branch_in_input(self, conversation_id: str, messages: Sequence[BaseMessage]) -> Plan[str]:
         """The branch of `conversation_id` the input's newest Letta message is in, if any."""
         for message in reversed(messages):
             named = message.response_metadata.get("conversation_id")
@@ -123,16 +144,16 @@ class Branches:
                 continue
             if named == conversation_id:
                 return conversation_id
-            if self._root(str(named)) == self._root(conversation_id):
+            if (yield from self._root(str(named))) == (yield from self._root(conversation_id)):
                 return str(named)
             return conversation_id
         return conversation_id
 
-    def _root(self, conversation_id: str) -> str:
+    def _root(self, conversation_id: str) -> Plan[str]:
         known = ROOTS.get(conversation_id)
         if known:
             return known
-        conversation = self.client.conversations.retrieve(conversation_id)
+        conversation = yield Call("conversations.retrieve", (conversation_id,))
         summary = conversation.summary or ""
         root = conversation_id
         if conversation.agent_id == self.agent_id and summary.startswith(BRANCH_PREFIX):
@@ -142,7 +163,7 @@ class Branches:
 
     # ------------------------------------------------------------------------ divergence
 
-    def _replayed(self, conversation_id: str, tail: Sequence[BaseMessage]) -> bool:
+    def _replayed(self, conversation_id: str, tail: Sequence[BaseMessage]) -> Plan[bool]:
         """Whether an input with no anchor repeats messages a turn here already stored.
 
         A LangGraph replay of a thread's first step sends the same state messages (same
@@ -157,12 +178,14 @@ class Branches:
             return False  # this process saw every turn it could repeat
         key = replay_key(conversation_id, tail)
         sent = {p["otid"] for p in keyed_otids([{}] * (len(tail) + 2), str(key))}
-        first = self.client.conversations.messages.list(
-            conversation_id, order="asc", limit=_FIRST_STEP_DEPTH
-        ).items
-        return any(getattr(item, "otid", None) in sent for item in first)
+        first = yield Call(
+            "conversations.messages.list",
+            (conversation_id,),
+            {"order": "asc", "limit": _FIRST_STEP_DEPTH},
+        )
+        return any(getattr(item, "otid", None) in sent for item in first.items)
 
-    def _diverges(self, conversation_id: str, anchor_id: str) -> bool:
+    def _diverges(self, conversation_id: str, anchor_id: str) -> Plan[bool]:
         """Whether the conversation holds new input after the anchor (another branch's turns).
 
         Free when the anchor is the newest message this process saw stored there; else
@@ -171,9 +194,9 @@ class Branches:
         """
         if TIPS.get(conversation_id) == anchor_id:
             return False
-        later = self.client.messages.list(  # by creation: a compaction renumbers positions
-            conversation_id=conversation_id, order="asc", after=anchor_id, limit=_DIVERGENCE_DEPTH
-        )
+        made = {"conversation_id": conversation_id, "order": "asc", "after": anchor_id}
+        # by creation: a compaction renumbers the positions the conversation's listing uses
+        later = list((yield Call("messages.list", (), {**made, "limit": _DIVERGENCE_DEPTH})))
         if any(_is_new_input(item) for item in later):
             return True
         record_tip(conversation_id, later[-1].id if later else anchor_id)
@@ -183,39 +206,39 @@ class Branches:
 
     def _fork(
         self, conversation_id: str, messages: Sequence[BaseMessage], anchor: BaseMessage
-    ) -> tuple[str, list[BaseMessage]]:
-        root = self._root(conversation_id)
+    ) -> Plan[tuple[str, list[BaseMessage]]]:
+        root = yield from self._root(conversation_id)
         server = str(self.client.base_url)
         at_message = FORKS_AT_MESSAGE.get(server, True)
         if at_message:
-            fork = self._fork_at(conversation_id, _end(anchor), root)
+            fork = yield from self._fork_at(conversation_id, _end(anchor), root)
             FORKS_AT_MESSAGE[server] = fork is not None
             if fork is not None:
                 return fork, _relabel(messages, conversation_id, fork)
-        return self._seed(conversation_id, messages)
+        return (yield from self._seed(conversation_id, messages))
 
     def _seed(
         self, conversation_id: str, messages: Sequence[BaseMessage]
-    ) -> tuple[str, list[BaseMessage]]:
+    ) -> Plan[tuple[str, list[BaseMessage]]]:
         """A new branch that the whole input is sent to (the shared prefix seeds it)."""
-        root = self._root(conversation_id)
-        seeded = self.client.conversations.create(agent_id=self.agent_id, summary=branch_tag(root))
+        root = yield from self._root(conversation_id)
+        kwargs = {"agent_id": self.agent_id, "summary": branch_tag(root)}
+        seeded = yield Call("conversations.create", kwargs=kwargs)
         MEMORY_CHECKS.created(self.agent_id, seeded.id)
         plain = [_as_text(message) for message in messages]
         ROOTS[seeded.id] = root
         _plan(str(seeded.id), plain)
         return str(seeded.id), plain
 
-    def _fork_at(self, conversation_id: str, message_id: str, root: str) -> str | None:
+    def _fork_at(self, conversation_id: str, message_id: str, root: str) -> Plan[str | None]:
         """A fork that ends at `message_id`, or `None` when the server cannot make one."""
-        fork = self.client.conversations.fork(
-            conversation_id, agent_id=self.agent_id, message_id=message_id
-        )
-        held = self.client.conversations.retrieve(fork.id).in_context_message_ids or []
+        kwargs = {"agent_id": self.agent_id, "message_id": message_id}
+        fork = yield Call("conversations.fork", (conversation_id,), kwargs)
+        held = (yield Call("conversations.retrieve", (fork.id,))).in_context_message_ids or []
         if not held or held[-1] != message_id:
-            self.client.conversations.delete(fork.id)  # a whole copy: not the fork asked for
+            yield Call("conversations.delete", (fork.id,))  # a whole copy, not the fork asked
             return None
-        self.client.conversations.update(fork.id, summary=branch_tag(root))
+        yield Call("conversations.update", (fork.id,), {"summary": branch_tag(root)})
         MEMORY_CHECKS.created(self.agent_id, fork.id)
         ROOTS[fork.id] = root
         TIPS[fork.id] = message_id

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,7 +70,8 @@ class Placement:
         self.resolver = resolver
         self._fixed = fixed
         self._auxiliary = auxiliary
-        self._branches = Branches(conversations.client, agent_id)
+        async_client = conversations.given_async_client
+        self._branches = Branches(conversations.client, agent_id, async_client)
 
     def place(self, route: tuple[str, str] | None, messages: Sequence[BaseMessage]) -> Placed:
         """The conversation of a turn routed by `route` with input `messages`."""
@@ -85,7 +85,9 @@ class Placement:
             conversation_id = str(self.resolver.resolve(session_id))
         else:
             conversation_id = self._create()
-        return self._branch(conversation_id, session_id, messages)
+        # time travel: a diverging input continues in a branch (langchain_letta.forks)
+        conversation_id, placed = self._branches.place(conversation_id, messages)
+        return Placed(conversation_id, session_id, placed)
 
     async def aplace(
         self, route: tuple[str, str] | None, messages: Sequence[BaseMessage]
@@ -102,7 +104,9 @@ class Placement:
             conversation_id = str(cached or await self.resolver.aresolve(session_id))
         else:
             conversation_id = await self._acreate()
-        return await asyncio.to_thread(self._branch, conversation_id, session_id, messages)
+        # time travel: a diverging input continues in a branch (langchain_letta.forks)
+        conversation_id, placed = await self._branches.aplace(conversation_id, messages)
+        return Placed(conversation_id, session_id, placed)
 
     def release(self, placed: Placed) -> None:
         """Delete a throwaway conversation once its turn is over."""
@@ -149,13 +153,6 @@ class Placement:
         if session_id:
             return None, check_session_id(session_id)
         return anchor_conversation(messages), None
-
-    def _branch(
-        self, conversation_id: str, session_id: str | None, messages: Sequence[BaseMessage]
-    ) -> Placed:
-        # time travel: a diverging input continues in a branch (langchain_letta.forks)
-        conversation_id, placed = self._branches.place(conversation_id, messages)
-        return Placed(conversation_id, session_id, placed)
 
     def _create(self) -> str:
         try:

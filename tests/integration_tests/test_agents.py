@@ -65,6 +65,16 @@ def graph(model: ChatLetta, checkpointer: Any) -> Any:
     return builder.compile(checkpointer=checkpointer)
 
 
+def async_graph(model: ChatLetta, checkpointer: Any) -> Any:
+    async def agent(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"], config)]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_edge(START, "agent")
+    return builder.compile(checkpointer=checkpointer)
+
+
 def restart() -> None:
     """What a new process knows: nothing in memory."""
     state.reset()
@@ -128,6 +138,43 @@ def test_replaying_a_checkpoint_never_stores_a_turn_twice(
     first_branch = first["messages"][-1].response_metadata["conversation_id"]
     assert stored(letta, original) == ["one", "Echo: one", "two", "Echo: two"]
     assert stored(letta, branch) == ["one", "Echo: one", "two", "Echo: two"]
+    assert stored(letta, first_branch) == ["one", "Echo: one"]
+    assert len({original, branch, first_branch}) == 3
+
+
+async def test_async_time_travel_forks_finds_branches_and_replays_as_sync_does(
+    base_url: str, agent_id: str, letta: Letta
+) -> None:
+    saver = InMemorySaver()
+    app = async_graph(ChatLetta(agent_id=agent_id, base_url=base_url), saver)
+    await app.ainvoke({"messages": [HumanMessage("one")]}, thread("ta"))
+    state = await app.ainvoke({"messages": [HumanMessage("two")]}, thread("ta"))
+    original = state["messages"][-1].response_metadata["conversation_id"]
+    history = [s async for s in app.aget_state_history(thread("ta"))]
+    after_one = next(s for s in history if len(s.values["messages"]) == 2 and not s.next)
+    before_one = next(s for s in history if s.next == ("agent",) and len(s.values["messages"]) == 1)
+
+    forked = await app.ainvoke({"messages": [HumanMessage("three")]}, after_one.config)
+    branch = forked["messages"][-1].response_metadata["conversation_id"]
+    restart()  # the branch is found again from the state and the server alone
+    app = async_graph(ChatLetta(agent_id=agent_id, base_url=base_url), saver)
+    state = await app.ainvoke({"messages": [HumanMessage("four")]}, thread("ta"))
+    restart()  # a cold process recognises a replayed first step by its otids
+    app = async_graph(ChatLetta(agent_id=agent_id, base_url=base_url), saver)
+    first = await app.ainvoke(None, before_one.config)
+
+    first_branch = first["messages"][-1].response_metadata["conversation_id"]
+    assert state["messages"][-1].response_metadata["conversation_id"] == branch
+    assert stored(letta, original) == ["one", "Echo: one", "two", "Echo: two"]
+    assert stored(letta, branch) == [
+        "one",
+        "Echo: one",
+        "three",
+        "Echo: three",
+        "four",
+        "Echo: four",
+    ]
+    assert letta.conversations.retrieve(branch).summary == forks.branch_tag(original)
     assert stored(letta, first_branch) == ["one", "Echo: one"]
     assert len({original, branch, first_branch}) == 3
 

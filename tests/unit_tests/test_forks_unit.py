@@ -183,3 +183,39 @@ def test_a_cold_process_finds_a_replayed_first_step_by_its_otids() -> None:
         items=other.client.conversations.later  # type: ignore[attr-defined]
     )
     assert other.place("conv-a", step)[0] == "conv-a"  # a new turn stays
+
+
+class Awaitable:
+    """The async twin of a fake: every method of `fake` as a coroutine."""
+
+    def __init__(self, fake: Any) -> None:
+        self._fake = fake
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._fake, name)
+        if isinstance(found, SimpleNamespace):
+            return Awaitable(found)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return found(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("forks_at_message", [False, True])
+async def test_aplace_makes_the_branch_place_makes_with_the_same_requests(
+    forks_at_message: bool,
+) -> None:
+    sync = branches([row("user_message")], forks_at_message=forks_at_message)
+    expected = sync.place("conv-a", INPUT)
+    state.reset()
+    fake = branches([row("user_message")], forks_at_message=forks_at_message)
+    async_client = SimpleNamespace(
+        base_url=fake.client.base_url,
+        conversations=Awaitable(fake.client.conversations),
+        messages=Awaitable(fake.client.messages),  # type: ignore[attr-defined]
+    )
+    twin = Branches(fake.client, AGENT, async_client)  # type: ignore[arg-type]
+
+    assert await twin.aplace("conv-a", INPUT) == expected
+    assert calls(twin) == calls(sync)
