@@ -14,7 +14,8 @@ from letta_client import AsyncLetta, Letta
 
 from langchain_letta.clients import for_running_loop, shared_clients
 from langchain_letta.connection import Endpoint
-from langchain_letta.memory import SyncMemory, behind, system_prompt
+from langchain_letta.errors import letta_errors
+from langchain_letta.memory import SyncMemory, behind, memory_blocks, system_prompt
 from langchain_letta.paging import MessageListing
 from langchain_letta.state import MEMORY_CHECKS
 
@@ -23,6 +24,7 @@ __all__ = ["BLOCKS", "Conversations", "Order"]
 Order = Literal["asc", "desc"]
 
 BLOCKS: list[Any] = ["agent.blocks"]  # an agent read that carries only its memory blocks
+_AGENT_READ = "The server's agent read"
 
 
 class Conversations:
@@ -91,11 +93,18 @@ class Conversations:
 
     def read_blocks(self, agent_id: str) -> list[Any]:
         """The agent's memory blocks as they are now (one light agent read)."""
-        return list(self.client.agents.retrieve(agent_id, include=BLOCKS).blocks)
+        with letta_errors(reading=_AGENT_READ):
+            response = self.client.agents.with_raw_response.retrieve(agent_id, include=BLOCKS)
+            agent = response.json()
+        return memory_blocks(agent)
 
     async def aread_blocks(self, agent_id: str) -> list[Any]:
         """Async twin of `read_blocks`."""
-        return list((await self.async_client.agents.retrieve(agent_id, include=BLOCKS)).blocks)
+        with letta_errors(reading=_AGENT_READ):
+            retrieve = self.async_client.agents.with_raw_response.retrieve
+            response = await retrieve(agent_id, include=BLOCKS)
+            agent = await response.json()
+        return memory_blocks(agent)
 
     def sync_memory(
         self,

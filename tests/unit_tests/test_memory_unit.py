@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from langchain_letta.errors import LettaInputError
-from langchain_letta.memory import MemoryChecks, behind, check_mode, system_prompt
+from langchain_letta.errors import LettaInputError, LettaResponseError
+from langchain_letta.memory import MemoryChecks, behind, check_mode, memory_blocks, system_prompt
 
 
 def blocks(**values: str) -> list[SimpleNamespace]:
@@ -93,3 +93,13 @@ def test_the_modes_are_checked() -> None:
     for bad in (True, False, "sometimes", None):
         with pytest.raises(LettaInputError, match="sync_memory must be one of"):
             check_mode(bad)
+
+
+def test_an_agent_read_gives_its_blocks_and_garbage_is_a_typed_error() -> None:
+    agent = {"id": "agent-1", "blocks": [{"label": "human", "value": "Ada", "limit": 5000}]}
+    (block,) = memory_blocks(agent)
+    assert (block.label, block.value) == ("human", "Ada")
+    assert memory_blocks({"blocks": []}) == []
+    for garbage in [[], "<html>", {"blocks": "x"}, {"blocks": [{"label": "human"}]}, {}]:
+        with pytest.raises(LettaResponseError):
+            memory_blocks(garbage)
