@@ -14,7 +14,13 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
 from pydantic import BaseModel
 
-from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaTimeoutError, state
+from langchain_letta import (
+    ChatLetta,
+    LettaChatMessageHistory,
+    LettaCursorError,
+    LettaTimeoutError,
+    state,
+)
 from tests.integration_tests.test_turns_exactly_once import until, user_turns
 
 pytestmark = pytest.mark.live
@@ -92,3 +98,18 @@ def test_history_turns_stay_in_the_sessions_compacted_conversation(
 
     assert [r.response_metadata["conversation_id"] for r in replies] == [conversation_id] * 2
     assert [r.text for r in replies] == ["Echo: chained 0", "Echo: chained 1"]
+
+
+def test_cursors_page_a_compacted_thread_in_creation_order(base_url: str, small_agent: str) -> None:
+    compacted_session(base_url, small_agent, "cursors")
+    history = LettaChatMessageHistory(session_id="cursors", agent_id=small_agent, base_url=base_url)
+    messages = history.messages
+    middle = messages[len(messages) // 2]
+
+    after = list(history.iter_messages(after=middle.id, page_size=2))
+    before = list(history.iter_messages(order="desc", before=middle.id, page_size=2))
+
+    assert after == messages[len(messages) // 2 + 1 :]
+    assert before == messages[: len(messages) // 2][::-1]
+    with pytest.raises(LettaCursorError):
+        list(history.iter_messages(after="message-00000000-0000-4000-8000-000000000000"))

@@ -180,3 +180,19 @@ def test_the_error_boundary_translates_reads_and_cursors() -> None:
         raise ValueError("not JSON")
     with pytest.raises(KeyError), errors.letta_errors():  # not an I/O error: unchanged
         raise KeyError("mine")
+
+
+def test_every_error_the_package_raises_is_importable_from_the_package() -> None:
+    import inspect
+
+    import langchain_letta
+    from langchain_letta import errors
+
+    raised = {
+        name
+        for name, value in inspect.getmembers(errors, inspect.isclass)
+        if value.__module__ == errors.__name__ and name.endswith("Error")
+    }
+    assert raised
+    assert raised <= set(langchain_letta.__all__)
+    assert all(getattr(langchain_letta, name) is getattr(errors, name) for name in raised)
