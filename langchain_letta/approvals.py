@@ -23,10 +23,10 @@ the same state becomes an `interrupt()`: see
 `langchain_letta.middleware.LettaApprovalMiddleware`.
 
 A session's next turn that answers neither an approval nor a client-side tool call
-still runs: `ChatLetta` first settles what is left pending (a tool call is answered
+still runs: `ChatLetta` first answers what is left pending (a tool call is answered
 "not run", an approval denied), so no session is stuck. What this process left pending
 it knows; in another process (after a restart) Letta refuses the turn, `ChatLetta`
-reads the pending calls from the conversation and sends the turn once more, settled.
+reads the pending calls from the conversation and sends the turn once more, with those answers.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ class PendingCalls:
     """Calls a turn left waiting, per conversation, in this process.
 
     A turn that ends with `requires_approval` records its calls; the conversation's
-    next turn answers them itself or has them settled first (see `settle`).
+    next turn answers them itself or has them answered first (see `answer_waiting_calls`).
 
     Args:
         budget: how many conversations to keep.
@@ -185,7 +185,7 @@ class PendingCalls:
         else:
             self._pending.pop(conversation_id, None)
 
-    def settle(
+    def answer_waiting_calls(
         self, conversation_id: str, payloads: Sequence[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """`payloads`, led by answers to the calls they leave unanswered.

@@ -26,7 +26,12 @@ from langchain_letta.connection import Endpoint
 from langchain_letta.conversation import Conversations
 from langchain_letta.errors import LettaNotFoundError, LettaPendingApprovalError
 from langchain_letta.forks import record_tip, replay_key
-from langchain_letta.messages import TurnChunker, client_return_ids, to_letta_messages, unsent_tail
+from langchain_letta.messages import (
+    TurnChunker,
+    client_return_ids,
+    split_at_stored,
+    to_letta_messages,
+)
 from langchain_letta.outcomes import raise_if_stopped_by_error
 from langchain_letta.placement import Placed, Placement
 from langchain_letta.plans import arun, run
@@ -69,12 +74,12 @@ class Turn:
     def plan(cls, placed: Placed, call: Call, agent_id: str, model_name: str) -> Turn:
         """Send only what the conversation has not stored (`otid` values come later)."""
         conversation_id = placed.conversation_id
-        anchor, unsent = unsent_tail(placed.messages, conversation_id)
+        anchor, unsent = split_at_stored(placed.messages, conversation_id)
         payloads = call.payloads  # converted once, when the split is the call's own
         if anchor is not call.anchor or len(unsent) != len(call.unsent):
             payloads = to_letta_messages(unsent, anchor=anchor)
         # calls an earlier turn left waiting are answered first (langchain_letta.approvals)
-        payloads = PENDING.settle(conversation_id, payloads)
+        payloads = PENDING.answer_waiting_calls(conversation_id, payloads)
         chunker = TurnChunker(
             conversation_id,
             agent_id,

@@ -46,7 +46,7 @@ from letta_client import AsyncLetta, Letta
 from langchain_letta.approvals import decision_of
 from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import LettaInputError
-from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, unsent_tail
+from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, split_at_stored
 from langchain_letta.plans import Call, Plan, arun, run
 from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
 from langchain_letta.turns import keyed_otids
@@ -125,12 +125,12 @@ class Branches:
         self, conversation_id: str, messages: Sequence[BaseMessage]
     ) -> Plan[tuple[str, list[BaseMessage]]]:
         conversation_id = yield from self._branch_in_input(conversation_id, messages)
-        anchor, tail = unsent_tail(messages, conversation_id)
+        anchor, tail = split_at_stored(messages, conversation_id)
         if anchor is None and (yield from self._replayed(conversation_id, tail)):
             return (yield from self._seed(conversation_id, messages))  # a replayed first step
         if anchor is not None and (yield from self._diverges(conversation_id, _end(anchor))):
             conversation_id, messages = yield from self._fork(conversation_id, messages, anchor)
-            _, tail = unsent_tail(messages, conversation_id)
+            _, tail = split_at_stored(messages, conversation_id)
         _plan(conversation_id, tail)
         return conversation_id, list(messages)
 
@@ -268,7 +268,7 @@ def replay_key(conversation_id: str, messages: Sequence[BaseMessage]) -> str | N
     LangChain ids (a LangGraph thread's first step): the same state messages in the
     same conversation get the same `otid` values, in any process.
     """
-    anchor, tail = unsent_tail(messages, conversation_id)
+    anchor, tail = split_at_stored(messages, conversation_id)
     ids = _lc_ids(tail)
     if anchor is not None or not ids:
         return None

@@ -2,7 +2,7 @@
 
 Two directions:
 
-* LangChain -> Letta: `unsent_tail` and `to_letta_messages` (`langchain_letta.to_letta`).
+* LangChain -> Letta: `split_at_stored` and `to_letta_messages` (`langchain_letta.to_letta`).
 * Letta -> LangChain: `TurnChunker` maps a Letta stream, event by event, to
   `AIMessageChunk`; `fold_messages` converts stored Letta messages into the same
   messages.
@@ -31,8 +31,8 @@ from langchain_letta.to_letta import (
     anchor_conversation,
     client_return_ids,
     is_stored_in,
+    split_at_stored,
     to_letta_messages,
-    unsent_tail,
 )
 
 __all__ = [
@@ -47,10 +47,10 @@ __all__ = [
     "fold_messages",
     "is_stored_in",
     "letta_metadata",
+    "split_at_stored",
     "strip_indexes",
     "system_alert",
     "to_letta_messages",
-    "unsent_tail",
 ]
 
 PROVIDER = "letta"

@@ -15,7 +15,7 @@ reader finds it in one place and a test forgets it with one call. Each store is 
 | `MEMORY_CHECKS` | agent -> memory generation, conversation -> blocks compiled | 10,000 / 100,000 |
 | `DOUBTFUL_TURNS` | (conversation, content) -> turns in doubt (a retry finds them) | 10,000, 3 h |
 | `UNANSWERED` | conversation -> structured tool left waiting (next turn answers) | 10,000 |
-| `PENDING` | conversation -> tool calls left waiting (next turn settles them) | 10,000 |
+| `PENDING` | conversation -> tool calls left waiting (the next turn answers them first) | 10,000 |
 | `LOCKS` | conversation -> the turn holding it (one turn at a time here) | running turns |
 | `TIPS` | conversation -> newest message stored (no divergence check) | 10,000 |
 | `ROOTS` | conversation -> the one it branches from (known without a request) | 10,000 |

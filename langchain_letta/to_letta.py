@@ -1,6 +1,6 @@
 """LangChain -> Letta: what a conversation has not stored yet, as Letta message payloads.
 
-`unsent_tail` applies the delta rule (send only the messages after the newest one Letta
+`split_at_stored` applies the delta rule (send only the messages after the newest one Letta
 stored in the conversation); `to_letta_messages` turns them into Letta payloads. Pure
 functions, no I/O.
 """
@@ -22,8 +22,8 @@ __all__ = [
     "client_return_ids",
     "is_stored_in",
     "not_stored",
+    "split_at_stored",
     "to_letta_messages",
-    "unsent_tail",
 ]
 
 
@@ -45,7 +45,7 @@ def anchor_conversation(messages: Sequence[BaseMessage]) -> str | None:
     return None
 
 
-def unsent_tail(
+def split_at_stored(
     messages: Sequence[BaseMessage], conversation_id: str
 ) -> tuple[BaseMessage | None, list[BaseMessage]]:
     """Split `messages` at the newest message Letta already stored in the conversation.

@@ -105,7 +105,7 @@ def test_decisions_become_letta_approvals_wherever_they_stand() -> None:
     assert approved == {"type": "approval", "tool_call_id": "call-1", "approve": True}
 
 
-def test_calls_left_pending_are_settled_before_the_next_turn() -> None:
+def test_calls_left_pending_are_answered_before_the_next_turn() -> None:
     pending = PendingCalls(10_000)
     pending.record(
         "conv-1",
@@ -116,22 +116,22 @@ def test_calls_left_pending_are_settled_before_the_next_turn() -> None:
     )
     user = {"role": "user", "content": "hi"}
 
-    settled = pending.settle("conv-1", [user])
+    sent = pending.answer_waiting_calls("conv-1", [user])
 
-    answers = settled[0]["approvals"]
+    answers = sent[0]["approvals"]
     assert [(a["type"], a["tool_call_id"]) for a in answers] == [("tool", "c1"), ("approval", "c2")]
     assert answers[0]["status"] == "error"
     assert answers[1]["approve"] is False
-    assert settled[1] == user
-    assert pending.settle("conv-1", [user]) == [user]  # settled once
+    assert sent[1] == user
+    assert pending.answer_waiting_calls("conv-1", [user]) == [user]  # answered once
 
 
-def test_calls_answered_by_the_input_are_not_settled_again() -> None:
+def test_calls_answered_by_the_input_are_not_answered_again() -> None:
     pending = PendingCalls(10_000)
     pending.record("conv-1", [{"tool_call_id": "c1", "server_side": False}])
     answer = {"type": "approval", "approvals": [{"type": "tool", "tool_call_id": "c1"}]}
 
-    assert pending.settle("conv-1", [answer]) == [answer]
+    assert pending.answer_waiting_calls("conv-1", [answer]) == [answer]
 
 
 def test_every_chunk_carries_the_id_of_its_letta_message() -> None:
