@@ -38,7 +38,7 @@ test: $(INSTALLED) tmux  ## the whole suite: unit and cassette replays offline, 
 	$(PY) -c "from tests.test_user_project import vcrpy9_site; vcrpy9_site()"  # needs the registry
 	$(OFFLINE) $(PY) -m pytest -m "not live"
 	$(MAKE) --no-print-directory test-floors
-	FUZZ_SEED=$${FUZZ_SEED:-$(CI_FUZZ_SEED)} $(PY) -m pytest -m live
+	FUZZ_SEED=$${FUZZ_SEED:-$(CI_FUZZ_SEED)} $(PY) -m pytest -m live --durations=12
 
 test-floors: $(FLOORS)/.installed  ## unit and replay tiers on the lowest allowed dependency versions, offline
 	$(FLOORS)/bin/python -c "from importlib.metadata import version as v; print('floors:', *(f'{p} {v(p)}' for p in ('langchain-core', 'letta-client', 'pydantic', 'langchain', 'langgraph', 'vcrpy')))"
