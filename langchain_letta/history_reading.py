@@ -5,7 +5,7 @@ the reply). A history converts them turn by turn: an agent turn is complete when
 user, system or tool-result item arrives. `ReadThread` is what one process has read of a
 conversation (kept in `langchain_letta.state.THREADS`), so a warm read converts only the
 turn that may still grow and what is new; `to_messages_lazily` converts a listing page by
-page, in either order.
+page, in either order. No I/O here: the reads are `langchain_letta.thread_reads`.
 """
 
 from __future__ import annotations
@@ -13,40 +13,36 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_letta.conversation import Order
 from langchain_letta.item_rows import reverse_rows
-from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT
-from langchain_letta.paging import (
-    MessageListing,
-    aiter_items,
-    aiter_newer,
-    iter_items,
-    iter_newer,
-)
-from langchain_letta.time_order import (
-    PROBE,
-    aread_whole,
-    compacted,
-    is_alert,
-    read_whole,
-)
+from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT, fold_messages
 
 __all__ = [
+    "Convert",
     "ReadThread",
-    "aread_new",
     "ato_messages_lazily",
-    "is_alert",
+    "converter",
     "is_prompt",
-    "read_new",
     "to_messages_lazily",
 ]
 
 Convert = Callable[[list[Any]], list[BaseMessage]]
 """Converts a conversation's items, oldest first, into LangChain messages."""
+
+
+def converter(agent_id: str, conversation_id: str, *, include_system: bool) -> Convert:
+    """Converts items of the agent's conversation `conversation_id` (see `fold_messages`)."""
+    return partial(
+        fold_messages,
+        conversation_id=conversation_id,
+        agent_id=agent_id,
+        include_system=include_system,
+    )
 
 
 @dataclass
@@ -166,42 +162,3 @@ async def ato_messages_lazily(
             yield message
     for message in _flush(group, order, convert, echoes):
         yield message
-
-
-def read_new(
-    thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
-) -> list[Any]:
-    """The conversation's items that `thread` has not read yet (one request when warm).
-
-    On a first read that is the whole thread as the server lists it, else what was
-    created after the last item read. A compacted thread is read whole, in creation
-    order (see `langchain_letta.time_order`).
-    """
-    if thread.last_id is not None and not thread.compacted:
-        new_items = list(iter_newer(listing, conversation_id, thread.last_id, page_size))
-        if not compacted(new_items):
-            return new_items
-    elif thread.last_id is None:
-        first = listing.page(conversation_id, order="asc", limit=max(page_size, PROBE))
-        if not compacted(first):
-            return list(iter_items(listing, conversation_id, "asc", page_size, first_page=first))
-    thread.start_over()
-    return read_whole(listing, conversation_id)
-
-
-async def aread_new(
-    thread: ReadThread, listing: MessageListing, conversation_id: str, page_size: int
-) -> list[Any]:
-    """Async twin of `read_new`."""
-    if thread.last_id is not None and not thread.compacted:
-        newer = aiter_newer(listing, conversation_id, thread.last_id, page_size)
-        new_items = [item async for item in newer]
-        if not compacted(new_items):
-            return new_items
-    elif thread.last_id is None:
-        first = await listing.apage(conversation_id, order="asc", limit=max(page_size, PROBE))
-        if not compacted(first):
-            whole = aiter_items(listing, conversation_id, "asc", page_size, first_page=first)
-            return [item async for item in whole]
-    thread.start_over()
-    return await aread_whole(listing, conversation_id)

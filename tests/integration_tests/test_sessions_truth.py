@@ -614,6 +614,6 @@ def test_malformed_server_answers_raise_typed_errors(base_url: str, agent_id: st
         history = LettaChatMessageHistory(
             conversation_id=f"conv-{uuid.uuid4()}", agent_id=agent_id, client=client
         )
-        sessions.bind(str(client.base_url), str(history._conversation_id), agent_id)
+        sessions.bind(str(client.base_url), str(history._conversation.id), agent_id)
         with pytest.raises(LettaResponseError):
             history.messages  # noqa: B018
