@@ -62,6 +62,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             As for `ChatLetta` (default `"always"`); used only with `include_system`.
         page_size: int
             Messages per request when reading (default 100).
+        cursor_semantics: "auto" | "absolute" | "relative"
+            How the server reads `iter_messages` cursors (default `"auto"`: by host,
+            `*.letta.com` relative, else absolute; see the README).
 
     Connection args:
         `base_url`, `api_key`, `timeout`, `max_retries`, `client`,
@@ -112,9 +115,12 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
         it at their next request. It never touches the agent's memory blocks.
 
     Errors:
-        `agent_id` is required; a `conversation_id` of another agent raises
-        `LettaForeignConversationError` at first use, a cursor that is malformed,
-        unknown or of another conversation `LettaCursorError`.
+        Bad arguments (an `agent_id` that is no `agent-...` id, neither or a malformed
+        `session_id` and `conversation_id`, a `page_size` below 1, an unknown
+        `sync_memory`) raise `LettaInputError` at creation, before any I/O. A
+        `conversation_id` of another agent raises `LettaForeignConversationError` at
+        first use, a cursor that is malformed, unknown or of another conversation
+        `LettaCursorError`.
     """
 
     def __init__(
