@@ -23,7 +23,7 @@ from langchain_letta.history_conversation import HistoryConversation, check_name
 from langchain_letta.history_writes import check_stored
 from langchain_letta.memory import SyncMemory, check_mode
 from langchain_letta.paging import CursorSemantics
-from langchain_letta.sessions import SessionResolver, SessionStore
+from langchain_letta.sessions import SessionStore
 from langchain_letta.thread_reads import ThreadReads
 
 __all__ = ["LettaChatMessageHistory"]
@@ -160,13 +160,9 @@ class LettaChatMessageHistory(BaseChatMessageHistory):
             client=client,
             async_client=async_client,
         )
-        client = self._conversations.client
-        self._cache_key = str(client.base_url)
-        resolver = SessionResolver(
-            client, agent_id, session_store, async_client=self._conversations.given_async_client
-        )
+        self._cache_key = str(self._conversations.client.base_url)
         self._conversation = HistoryConversation(
-            self._conversations, resolver, session_id, conversation_id
+            self._conversations, agent_id, session_id, conversation_id, session_store
         )
         self._reads = ThreadReads(self._conversations, self._conversation, self._cache_key)
 

@@ -19,6 +19,7 @@ from langchain_letta.conversation import Conversations
 from langchain_letta.errors import LettaInputError, gone, letta_errors
 from langchain_letta.sessions import (
     SessionResolver,
+    SessionStore,
     acheck_owner,
     bind,
     check_agent_id,
@@ -47,22 +48,30 @@ class HistoryConversation:
 
     Args:
         conversations: the history's letta-clients.
-        resolver: the session resolver of the history's agent.
+        agent_id: the history's agent.
         session_id: the session key, if the history names one.
         conversation_id: the `conv-...` id given instead of a key, if any.
+        session_store: where the agent's session keys map to conversations, if not on
+            the server.
 
     """
 
     def __init__(
         self,
         conversations: Conversations,
-        resolver: SessionResolver,
+        agent_id: str,
         session_id: str | None,
         conversation_id: str | None,
+        session_store: SessionStore | None,
     ) -> None:
         self._conversations = conversations
-        self._resolver = resolver
-        self.agent_id = resolver.agent_id
+        self._resolver = SessionResolver(
+            conversations.client,
+            agent_id,
+            session_store,
+            async_client=conversations.given_async_client,
+        )
+        self.agent_id = agent_id
         self.session_id = session_id
         self.id = conversation_id
         self._owner_checked = False
