@@ -19,7 +19,7 @@ from benchmarks.common import (
     verdict,
 )
 from langchain_letta import LettaChatMessageHistory, state
-from langchain_letta.messages import fold_messages
+from langchain_letta.messages import from_letta_messages
 
 GOAL = 1.10
 PAGE = 100
@@ -120,11 +120,11 @@ def run(url: str, agent_id: str, stored: int, repeats: int) -> Section:
 
 
 def _fold_cpu(client: Letta, conversation_id: str) -> float:
-    """Median CPU ms of ``fold_messages`` over the whole thread (no I/O)."""
+    """Median CPU ms of ``from_letta_messages`` over the whole thread (no I/O)."""
     items = list(client.conversations.messages.list(conversation_id, order="asc", limit=PAGE))
     samples = []
     for _ in range(5):
         start = time.process_time()
-        fold_messages(items, conversation_id=conversation_id, agent_id=None)
+        from_letta_messages(items, conversation_id=conversation_id, agent_id=None)
         samples.append(time.process_time() - start)
     return 1000 * Stat(samples).median

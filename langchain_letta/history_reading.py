@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_letta.conversation import Order
 from langchain_letta.item_rows import reverse_rows
-from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT, fold_messages
+from langchain_letta.messages import AGENT_SIDE, SYSTEM_ALERT, from_letta_messages
 
 __all__ = [
     "Convert",
@@ -36,9 +36,9 @@ Convert = Callable[[list[Any]], list[BaseMessage]]
 
 
 def converter(agent_id: str, conversation_id: str, *, include_system: bool) -> Convert:
-    """Converts items of the agent's conversation `conversation_id` (see `fold_messages`)."""
+    """Converts items of the agent's conversation `conversation_id` (see `from_letta_messages`)."""
     return partial(
-        fold_messages,
+        from_letta_messages,
         conversation_id=conversation_id,
         agent_id=agent_id,
         include_system=include_system,

@@ -4,7 +4,7 @@ Two directions:
 
 * LangChain -> Letta: `split_at_stored` and `to_letta_messages` (`langchain_letta.to_letta`).
 * Letta -> LangChain: `TurnChunker` maps a Letta stream, event by event, to
-  `AIMessageChunk`; `fold_messages` converts stored Letta messages into the same
+  `AIMessageChunk`; `from_letta_messages` converts stored Letta messages into the same
   messages.
 """
 
@@ -44,7 +44,7 @@ __all__ = [
     "TurnChunker",
     "anchor_conversation",
     "client_return_ids",
-    "fold_messages",
+    "from_letta_messages",
     "is_stored_in",
     "letta_metadata",
     "split_at_stored",
@@ -371,14 +371,14 @@ def strip_indexes(message: AIMessage) -> AIMessage:
     return message.model_copy(update={"content": content})
 
 
-def fold_messages(
+def from_letta_messages(
     items: Iterable[Any],
     *,
     conversation_id: str,
     agent_id: str | None,
     include_system: bool = False,
 ) -> list[BaseMessage]:
-    """Fold stored Letta messages (oldest first) into LangChain messages.
+    """Convert stored Letta messages (oldest first) into LangChain messages.
 
     The agent's steps between two user messages (reasoning, its own tool calls and
     results, its reply) become one `AIMessage`, exactly as `TurnChunker`
@@ -388,13 +388,13 @@ def fold_messages(
     `"system_alert"`.
     """
     metadata = letta_metadata(conversation_id, agent_id)
-    folded: list[BaseMessage] = []
+    converted: list[BaseMessage] = []
     turn: list[Any] = []
     client_returns: set[str] = set()
 
     def close_turn() -> None:
         if turn:
-            folded.append(_fold_turn(turn, conversation_id, agent_id))
+            converted.append(_agent_turn_message(turn, conversation_id, agent_id))
             turn.clear()
 
     for item in items:
@@ -407,7 +407,7 @@ def fold_messages(
                 close_turn()
         elif kind == "user_message" and (alert := system_alert(item.content)) is not None:
             close_turn()  # a compaction summary: one SystemMessage wherever it is read
-            folded.append(
+            converted.append(
                 SystemMessage(
                     content=alert,
                     id=item.id,
@@ -416,7 +416,7 @@ def fold_messages(
             )
         elif kind == "user_message":
             close_turn()
-            folded.append(
+            converted.append(
                 HumanMessage(
                     content=user_content_from_letta(item.content),
                     id=item.id,
@@ -426,7 +426,7 @@ def fold_messages(
         elif kind == "system_message":
             close_turn()
             if include_system:
-                folded.append(
+                converted.append(
                     SystemMessage(
                         content=item.content, id=item.id, response_metadata=dict(metadata)
                     )
@@ -439,9 +439,9 @@ def fold_messages(
                 for m in tool_messages
                 if decision_of(m) is None  # an approved tool's result is the agent's own
             )
-            folded.extend(tool_messages)
+            converted.extend(tool_messages)
     close_turn()
-    return folded
+    return converted
 
 
 SYSTEM_ALERT = "system_alert"
@@ -465,7 +465,7 @@ def system_alert(content: Any) -> str | None:
     return None
 
 
-def _fold_turn(items: list[Any], conversation_id: str, agent_id: str | None) -> AIMessage:
+def _agent_turn_message(items: list[Any], conversation_id: str, agent_id: str | None) -> AIMessage:
     chunker = TurnChunker(conversation_id=conversation_id, agent_id=agent_id)
     chunker.last_message_id = items[-1].id
     chunks = [chunk for item in items for chunk in chunker.feed(item)]

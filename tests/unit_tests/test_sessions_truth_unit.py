@@ -24,7 +24,7 @@ from langchain_letta.errors import (
     LettaSessionStoreError,
 )
 from langchain_letta.history_reading import to_messages_lazily
-from langchain_letta.messages import fold_messages, system_alert
+from langchain_letta.messages import from_letta_messages, system_alert
 from langchain_letta.paging import check_cursor
 from langchain_letta.sessions import (
     SessionResolver,
@@ -236,7 +236,7 @@ def test_a_compaction_summary_is_one_documented_system_message() -> None:
     assert system_alert(SUMMARY) == "Earlier: they talked."
     assert system_alert('{"type": "other"}') is None
     assert system_alert("hello") is None
-    folded = fold_messages(
+    folded = from_letta_messages(
         [item("user_message", 1, content=SUMMARY)], conversation_id=CONV, agent_id=AGENT
     )
     assert len(folded) == 1
@@ -265,7 +265,7 @@ def test_client_tool_echoes_drop_in_both_orders() -> None:
     ]
 
     def fold(items: list[Any]) -> list[Any]:
-        return fold_messages(items, conversation_id=CONV, agent_id=AGENT)
+        return from_letta_messages(items, conversation_id=CONV, agent_id=AGENT)
 
     ascending = list(to_messages_lazily(iter(thread), "asc", fold))
     descending = list(to_messages_lazily(iter(thread[::-1]), "desc", fold))
