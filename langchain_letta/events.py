@@ -90,15 +90,16 @@ class _Decoder:
         return letta_model(parsed)
 
 
-def iter_events(response: Any) -> Iterator[Any]:
+def iter_events(response: Any, lines: Iterator[str] | None = None) -> Iterator[Any]:
     """The events of a streaming letta-client response (``with_streaming_response``).
 
-    The stream is left at ``[DONE]``, as letta-client leaves it: reading on to the body's
-    end would pool the connection, but Letta ends the body only after it has finished
-    the run (about 100 ms later on the local stack), which every turn would wait for.
+    The stream is left at ``[DONE]``, as letta-client leaves it: Letta ends the body only
+    once it has finished the run (about 100 ms later on the local stack). ``lines``, the
+    response's ``iter_lines()`` when given, holds the rest then (a turn has it read to the
+    end off its path, see ``langchain_letta.draining``).
     """
     decoder = _Decoder(response)
-    lines = response.iter_lines()
+    lines = response.iter_lines() if lines is None else lines
     for line in lines:
         event = decoder.line(line)
         if event is not None:
@@ -110,10 +111,12 @@ def iter_events(response: Any) -> Iterator[Any]:
         yield event
 
 
-async def aiter_events(response: Any) -> AsyncIterator[Any]:
+async def aiter_events(
+    response: Any, lines: AsyncIterator[str] | None = None
+) -> AsyncIterator[Any]:
     """Async twin of :func:`iter_events`."""
     decoder = _Decoder(response)
-    lines = response.iter_lines()
+    lines = response.iter_lines() if lines is None else lines
     async for line in lines:
         event = decoder.line(line)
         if event is not None:

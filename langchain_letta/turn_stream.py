@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import letta_client
 
+from langchain_letta.draining import adrain_later, drain_later
 from langchain_letta.errors import (
     LettaConnectionError,
     LettaConversationBusyError,
@@ -216,11 +217,15 @@ class TurnStreams:
         """Send the turn and relay its stream; what cut it goes to `turn.failure`."""
         try:
             response = self._post(turn)
-            with contextlib.closing(response):
-                for event in turn.progress.track(iter_events(response)):
+            lines = response.iter_lines()
+            with contextlib.ExitStack() as unfinished:
+                unfinished.callback(response.close)  # a stream left before its end
+                for event in turn.progress.track(iter_events(response, lines)):
                     if holder.abandoned:
                         return
                     yield event
+                unfinished.pop_all()
+            drain_later(response, lines)  # to its end, off the turn's path: it is pooled
             turn.failure = turn.failure_at_end(holder)
         except _TIMEOUTS as timeout:
             if not holder.abandoned:
@@ -236,13 +241,15 @@ class TurnStreams:
         """Async twin of `_send`."""
         try:
             response = await self._apost(turn)
-            try:
-                async for event in turn.progress.atrack(aiter_events(response)):
+            lines = response.iter_lines()
+            async with contextlib.AsyncExitStack() as unfinished:
+                unfinished.push_async_callback(response.close)
+                async for event in turn.progress.atrack(aiter_events(response, lines)):
                     if holder.abandoned:
                         return
                     yield event
-            finally:
-                await response.close()
+                unfinished.pop_all()
+            await adrain_later(response, lines)
             turn.failure = turn.failure_at_end(holder)
         except _TIMEOUTS as timeout:
             if not holder.abandoned:
