@@ -1,18 +1,20 @@
 """7. TCP connections: 20 RunnableWithMessageHistory turns on one session vs one raw client.
 
-Every connection to the server goes through a loopback proxy that counts them. The goal
-(at most one connection per client pool) holds when the model and the histories the
-factory builds share their clients' connections.
+Every connection to the server goes through a loopback proxy that counts them. The model
+and the histories the factory builds share one client pool (same settings), so the count
+is that pool's: the requests it had in flight at once, not one a turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import socketserver
 import threading
 import warnings
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from langchain_core.runnables.history import RunnableWithMessageHistory
@@ -22,7 +24,10 @@ from benchmarks.common import Row, Section, log, tagged_conversation
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 
 PROMPT = "hello through the proxy"
-GOAL = 2  # one pool for the model's sync client, one for the histories', at most
+GOAL = 3
+"""At most the requests a chain turn has in flight at once on the pool: the history's
+read, the memory-block read alongside it (`langchain_letta.prefetch`) and the last
+turn's send, whose body Letta is still ending (`langchain_letta.draining`)."""
 
 
 class _Pipe(socketserver.BaseRequestHandler):
@@ -78,18 +83,30 @@ def proxy_to(url: str) -> Iterator[CountingProxy]:
         proxy.server_close()
 
 
+def _chain(agent_id: str, url: str) -> RunnableWithMessageHistory:
+    return RunnableWithMessageHistory(
+        ChatLetta(agent_id=agent_id, base_url=url),
+        lambda sid: LettaChatMessageHistory(session_id=sid, agent_id=agent_id, base_url=url),
+    )
+
+
 def _ours(url: str, agent_id: str, turns: int) -> int:
     with proxy_to(url) as proxy:
-        model = ChatLetta(agent_id=agent_id, base_url=proxy.url)
-        chain = RunnableWithMessageHistory(
-            model,
-            lambda sid: LettaChatMessageHistory(
-                session_id=sid, agent_id=agent_id, base_url=proxy.url
-            ),
-        )
+        chain = _chain(agent_id, proxy.url)
         config = {"configurable": {"session_id": f"bench-conn-{id(proxy)}"}}
         for _ in range(turns):
             chain.invoke(PROMPT, config=config)  # type: ignore[arg-type]
+        return proxy.count
+
+
+def _ours_async(url: str, agent_id: str, turns: int) -> int:
+    async def chat(chain: RunnableWithMessageHistory, config: dict[str, Any]) -> None:
+        for _ in range(turns):
+            await chain.ainvoke(PROMPT, config=config)  # type: ignore[arg-type]
+
+    with proxy_to(url) as proxy:
+        config = {"configurable": {"session_id": f"bench-conn-async-{id(proxy)}"}}
+        asyncio.run(chat(_chain(agent_id, proxy.url), config))
         return proxy.count
 
 
@@ -109,27 +126,35 @@ def _raw(url: str, agent_id: str, turns: int) -> int:
 def run(url: str, agent_id: str, turns: int = 20) -> Section:
     warnings.filterwarnings("ignore", message=".*RunnableWithMessageHistory.*")
     ours, raw = _ours(url, agent_id, turns), _raw(url, agent_id, turns)
-    log(f"connections: ours {ours}, raw {raw} over {turns} turns")
+    ours_async = _ours_async(url, agent_id, turns)
+    log(f"connections: ours {ours} (async {ours_async}), raw {raw} over {turns} turns")
     note = (
-        "7 connections: a streamed send costs a new connection even on one raw client: "
-        "letta-client's Stream stops at `data: [DONE]` and closes the response before the "
-        "chunked body's last bytes are read, so httpx drops the connection instead of "
-        "pooling it (listings reuse theirs). One connection per pool needs both a shared "
-        "pool and the rest of each stream read after [DONE]."
+        "7 connections: letta-client stops reading a streamed send at `data: [DONE]` and "
+        "closes the response before the body's end, so httpx drops the connection: a new "
+        "one per send, even on one raw client. Letta ends the body only once it has "
+        "finished the run (50-200 ms after [DONE] on the local stack), so a turn of ours "
+        "returns at [DONE] too and hands the response to a drainer (`langchain_letta."
+        "draining`) that reads it to its end off the turn's path: the connection goes back "
+        "to the pool. A request sent meanwhile opens another one, so the pool holds as many "
+        "as a turn has in flight at once (3 with the default memory check: the history read, "
+        "the blocks read alongside it, the last send ending), whatever the number of turns. "
+        "One connection per pool would need every turn to wait for the body's end "
+        "(measured before: invoke 1.34x raw at 0 s)."
     )
-    return Section(
-        notes=[note],
-        rows=[
+    rows = []
+    for label, count in (("invoke", ours), ("ainvoke", ours_async)):
+        rows.append(
             Row(
                 "7 connections",
-                f"TCP connections, {turns} RunnableWithMessageHistory turns on one session",
-                str(ours),
+                f"TCP connections, {turns} RunnableWithMessageHistory turns on one session "
+                f"({label})",
+                str(count),
                 str(raw),
-                f"{ours / raw:.1f}" if raw else "-",
-                f"<= {GOAL} (one per client pool)",
-                "met" if ours <= GOAL else f"MISSED ({ours} > {GOAL})",
+                f"{count / raw:.2f}" if raw else "-",
+                f"<= {GOAL} (one per request in flight at once; one per pool costs a wait a turn)",
+                "met" if count <= GOAL else f"MISSED ({count} > {GOAL})",
                 "counted by a loopback TCP proxy in front of the server; raw = one letta-client "
                 "listing and sending each turn",
             )
-        ],
-    )
+        )
+    return Section(notes=[note], rows=rows)
