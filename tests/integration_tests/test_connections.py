@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
-from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from benchmarks.bench_connections import proxy_to
 from langchain_letta import ChatLetta, LettaChatMessageHistory
+from tests.integration_tests.test_runnable_with_history import chain
 
 pytestmark = pytest.mark.live
 
@@ -20,15 +19,6 @@ IN_FLIGHT = 3
 """Connections a chain turn may have open at once: the history's read, the memory-block
 read alongside it (`langchain_letta.prefetch`), and the last turn's send, whose body
 Letta is still ending. One connection a turn would be `TURNS` or more."""
-
-
-def chain(agent_id: str, url: str) -> Any:
-    def history(session_id: str) -> LettaChatMessageHistory:
-        return LettaChatMessageHistory(session_id=session_id, agent_id=agent_id, base_url=url)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # RunnableWithMessageHistory is deprecated in 1.x
-        return RunnableWithMessageHistory(ChatLetta(agent_id=agent_id, base_url=url), history)
 
 
 def replies(agent_id: str, url: str, session_id: str) -> int:
@@ -40,7 +30,9 @@ def replies(agent_id: str, url: str, session_id: str) -> int:
 def test_chain_turns_on_one_session_reuse_their_connections(base_url: str, agent_id: str) -> None:
     config: Any = {"configurable": {"session_id": "pooled"}}
     with proxy_to(base_url) as proxy:
-        runnable = chain(agent_id, proxy.url)
+        runnable = chain(
+            "direct", ChatLetta(agent_id=agent_id, base_url=proxy.url), agent_id, proxy.url
+        )
         for turn in range(TURNS):
             runnable.invoke(f"turn {turn}", config)
             assert replies(agent_id, proxy.url, "pooled") == turn + 1  # read right after it
@@ -55,7 +47,7 @@ def test_async_chain_turns_on_one_session_reuse_their_connections(
     config: Any = {"configurable": {"session_id": "pooled-async"}}
 
     async def turns(url: str) -> None:
-        runnable = chain(agent_id, url)
+        runnable = chain("direct", ChatLetta(agent_id=agent_id, base_url=url), agent_id, url)
         for turn in range(TURNS):
             await runnable.ainvoke(f"turn {turn}", config)
 
