@@ -10,22 +10,27 @@ returns at `[DONE]` and hands its response over here, to be read to its end and 
 - sync (`drain_later`): by one daemon thread, one response after another (their bodies
   end on the server in parallel, so a queue does not add up their waits). At most
   `WAITING` responses wait for it; one more is closed at once (its connection dropped).
+  A forked child starts a drainer of its own (the parent's responses are the parent's).
 - async (`adrain_later`): by a task on the response's event loop, kept referenced until
-  it ends. A loop that shuts down (`asyncio.run`) cancels it, which closes the response;
-  a task whose loop was closed without that is let go at the next hand-over, silently.
+  it ends; at most `WAITING` at once. A loop that shuts down (`asyncio.run`) cancels it,
+  which closes the response; a task whose loop was closed without that is let go at the
+  next hand-over, silently.
 
 A drain reads for at most `BUDGET` seconds, then closes the response (its connection is
 dropped); a read already waiting ends within the client's read timeout. Nothing a drain
 meets is raised, since the turn is complete: it is logged at debug level.
 
-A request sent while its pool's only connection is still being drained opens another
-one, so back-to-back turns keep two connections in a pool, not one.
+A request sent while a connection is still being drained opens another one, so a pool
+keeps one connection more than the requests a turn has in flight at once (under
+`RunnableWithMessageHistory`: the history read and the memory-block read alongside it),
+however many turns run: not one per turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -59,7 +64,7 @@ class _Drainer:
             _close(response)
 
     def _start(self) -> None:
-        """Start the thread unless it runs (it does not after a fork)."""
+        """Start the thread unless it runs."""
         with self._guard:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -89,6 +94,15 @@ _TASKS_GUARD = threading.Lock()  # event loops in several threads hand over
 def drain_later(response: Any, rest: Iterator[Any]) -> None:
     """Read `rest` (what `response` has left) to its end off this thread, then close it."""
     _DRAINER.hand_over(response, rest)
+
+
+def _start_afresh() -> None:
+    """In a forked child: the responses waiting for the parent's drainer are the parent's."""
+    global _DRAINER
+    _DRAINER = _Drainer(WAITING)
+
+
+os.register_at_fork(after_in_child=_start_afresh)
 
 
 async def adrain_later(response: Any, rest: AsyncIterator[Any]) -> None:

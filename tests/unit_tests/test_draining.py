@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -223,3 +224,16 @@ def test_a_drain_on_a_loop_closed_without_cleanup_is_let_go_silently(
 
     assert not any(task.get_loop().is_closed() for task in draining._TASKS)
     assert "destroyed" not in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_a_drainer_of_its_own() -> None:
+    parents = draining._DRAINER
+    child = os.fork()
+    if child == 0:  # the child must not read the sockets of responses its parent handed over
+        os._exit(0 if draining._DRAINER is not parents else 1)
+
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert draining._DRAINER is parents
