@@ -10,8 +10,10 @@ system message of ``cassettes/test_chat_models/test_invoke_fills_id_usage_and_me
 * ``GET /v1/conversations/`` with ``summary_search``: the conversations whose summary holds
   the search text (an index on the session tag's digest, so 100,000 sessions stay fast);
 * ``POST /v1/conversations/``, ``GET /v1/conversations/{id}``;
-* ``GET /v1/conversations/{id}/messages``: the system message, then each stored turn;
-* ``POST /v1/conversations/{id}/messages``: an SSE turn that echoes the last user message.
+* ``GET /v1/conversations/{id}/messages`` and ``GET /v1/messages/?conversation_id=``: the
+  system message, then each stored turn;
+* ``POST /v1/conversations/{id}/messages``: an SSE turn that echoes the last user message;
+* ``GET /v1/runs/``: no run (a turn is answered whole; asked after a send that failed).
 
 Anything else answers 404 and is logged to stderr. HTTP/1.1 with keep-alive, one asyncio
 loop; it runs in its own process so that the benchmark's process measures only the client.
@@ -70,6 +72,13 @@ class FakeLetta:
         segments = path.split("/")[2:]  # after "/v1"
         if method == "GET" and segments[:1] == ["agents"] and len(segments) == 2:
             return self._json({**self.agent, "id": segments[1]})
+        if method == "GET" and segments == ["runs"]:  # a turn's answer comes whole: none runs
+            return self._json([])
+        if method == "GET" and segments == ["messages"]:  # the listing by conversation_id
+            found = self.conversations.get(query.get("conversation_id", ""))
+            if found is None:
+                return 404, "application/json", b'{"detail": "Conversation not found"}'
+            return self._json(self._messages(found["id"], query))
         if segments[:1] != ["conversations"]:
             return self._missing(method, target)
         if len(segments) == 1 and method == "GET":
@@ -97,7 +106,7 @@ class FakeLetta:
     def _create(self, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         conversation_id = f"conv-{uuid.uuid4()}"
         summary = str(body.get("summary") or "")
-        conversation = {
+        conversation: dict[str, Any] = {
             "id": conversation_id,
             "agent_id": agent_id,
             "summary": summary,
