@@ -38,10 +38,11 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,6 +50,7 @@ from letta_client import AsyncLetta, Letta
 
 from benchmarks.common import log
 from langchain_letta import ChatLetta, LettaChatMessageHistory, state
+from langchain_letta.errors import LettaConnectionError
 from langchain_letta.lru import LRU
 
 GOAL = 1.10
@@ -56,6 +58,7 @@ PLATEAU = 20_000  # keys: every store is at its bound by 10,000 keys (the warm-u
 WORKERS = 8  # users served at once (each new session waits 50 ms in the create race rule)
 MIB = 2**20
 AGENT_ID = "agent-00000000-0000-4000-8000-00000000a9e7"
+T = TypeVar("T")
 
 
 _MALLINFO2 = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
@@ -146,19 +149,30 @@ def run(keys: int, every: int, own_clients: bool) -> str:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
         client, async_client = Letta(base_url=url, max_retries=0), AsyncLetta(base_url=url)
+        errors: list[LettaConnectionError] = []
         shared: dict[str, Any] = (
             {} if own_clients else {"client": client, "async_client": async_client}
         )
         model = ChatLetta(agent_id=AGENT_ID, base_url=url, max_retries=0, **shared)
 
+        def again(call: Callable[[], T]) -> T:
+            """`call()`, called once more after a connection error (counted)."""
+            try:
+                return call()
+            except LettaConnectionError as error:
+                log(f"connection error, called again: {error}")
+                errors.append(error)
+                return call()
+
         def user(n: int, turns: int = 1) -> None:
             key = f"user-{n}"
-            reply = model.invoke(f"hi {n}", config={"configurable": {"session_id": key}})
+            config: Any = {"configurable": {"session_id": key}}
+            reply = again(lambda: model.invoke(f"hi {n}", config=config))
             assert reply.content == f"Echo: hi {n}", (key, reply.content)
             history = LettaChatMessageHistory(
                 session_id=key, agent_id=AGENT_ID, base_url=url, **shared
             )
-            read = [message.content for message in history.messages]
+            read = again(lambda: [message.content for message in history.messages])
             assert read == [f"hi {n}", f"Echo: hi {n}"] * turns, (key, read)
 
         step = max(1, every or keys // 10)
@@ -179,10 +193,10 @@ def run(keys: int, every: int, own_clients: bool) -> str:
         server.terminate()
         server.wait()
     grown = _grown(snapshots[0], snapshots[-1], 6) if snapshots else []
-    return _report(keys, own_clients, marks, grown)
+    return _report(keys, own_clients, marks, grown, len(errors))
 
 
-def _report(keys: int, own_clients: bool, marks: list[Mark], grown: list[str]) -> str:
+def _report(keys: int, own_clients: bool, marks: list[Mark], grown: list[str], errors: int) -> str:
     plateau = [m for m in marks if m.keys >= PLATEAU] or marks[1:] or marks
     heap = max(m.heap for m in plateau) / min(m.heap for m in plateau)
     rss = max(m.rss for m in plateau) / min(m.rss for m in plateau)
@@ -219,6 +233,7 @@ one `LettaChatMessageHistory(session_id=key).messages`, {WORKERS} users at once;
 (goal <= {GOAL:.2f}): **{verdict}**; {per_key:,.0f} {measure} bytes a key from \
 {first.keys:,} to {last.keys:,}.
 - Stores at the end (entries (weight / bound)): {", ".join(_stores())}.
+- Connection errors (the call made again, then exact): {errors}.
 {"- Grown most (live allocations, last minus first checkpoint, by source line):" if grown else ""}
 {lines}
 """
