@@ -10,8 +10,11 @@ system message of ``cassettes/test_chat_models/test_invoke_fills_id_usage_and_me
 * ``GET /v1/conversations/`` with ``summary_search``: the conversations whose summary holds
   the search text (an index on the session tag's digest, so 100,000 sessions stay fast);
 * ``POST /v1/conversations/``, ``GET /v1/conversations/{id}``;
-* ``GET /v1/conversations/{id}/messages``: the system message, then each stored turn;
-* ``POST /v1/conversations/{id}/messages``: an SSE turn that echoes the last user message.
+* ``GET /v1/conversations/{id}/messages`` and ``GET /v1/messages/?conversation_id=``: the
+  system message, then each stored turn;
+* ``POST /v1/conversations/{id}/messages``: an SSE turn that echoes the last user message;
+* ``GET /v1/runs/...``: a send's run, ended, with its items and usage (no run is ever
+  active: a turn is answered whole); asked only after a send's stream broke.
 
 Anything else answers 404 and is logged to stderr. HTTP/1.1 with keep-alive, one asyncio
 loop; it runs in its own process so that the benchmark's process measures only the client.
@@ -62,6 +65,7 @@ class FakeLetta:
         self.conversations: dict[str, dict[str, Any]] = {}
         self.turns: dict[str, list[dict[str, Any]]] = {}
         self.by_digest: dict[str, list[str]] = {}
+        self.runs: dict[str, tuple[str, list[dict[str, Any]]]] = {}
 
     def route(self, method: str, target: str, body: bytes) -> tuple[int, str, bytes]:
         parts = urlsplit(target)
@@ -70,6 +74,13 @@ class FakeLetta:
         segments = path.split("/")[2:]  # after "/v1"
         if method == "GET" and segments[:1] == ["agents"] and len(segments) == 2:
             return self._json({**self.agent, "id": segments[1]})
+        if method == "GET" and segments[:1] == ["runs"]:
+            return self._json(self._run(segments[1:], query))
+        if method == "GET" and segments == ["messages"]:  # the listing by conversation_id
+            found = self.conversations.get(query.get("conversation_id", ""))
+            if found is None:
+                return 404, "application/json", b'{"detail": "Conversation not found"}'
+            return self._json(self._messages(found["id"], query))
         if segments[:1] != ["conversations"]:
             return self._missing(method, target)
         if len(segments) == 1 and method == "GET":
@@ -97,7 +108,7 @@ class FakeLetta:
     def _create(self, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
         conversation_id = f"conv-{uuid.uuid4()}"
         summary = str(body.get("summary") or "")
-        conversation = {
+        conversation: dict[str, Any] = {
             "id": conversation_id,
             "agent_id": agent_id,
             "summary": summary,
@@ -127,6 +138,24 @@ class FakeLetta:
             items = items[: ids.index(before)]
         return items[: int(query.get("limit", "100"))]
 
+    def _run(self, segments: list[str], query: dict[str, str]) -> Any:
+        """The runs of a failed send's recovery: none active, each ended, its items, usage."""
+        if not segments:
+            return []
+        run_id, what = segments[0], segments[1:]
+        conversation_id, items = self.runs.get(run_id, (None, []))
+        if what == ["messages"]:
+            return items
+        if what == ["usage"]:
+            return {"completion_tokens": 2, "prompt_tokens": 600, "total_tokens": 602}
+        return {
+            "id": run_id,
+            "agent_id": self.agent["id"],
+            "conversation_id": conversation_id,
+            "status": "completed",
+            "stop_reason": "end_turn",
+        }
+
     def _send(self, conversation_id: str, body: dict[str, Any]) -> tuple[int, str, bytes]:
         messages = body.get("messages") or []
         if not messages:
@@ -154,6 +183,7 @@ class FakeLetta:
             "content": f"Echo: {text if isinstance(text, str) else '...'}",
         }
         stored.append(reply)
+        self.runs[run_id] = (conversation_id, [item for item in stored if item["run_id"] == run_id])
         events = [
             {"id": f"ping-{uuid.uuid4()}", "message_type": "ping", "run_id": run_id},
             reply,

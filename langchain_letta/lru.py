@@ -32,13 +32,21 @@ class LRU(MutableMapping[K, V], Generic[K, V]):
         budget: the most weight the mapping holds.
         weigh: the weight of a value (default: 1 each). A value that grows in place is
             weighed again by `reweigh`.
+        on_evict: called with each entry dropped for the budget (not with one removed by
+            `pop`, `del` or `clear`), under `lock`.
 
     """
 
-    def __init__(self, budget: int, weigh: Callable[[V], int] = _one) -> None:
+    def __init__(
+        self,
+        budget: int,
+        weigh: Callable[[V], int] = _one,
+        on_evict: Callable[[K, V], None] | None = None,
+    ) -> None:
         self.budget = budget
         self.lock = threading.RLock()
         self._weigh = weigh
+        self._on_evict = on_evict
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._weights: dict[K, int] = {}
         self._total = 0
@@ -121,5 +129,7 @@ class LRU(MutableMapping[K, V], Generic[K, V]):
         self._total += weight - self._weights.get(key, 0)
         self._weights[key] = weight
         while self._total > self.budget and len(self._entries) > 1:
-            oldest, _ = self._entries.popitem(last=False)
+            oldest, value = self._entries.popitem(last=False)
             self._total -= self._weights.pop(oldest)
+            if self._on_evict is not None:
+                self._on_evict(oldest, value)

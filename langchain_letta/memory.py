@@ -123,6 +123,10 @@ class MemoryChecks:
         """Whether this process created the conversation (see `created`)."""
         return conversation_id in self._created
 
+    def not_created_here(self, conversation_id: str) -> None:
+        """Forget that this process created the conversation (see `created_here`)."""
+        self._created.pop(conversation_id, None)
+
     def touched(self, agent_id: str) -> None:
         """A turn of the agent ran a tool: every conversation's prompt may be behind."""
         with self._generation.lock:
