@@ -48,7 +48,15 @@ from langchain_letta.clients import for_running_loop
 from langchain_letta.errors import LettaInputError
 from langchain_letta.messages import LAST_MESSAGE_KEY, is_stored_in, split_at_stored
 from langchain_letta.plans import Call, Plan, arun, run
-from langchain_letta.state import FORKS_AT_MESSAGE, MEMORY_CHECKS, PLANNED, ROOTS, SENT, TIPS
+from langchain_letta.state import (
+    FORKS_AT_MESSAGE,
+    MEMORY_CHECKS,
+    PLANNED,
+    ROOTS,
+    SENT,
+    TIPS,
+    forget_seen_turns,
+)
 from langchain_letta.turns import keyed_otids
 
 __all__ = ["BRANCH_PREFIX", "Branches", "branch_tag", "record_tip", "replay_key"]
@@ -77,7 +85,8 @@ def record_tip(conversation_id: str, message_id: str | None) -> None:
             sent = SENT.obtain(conversation_id, set)
             sent.update(planned)
             if len(sent) > _SENT_PER_CONVERSATION:
-                sent.clear()
+                sent.clear()  # and a replay of what it held must be looked for again
+                forget_seen_turns(conversation_id)
             SENT.reweigh(conversation_id)
 
 

@@ -86,6 +86,7 @@ __all__ = [
     "UNANSWERED",
     "WARNED",
     "Clearable",
+    "forget_seen_turns",
     "reset",
 ]
 
@@ -113,10 +114,15 @@ FORKS_AT_MESSAGE: LRU[str, bool] = LRU(100)
 PLANNED: LRU[str, tuple[str, ...]] = LRU(10_000)
 
 
-def _unsent(conversation_id: str, _: set[str]) -> None:
-    """The ids sent there are forgotten: so is having seen every turn there (a listing)."""
+def forget_seen_turns(conversation_id: str) -> None:
+    """Forget having seen every turn of the conversation (its replays need a listing)."""
     TIPS.pop(conversation_id, None)
     MEMORY_CHECKS.not_created_here(conversation_id)
+
+
+def _unsent(conversation_id: str, _: set[str]) -> None:
+    """The ids sent there are forgotten: so is having seen every turn there."""
+    forget_seen_turns(conversation_id)
 
 
 SENT: LRU[str, set[str]] = LRU(40_000, weigh=lambda ids: 4 + len(ids), on_evict=_unsent)

@@ -178,3 +178,28 @@ def test_an_evicted_record_of_sent_ids_still_recognises_a_replay() -> None:
 
     assert branches.place("conv-a", step)[0] == "conv-branch"  # still known: by a listing
     assert listed == ["conv-a"]
+
+
+def test_a_conversation_past_its_sent_ids_limit_still_recognises_a_replay() -> None:
+    step = [HumanMessage("one", id="lc-1")]
+    (sent,) = keyed_otids([{}], str(forks.replay_key("conv-a", step)))
+    listed: list[str] = []
+    stored = [SimpleNamespace(message_type="user_message", **sent)]
+
+    def listing(conversation_id: str, **_: Any) -> Any:
+        listed.append(conversation_id)
+        return SimpleNamespace(items=stored)
+
+    conversations = SimpleNamespace(
+        messages=SimpleNamespace(list=listing),
+        create=lambda agent_id, summary: SimpleNamespace(id="conv-branch"),
+        retrieve=lambda conversation_id: SimpleNamespace(agent_id=AGENT, summary=None),
+    )
+    branches = Branches(SimpleNamespace(base_url=URL, conversations=conversations), AGENT)  # type: ignore[arg-type]
+    state.PLANNED["conv-a"] = ("lc-1",)
+    record_tip("conv-a", "message-1")  # the first step, stored
+    state.PLANNED["conv-a"] = tuple(f"lc-more-{i}" for i in range(10_000))
+    record_tip("conv-a", "message-2")  # a long thread: its ids are let go
+
+    assert branches.place("conv-a", step)[0] == "conv-branch"  # still known: by a listing
+    assert listed == ["conv-a"]
