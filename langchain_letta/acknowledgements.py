@@ -35,7 +35,7 @@ class Acknowledgements:
         if tool_name is None:
             return frozenset()
         self._turns.runs.wait_idle(conversation_id)  # the structured call's run may be going
-        newest = self._conversations.newest(conversation_id, _NEWEST)
+        newest = self._conversations.listing.newest(conversation_id, _NEWEST)
         ids = pending_structured_calls(newest, tool_name)
         if ids:
             try:
@@ -51,7 +51,7 @@ class Acknowledgements:
         if tool_name is None:
             return frozenset()
         await self._turns.runs.await_idle(conversation_id)
-        newest = await self._conversations.anewest(conversation_id, _NEWEST)
+        newest = await self._conversations.listing.anewest(conversation_id, _NEWEST)
         ids = pending_structured_calls(newest, tool_name)
         if ids:
             try:

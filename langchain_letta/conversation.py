@@ -43,7 +43,8 @@ class Conversations:
         self._send_client = client.with_options(max_retries=0)
         self.client = client
         self._async_client = async_client
-        self._listing = MessageListing(client, async_client)
+        self.listing = MessageListing(client, async_client)
+        """The conversations' stored messages, by position and by creation."""
         self.busy_timeout = busy_timeout
 
     @classmethod
@@ -125,7 +126,7 @@ class Conversations:
         known = MEMORY_CHECKS.known_blocks(conversation_id)
         prompt = None
         if known is None:  # compiled elsewhere: read the blocks from its prompt
-            prompt = system_prompt(self.page(conversation_id, order="asc", limit=1))
+            prompt = system_prompt(self.listing.page(conversation_id, order="asc", limit=1))
         recompile = behind(known, blocks, prompt)
         if recompile:
             self.client.conversations.recompile(conversation_id)
@@ -147,50 +148,9 @@ class Conversations:
         known = MEMORY_CHECKS.known_blocks(conversation_id)
         prompt = None
         if known is None:
-            prompt = system_prompt(await self.apage(conversation_id, order="asc", limit=1))
+            prompt = system_prompt(await self.listing.apage(conversation_id, order="asc", limit=1))
         recompile = behind(known, blocks, prompt)
         if recompile:
             await self.async_client.conversations.recompile(conversation_id)
         MEMORY_CHECKS.checked(conversation_id, generation, blocks)
         return recompile
-
-    # ------------------------------------------------------------------------ pages
-
-    def page(
-        self,
-        conversation_id: str,
-        *,
-        order: Order,
-        limit: int,
-        after: str | None = None,
-        before: str | None = None,
-    ) -> list[Any]:
-        """One page of stored messages (Letta items, several per stored message)."""
-        return self._listing.page(
-            conversation_id, order=order, limit=limit, after=after, before=before
-        )
-
-    async def apage(
-        self,
-        conversation_id: str,
-        *,
-        order: Order,
-        limit: int,
-        after: str | None = None,
-        before: str | None = None,
-    ) -> list[Any]:
-        """Async twin of `page`."""
-        return await self._listing.apage(
-            conversation_id, order=order, limit=limit, after=after, before=before
-        )
-
-    def newest(self, conversation_id: str, limit: int) -> list[Any]:
-        """The items of the newest `limit` messages made in the conversation, newest first.
-
-        By creation, not by position: see `MessageListing.newest`.
-        """
-        return self._listing.newest(conversation_id, limit)
-
-    async def anewest(self, conversation_id: str, limit: int) -> list[Any]:
-        """Async twin of `newest`."""
-        return await self._listing.anewest(conversation_id, limit)

@@ -28,7 +28,7 @@ from langchain_letta.events import letta_models
 from langchain_letta.item_rows import newest_first
 
 if TYPE_CHECKING:
-    from langchain_letta.conversation import Conversations, Order
+    from langchain_letta.conversation import Order
 
 __all__ = [
     "CursorSemantics",
@@ -264,7 +264,7 @@ def _foreign(cursor: str) -> LettaCursorError:
 
 
 def _pager(
-    conversations: Conversations | MessageListing,
+    conversations: MessageListing,
     order: Order,
     page_size: int,
     after: str | None,
@@ -305,7 +305,7 @@ async def aiter_newer(
 
 
 def iter_items(
-    conversations: Conversations | MessageListing,
+    conversations: MessageListing,
     conversation_id: str,
     order: Order,
     page_size: int,
@@ -341,7 +341,7 @@ def iter_items(
 
 
 async def aiter_items(
-    conversations: Conversations | MessageListing,
+    conversations: MessageListing,
     conversation_id: str,
     order: Order,
     page_size: int,

@@ -99,14 +99,14 @@ class Runs:
         self, conversation_id: str, otids: list[str], depth: int = _STORED_CHECK_DEPTH
     ) -> str | None:
         """The run that stored a message with one of `otids` among the newest `depth`."""
-        newest = self._conversations.newest(conversation_id, depth)
+        newest = self._conversations.listing.newest(conversation_id, depth)
         return run_with_otid(newest, otids)
 
     async def arun_of(
         self, conversation_id: str, otids: list[str], depth: int = _STORED_CHECK_DEPTH
     ) -> str | None:
         """Async twin of `run_of`."""
-        newest = await self._conversations.anewest(conversation_id, depth)
+        newest = await self._conversations.listing.anewest(conversation_id, depth)
         return run_with_otid(newest, otids)
 
     def find_run(self, turn: DoubtfulTurn, *, look_twice: bool) -> str | None:
