@@ -48,7 +48,11 @@ by a listing. Measured in `benchmarks/bench_many_sessions.py` (`benchmarks/RESUL
 full, by 10,000 keys.
 
 `SESSIONS`, `KEY_LOCKS` and `MIGRATED` are keyed by (server, agent, ...), `OWNERS` and
-`THREADS` by (server, conversation). `SENT` keeps at most 10,000 ids per conversation.
+`THREADS` by (server, conversation). `SENT` keeps at most 10,000 ids per conversation;
+past that it forgets them and, as on eviction, `forget_seen_turns`.
+
+Not stores, but bounded as well: finished streams waiting to be read to their end
+(`langchain_letta.draining`: at most 64 for its thread, 64 tasks at once).
 
 The other stores are keyed by conversation or agent ids, which are UUIDs, unique across
 servers. `CLIENTS` is keyed by (server, API key digest, timeout, retries); see
