@@ -144,10 +144,11 @@ def run(url: str, agent_id: str, sizes: list[int], turns: int) -> Section:
             "new, the GET of the agent's blocks that keeps shared memory exact, send); "
             f"{PROCESS} makes 2 (no check on a warm turn). "
             "Client CPU per warm turn still grows "
-            "with the stored history: LettaChatMessageHistory.messages re-folds every cached "
-            "item into LangChain messages on each read (about 22 ms per 1,000 messages), and "
-            "RunnableWithMessageHistory's own listener serializes the whole input on every "
-            "run (LangChain core, not ours)."
+            "with the stored history, though a warm LettaChatMessageHistory read converts "
+            "only what is new (the rest stays converted in its read thread): "
+            "RunnableWithMessageHistory hands the whole history to the model on every run "
+            "and LangChain's own listener serializes that whole input (LangChain core); "
+            "this benchmark does not separate the two shares."
         ]
     )
     for stored in sizes:
