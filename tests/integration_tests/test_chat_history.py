@@ -210,7 +210,7 @@ def test_paging_250_messages_both_ways(base_url: str, agent_id: str, letta: Lett
 
     for page_size in (7, 50, 100):
         for order in ORDERS:
-            items = list(iter_items(history._conversations, conversation, order, page_size))
+            items = list(iter_items(history._conversations.listing, conversation, order, page_size))
             keys = [(i.id, i.message_type) for i in items if i.message_type != "system_message"]
             assert keys == (truth if order == "asc" else newest_first(truth)), (order, page_size)
             messages = list(history.iter_messages(order=order, page_size=page_size))
