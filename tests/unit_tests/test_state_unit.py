@@ -148,11 +148,8 @@ def test_after_every_store_is_flooded_a_session_turns_and_reads_exactly() -> Non
     assert len(served.paths) > len(warm_requests)
 
 
-def test_an_evicted_record_of_sent_ids_still_recognises_a_replay() -> None:
-    step = [HumanMessage("one", id="lc-1")]
-    (sent,) = keyed_otids([{}], str(forks.replay_key("conv-a", step)))
-    listed: list[str] = []
-    stored: list[Any] = []
+def branches_over(stored: list[Any], listed: list[str]) -> Branches:
+    """`Branches` over a fake server holding `stored`; what it lists goes in `listed`."""
 
     def listing(conversation_id: str, **_: Any) -> Any:
         listed.append(conversation_id)
@@ -163,7 +160,16 @@ def test_an_evicted_record_of_sent_ids_still_recognises_a_replay() -> None:
         create=lambda agent_id, summary: SimpleNamespace(id="conv-branch"),
         retrieve=lambda conversation_id: SimpleNamespace(agent_id=AGENT, summary=None),
     )
-    branches = Branches(SimpleNamespace(base_url=URL, conversations=conversations), AGENT)  # type: ignore[arg-type]
+    return Branches(SimpleNamespace(base_url=URL, conversations=conversations), AGENT)  # type: ignore[arg-type]
+
+
+def test_an_evicted_record_of_sent_ids_still_recognises_a_replay() -> None:
+    step = [HumanMessage("one", id="lc-1")]
+    (sent,) = keyed_otids([{}], str(forks.replay_key("conv-a", step)))
+    listed: list[str] = []
+    stored: list[Any] = []
+
+    branches = branches_over(stored, listed)
     assert branches.place("conv-a", step)[0] == "conv-a"  # the first step, new
     stored.append(SimpleNamespace(message_type="user_message", **sent))
     record_tip("conv-a", "message-1")  # ... stored
@@ -186,16 +192,7 @@ def test_a_conversation_past_its_sent_ids_limit_still_recognises_a_replay() -> N
     listed: list[str] = []
     stored = [SimpleNamespace(message_type="user_message", **sent)]
 
-    def listing(conversation_id: str, **_: Any) -> Any:
-        listed.append(conversation_id)
-        return SimpleNamespace(items=stored)
-
-    conversations = SimpleNamespace(
-        messages=SimpleNamespace(list=listing),
-        create=lambda agent_id, summary: SimpleNamespace(id="conv-branch"),
-        retrieve=lambda conversation_id: SimpleNamespace(agent_id=AGENT, summary=None),
-    )
-    branches = Branches(SimpleNamespace(base_url=URL, conversations=conversations), AGENT)  # type: ignore[arg-type]
+    branches = branches_over(stored, listed)
     state.PLANNED["conv-a"] = ("lc-1",)
     record_tip("conv-a", "message-1")  # the first step, stored
     state.PLANNED["conv-a"] = tuple(f"lc-more-{i}" for i in range(10_000))
