@@ -113,3 +113,24 @@ def test_cursors_page_a_compacted_thread_in_creation_order(base_url: str, small_
     assert before == messages[: len(messages) // 2][::-1]
     with pytest.raises(LettaCursorError):
         list(history.iter_messages(after="message-00000000-0000-4000-8000-000000000000"))
+
+
+async def test_async_reads_of_a_compacted_thread_match_sync_reads_and_keep_the_prompt_first(
+    base_url: str, small_agent: str
+) -> None:
+    compacted_session(base_url, small_agent, "async")
+    other = ChatLetta(agent_id=small_agent, base_url=base_url).invoke(
+        "elsewhere", config={"configurable": {"session_id": "other"}}
+    )
+    history = LettaChatMessageHistory(
+        session_id="async", agent_id=small_agent, base_url=base_url, include_system=True
+    )
+    messages = history.messages
+
+    assert [m.type for m in messages[:1]] == ["system"]
+    assert "letta_message_type" not in messages[0].response_metadata  # the prompt, no summary
+    assert await history.aget_messages() == messages
+    assert [m async for m in history.aiter_messages(page_size=2)] == messages
+    assert [m async for m in history.aiter_messages(order="desc")] == messages[::-1]
+    with pytest.raises(LettaCursorError):  # a real message, of another conversation
+        [m async for m in history.aiter_messages(after=str(other.id))]
