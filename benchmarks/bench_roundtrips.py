@@ -146,9 +146,10 @@ def run(url: str, agent_id: str, sizes: list[int], turns: int) -> Section:
             "Client CPU per warm turn still grows "
             "with the stored history, though a warm LettaChatMessageHistory read converts "
             "only what is new (the rest stays converted in its read thread): "
-            "RunnableWithMessageHistory hands the whole history to the model on every run "
-            "and LangChain's own listener serializes that whole input (LangChain core); "
-            "this benchmark does not separate the two shares."
+            "RunnableWithMessageHistory hands the whole history to the model on every run, "
+            "LangChain's tracer serializes that whole input (dumpd at on_chat_model_start) "
+            "and its history listener loads it back (_exit_history); section 9 splits the "
+            "CPU by package."
         ]
     )
     for stored in sizes:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import (
     bench_concurrency,
     bench_connections,
+    bench_cpu_share,
     bench_history_read,
     bench_latency,
     bench_memory,
@@ -55,16 +56,17 @@ class Plan:
     memory_stored: int
     slow_repeats: int
     slow_waves: int
+    share_turns: int
 
 
-FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 12, 10_000, 10, 6)
-QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2)
+FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 12, 10_000, 10, 6, 40)
+QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2, 10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="sections to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="sections to run, e.g. 1,4")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -97,6 +99,7 @@ def main() -> None:
             6: lambda: bench_memory.run(url, agent_id, plan.memory_stored),
             7: lambda: bench_connections.run(url, agent_id),
             8: lambda: bench_store.run(url, max(3, plan.latency_repeats // 2)),
+            9: lambda: bench_cpu_share.run(url, agent_id, (10, 1000), plan.share_turns),
         }
         for number, step in steps.items():
             if number in only:
@@ -110,8 +113,19 @@ def main() -> None:
     report = render(sections, args, elapsed)
     print(report)
     if not args.no_write:
-        RESULTS.write_text(report, encoding="utf-8")
+        RESULTS.write_text(report + kept_sections(), encoding="utf-8")
         log(f"wrote {RESULTS}")
+
+
+KEPT = "<!-- Sections below come from the standalone benchmarks; run.py keeps them. -->"
+
+
+def kept_sections() -> str:
+    """What RESULTS.md holds from `KEPT` on (the standalone benchmarks' sections)."""
+    if not RESULTS.exists():
+        return ""
+    text = RESULTS.read_text(encoding="utf-8")
+    return "\n" + text[text.index(KEPT) :] if KEPT in text else ""
 
 
 def render(sections: list[Section], args: argparse.Namespace, elapsed: float) -> str:

@@ -9,7 +9,9 @@ turn). The pool is `langchain_letta.state.CLIENTS`.
 
 A client given by the user is used as given. When only one of the two is given, the
 other is derived from it (same server, key, headers, timeout and retries), so async calls
-never go to another server than sync ones.
+never go to another server than sync ones. It is derived once per given client (kept in
+`langchain_letta.state.TWINS` while the given one lives): a factory that builds a
+history per turn around one client does not build a client (and a pool) per turn.
 
 An async client is bound to the event loop it first ran in. A pooled or derived one
 therefore has one copy per event loop (`for_running_loop`), so an object outlives
@@ -29,7 +31,7 @@ from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
 
 from langchain_letta.connection import Endpoint
-from langchain_letta.state import CLIENTS
+from langchain_letta.state import CLIENTS, TWINS
 
 __all__ = ["for_running_loop", "shared_clients"]
 
@@ -96,6 +98,18 @@ def _options_of(client: Letta | AsyncLetta) -> dict[str, Any]:
     }
 
 
+_TWIN_GUARD = threading.Lock()
+
+
+def _twin(given: Any, kind: type[Any]) -> Any:
+    """The client of `kind` derived from the user's `given` one, built once per client."""
+    with _TWIN_GUARD:
+        twin = TWINS.get(given)
+        if twin is None:
+            twin = TWINS[given] = kind(**_options_of(given))
+        return twin
+
+
 def shared_clients(
     endpoint: Endpoint,
     *,
@@ -121,9 +135,9 @@ def shared_clients(
     if client is not None and async_client is not None:
         return client, async_client
     if client is not None:
-        return client, _AsyncLetta(**_options_of(client))
+        return client, _twin(client, _AsyncLetta)
     if async_client is not None:
-        return _Letta(**_options_of(async_client)), async_client
+        return _twin(async_client, _Letta), async_client
     key = (
         endpoint.url,
         _digest(endpoint.api_key),

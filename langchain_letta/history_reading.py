@@ -56,12 +56,15 @@ class ReadThread:
 
     `complete` holds the messages of every item before the newest user (or system, or
     tool-result) item; `open_turn` holds the items from there on, since the agent's turn
-    after it may still grow. A read converts only the open turn and what is new. `size`
-    is about how many bytes it holds (`held_bytes` of every item read; the bound of
+    after it may still grow. A read converts only the open turn and what is new, and
+    leaves the compiled system prompt out (when asked to) by where it sits in `complete`
+    (`prompts`), not by looking at every message. `size` is about how many bytes it
+    holds (`held_bytes` of every item read; the bound of
     `langchain_letta.state.THREADS`).
     """
 
     complete: list[BaseMessage] = field(default_factory=list)
+    prompts: list[int] = field(default_factory=list)
     open_turn: list[Any] = field(default_factory=list)
     last_id: str | None = None
     size: int = 0
@@ -72,11 +75,18 @@ class ReadThread:
     def start_over(self) -> None:
         """Forget what was read: the thread was compacted and is read whole from now on."""
         self.complete, self.open_turn, self.last_id, self.size = [], [], None, 0
+        self.prompts = []
         self.client_returns = set()
         self.compacted = True
 
-    def extend(self, new_items: list[Any], convert: Convert) -> list[BaseMessage]:
-        """Add newly read items; return the whole thread as messages."""
+    def extend(
+        self, new_items: list[Any], convert: Convert, *, include_system: bool = True
+    ) -> list[BaseMessage]:
+        """Add newly read items; return the whole thread as messages.
+
+        `convert` must keep the system prompt; without `include_system` it is left out of
+        what is returned (not of what is kept).
+        """
         items = self.open_turn + [
             item for item in new_items if not is_echo(item, self.client_returns, note=True)
         ]
@@ -84,12 +94,28 @@ class ReadThread:
             (i for i, item in enumerate(items) if item.message_type not in AGENT_SIDE), default=0
         )
         if cut > 0:
-            self.complete += convert(items[:cut])
+            done = convert(items[:cut])
+            start = len(self.complete)
+            self.prompts += [start + i for i, message in enumerate(done) if is_prompt(message)]
+            self.complete += done
         self.open_turn = items[cut:]
         self.size += sum(held_bytes(item) for item in new_items)
         if new_items:
             self.last_id = new_items[-1].id
-        return self.complete + convert(self.open_turn)
+        tail = convert(self.open_turn)
+        if include_system:
+            return self.complete + tail
+        return _left_out(self.complete, self.prompts) + [m for m in tail if not is_prompt(m)]
+
+
+def _left_out(messages: list[BaseMessage], at: list[int]) -> list[BaseMessage]:
+    """`messages` without those at the indexes `at` (ascending), copied by slices."""
+    kept: list[BaseMessage] = []
+    start = 0
+    for index in at:
+        kept += messages[start:index]
+        start = index + 1
+    return kept + messages[start:]
 
 
 def held_bytes(item: Any) -> int:

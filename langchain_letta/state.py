@@ -24,6 +24,7 @@ reader finds it in one place and a test forgets it with one call. Each store is 
 | `SENT` | conversation -> LangChain ids stored there (replays recognised) | 40,000 | 8 MB |
 | `WARNED` | warnings logged already (each is logged once) | 1,000 | 0.3 MB |
 | `CLIENTS` | connection settings -> letta-clients (connections are reused) | 100 | * |
+| `TWINS` | a user's client -> the twin derived from it (one, not one per history) | live ones | * |
 
 Bounds are counts of entries except two. `THREADS` is bounded by the bytes its threads
 hold, as estimated when an item is read (`history_reading.held_bytes`: an item's JSON
@@ -51,6 +52,8 @@ full, by 10,000 keys.
 `THREADS` by (server, conversation). `SENT` keeps at most 10,000 ids per conversation;
 past that it forgets them and, as on eviction, `forget_seen_turns`.
 
+`TWINS` holds its keys weakly: an entry goes when the user's client does.
+
 Not stores, but bounded as well: finished streams waiting to be read to their end
 (`langchain_letta.draining`: at most 64 for its thread, 64 tasks at once).
 
@@ -62,6 +65,7 @@ servers. `CLIENTS` is keyed by (server, API key digest, timeout, retries); see
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any, Protocol
 
 from langchain_letta.approvals import PendingCalls
@@ -72,6 +76,7 @@ from langchain_letta.structured import UnansweredCalls
 from langchain_letta.turns import DoubtfulTurns
 
 __all__ = [
+    "CLIENTS",
     "DOUBTFUL_TURNS",
     "FORKS_AT_MESSAGE",
     "KEY_LOCKS",
@@ -87,6 +92,7 @@ __all__ = [
     "STORES",
     "THREADS",
     "TIPS",
+    "TWINS",
     "UNANSWERED",
     "WARNED",
     "Clearable",
@@ -132,6 +138,7 @@ def _unsent(conversation_id: str, _: set[str]) -> None:
 SENT: LRU[str, set[str]] = LRU(40_000, weigh=lambda ids: 4 + len(ids), on_evict=_unsent)
 WARNED: LRU[str, bool] = LRU(1_000)
 CLIENTS: LRU[tuple[Any, ...], Any] = LRU(100)
+TWINS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 STORES: dict[str, Clearable] = {
     "SESSIONS": SESSIONS,
@@ -151,6 +158,7 @@ STORES: dict[str, Clearable] = {
     "SENT": SENT,
     "WARNED": WARNED,
     "CLIENTS": CLIENTS,
+    "TWINS": TWINS,
 }
 """Every store above by name (tests that act as several processes save and restore them)."""
 

@@ -29,7 +29,6 @@ from langchain_letta.history_reading import (
     ReadThread,
     ato_messages_lazily,
     converter,
-    is_prompt,
     to_messages_lazily,
 )
 from langchain_letta.memory import SyncMemory
@@ -186,11 +185,11 @@ class ThreadReads:
     ) -> list[BaseMessage]:
         """The whole thread once `new_items` are added to what was read; kept as the last."""
         messages = thread.extend(
-            new_items, converter(history.agent_id, conversation_id, include_system=True)
+            new_items,
+            converter(history.agent_id, conversation_id, include_system=True),
+            include_system=history.include_system,
         )
         THREADS.reweigh((self._cache_key, conversation_id))
-        if not history.include_system:
-            messages = [message for message in messages if not is_prompt(message)]
         self._last = messages
         return messages
 

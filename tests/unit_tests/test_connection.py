@@ -74,3 +74,27 @@ def test_a_pooled_async_client_has_a_copy_per_event_loop() -> None:
     assert first is pooled
     assert second is not pooled
     assert str(second.base_url) == str(pooled.base_url)  # type: ignore[attr-defined]
+
+
+def test_a_given_client_gets_one_twin_however_many_histories_use_it() -> None:
+    import gc
+    import weakref
+
+    from letta_client import Letta
+
+    from langchain_letta import ChatLetta, LettaChatMessageHistory
+
+    given = Letta(base_url="http://mine.invalid:9997", api_key="secret")
+    first = LettaChatMessageHistory(session_id="s1", agent_id="agent-twin", client=given)
+    second = LettaChatMessageHistory(session_id="s2", agent_id="agent-twin", client=given)
+    model = ChatLetta(agent_id="agent-twin", client=given)
+
+    twin = first._conversations._async_client
+    assert second._conversations._async_client is twin is model.async_client
+    assert "secret" not in repr(state.TWINS)
+
+    gone = weakref.ref(given)
+    del given, first, second, model
+    gc.collect()
+    assert gone() is None
+    assert len(state.TWINS) == 0  # a twin lives as long as the client it was derived from

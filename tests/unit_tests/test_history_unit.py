@@ -322,3 +322,49 @@ def test_a_cancelled_async_read_does_not_leak_the_thread_lock() -> None:
         return await asyncio.wait_for(history.aget_messages(), 5)
 
     assert [m.text for m in asyncio.run(cancel_a_waiting_read())] == ["question 1", "answer 1"]
+
+
+def test_a_read_thread_leaves_out_only_the_prompt_whatever_the_batches() -> None:
+    import random
+    from types import SimpleNamespace
+
+    from langchain_letta.history_reading import is_prompt
+    from langchain_letta.messages import SYSTEM_ALERT
+
+    kinds = ["user_message", "assistant_message", "reasoning_message", "system_message", "alert"]
+
+    def convert(items: list[Any]) -> list[BaseMessage]:
+        out: list[BaseMessage] = []
+        for item in items:
+            if item.kind == "user_message":
+                out.append(HumanMessage(item.id))
+            elif item.kind == "assistant_message":
+                out.append(AIMessage(item.id))
+            elif item.kind == "system_message":
+                out.append(SystemMessage(item.id))
+            elif item.kind == "alert":  # a summary: a system message, not the prompt
+                out.append(
+                    SystemMessage(item.id, response_metadata={"letta_message_type": SYSTEM_ALERT})
+                )
+        return out
+
+    rng = random.Random(7)
+    for _ in range(200):
+        items = [
+            SimpleNamespace(
+                id=f"m{i}",
+                kind=kind,
+                message_type="system_message" if kind == "alert" else kind,
+                model_dump_json=lambda: "{}",
+            )
+            for i, kind in enumerate(rng.choices(kinds, k=rng.randint(0, 12)))
+        ]
+        with_prompt, without = ReadThread(), ReadThread()
+        start = 0
+        while start < len(items) or start == 0:
+            stop = start + rng.randint(0, 4)
+            batch = items[start:stop]
+            whole = with_prompt.extend(batch, convert)
+            read = without.extend(batch, convert, include_system=False)
+            assert [m.content for m in read] == [m.content for m in whole if not is_prompt(m)]
+            start = max(stop, start + 1)
