@@ -79,11 +79,11 @@ def main() -> None:
 
     admin = Letta(base_url=url, timeout=300)
     agent_id = new_agent(admin, "suite")
-    slow_id = None  # sections 1 and 5 also run on an LLM that takes 1 s per turn, if offered
-    if only & {1, 5} and SLOW_MODEL_HANDLE in [m.handle for m in admin.models.list()]:
+    slow_id = None  # sections 1, 5 and 7 also run on an LLM that takes 1 s per turn, if offered
+    if only & {1, 5, 7} and SLOW_MODEL_HANDLE in [m.handle for m in admin.models.list()]:
         slow_id = new_agent(admin, "slow", SLOW_MODEL_HANDLE)
-    elif only & {1, 5}:
-        log(f"{SLOW_MODEL_HANDLE} is not offered: sections 1 and 5 run at 0 s per turn only")
+    elif only & {1, 5, 7}:
+        log(f"{SLOW_MODEL_HANDLE} is not offered: sections 1, 5 and 7 run at 0 s per turn only")
     sections: list[Section] = []
     try:
         steps: dict[int, Callable[[], Section]] = {
@@ -97,7 +97,7 @@ def main() -> None:
                 url, agent_id, plan.sessions, plan.waves, slow_id, plan.slow_waves
             ),
             6: lambda: bench_memory.run(url, agent_id, plan.memory_stored),
-            7: lambda: bench_connections.run(url, agent_id),
+            7: lambda: bench_connections.run(url, agent_id, slow_id=slow_id),
             8: lambda: bench_store.run(url, max(3, plan.latency_repeats // 2)),
             9: lambda: bench_cpu_share.run(url, agent_id, (10, 1000), plan.share_turns),
         }

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
+from langchain_core.runnables.history import RunnableWithMessageHistory
 
-from benchmarks.bench_connections import proxy_to
+from benchmarks.bench_connections import one_connection_clients, proxy_to
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 from tests.integration_tests.test_runnable_with_history import chain
 
@@ -57,3 +58,30 @@ def test_async_chain_turns_on_one_session_reuse_their_connections(
         assert replies(agent_id, proxy.url, "pooled-async") == TURNS
 
     assert opened <= IN_FLIGHT
+
+
+def test_clients_of_one_connection_hold_a_session_to_one(base_url: str, agent_id: str) -> None:
+    """The opt-in of the README: a pool that allows one connection keeps to it, and no
+    request waits forever on the one a drain or the blocks read holds."""
+    config: Any = {"configurable": {"session_id": "one-connection"}}
+
+    async def async_turns(runnable: Any) -> None:
+        for turn in range(TURNS // 2, TURNS):
+            await runnable.ainvoke(f"turn {turn}", config)
+
+    with proxy_to(base_url) as proxy:
+        client, async_client = one_connection_clients(proxy.url)
+        model = ChatLetta(agent_id=agent_id, client=client, async_client=async_client)
+        runnable = RunnableWithMessageHistory(
+            model,
+            lambda sid: LettaChatMessageHistory(
+                session_id=sid, agent_id=agent_id, client=client, async_client=async_client
+            ),
+        )
+        for turn in range(TURNS // 2):
+            runnable.invoke(f"turn {turn}", config)
+        asyncio.run(async_turns(runnable))
+        opened = proxy.count
+        assert replies(agent_id, proxy.url, "one-connection") == TURNS
+
+    assert opened == 2  # one for the sync pool, one for the async pool
