@@ -104,9 +104,12 @@ _TWIN_GUARD = threading.Lock()
 def _twin(given: Any, kind: type[Any]) -> Any:
     """The client of `kind` derived from the user's `given` one, built once per client."""
     with _TWIN_GUARD:
-        twin = TWINS.get(given)
-        if twin is None:
-            twin = TWINS[given] = kind(**_options_of(given))
+        try:
+            twin = TWINS.get(given)
+            if twin is None:
+                twin = TWINS[given] = kind(**_options_of(given))
+        except TypeError:  # a client that cannot be weakly referenced or hashed
+            twin = kind(**_options_of(given))
         return twin
 
 

@@ -98,3 +98,17 @@ def test_a_given_client_gets_one_twin_however_many_histories_use_it() -> None:
     gc.collect()
     assert gone() is None
     assert len(state.TWINS) == 0  # a twin lives as long as the client it was derived from
+
+
+def test_a_given_client_that_cannot_be_hashed_still_gets_a_twin() -> None:
+    from letta_client import Letta
+
+    from langchain_letta import LettaChatMessageHistory
+
+    class Unhashable(Letta):
+        __hash__ = None  # type: ignore[assignment]
+
+    given = Unhashable(base_url="http://mine.invalid:9996")
+    history = LettaChatMessageHistory(session_id="s", agent_id="agent-twin", client=given)
+
+    assert str(history._conversations._async_client.base_url) == str(given.base_url)
