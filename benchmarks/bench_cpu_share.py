@@ -15,6 +15,7 @@ of the GIL (the switch interval is cut to 0.1 ms while it runs, so it can look o
 
 from __future__ import annotations
 
+import statistics
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
 
-from benchmarks.common import Row, Section, log, seed, tagged_conversation
+from benchmarks.common import Row, Section, Stat, log, seed, tagged_conversation
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 
 BUCKETS = {
@@ -117,8 +118,8 @@ def _chain(agent_id: str, client: Letta) -> RunnableWithMessageHistory:
     )
 
 
-def _one_size(url: str, agent_id: str, stored: int, turns: int) -> dict[str, float]:
-    """Milliseconds per share of a warm turn's CPU at `stored` stored messages."""
+def _one_size(url: str, agent_id: str, stored: int, turns: int) -> dict[str, list[float]]:
+    """Milliseconds per share of each warm turn's CPU at `stored` stored messages."""
     client = Letta(base_url=url, timeout=300)
     session = f"bench-cpu-{stored}-{time.monotonic_ns()}"
     seconds = seed(client, tagged_conversation(client, agent_id, session), stored)
@@ -126,21 +127,20 @@ def _one_size(url: str, agent_id: str, stored: int, turns: int) -> dict[str, flo
     config: Any = {"configurable": {"session_id": session}}
     chain.invoke("first turn in this process", config=config)
     chain.invoke("a warm turn", config=config)
-    total: defaultdict[str, float] = defaultdict(float)
+    turns_ms: dict[str, list[float]] = {name: [] for name in (*SHARES, "all")}
     for _ in range(turns):
         time.sleep(0.2)  # the last turn's drain ends before this turn is sampled
         with Sampler() as sampler:
             chain.invoke("next turn", config=config)
             time.sleep(0.2)  # this turn's drain is part of its cost
-        for name, used in sampler.seconds.items():
-            total[name] += used
-    ms = {name: 1000 * total[name] / turns for name in SHARES}
-    ms["all"] = sum(ms.values())
+        for name in SHARES:
+            turns_ms[name].append(1000 * sampler.seconds[name])
+        turns_ms["all"].append(1000 * sum(sampler.seconds.values()))
     log(
         f"cpu share at {stored} stored (seeded in {seconds:.1f} s): "
-        + ", ".join(f"{name} {value:.1f} ms" for name, value in ms.items())
+        + ", ".join(f"{name} {Stat(v).median:.1f} ms" for name, v in turns_ms.items())
     )
-    return ms
+    return turns_ms
 
 
 def run(url: str, agent_id: str, sizes: Iterable[int], turns: int) -> Section:
@@ -158,15 +158,19 @@ def run(url: str, agent_id: str, sizes: Iterable[int], turns: int) -> Section:
             "included (all threads)."
         ]
     )
+    # means: a share is a few samples a turn, so its median jumps by whole samples;
+    # the mean over many turns is steady (a garbage collection counts to the frame that
+    # set it off, wherever that is)
     small, large = measured[sizes[0]], measured[sizes[-1]]
     for name in (*SHARES, "all"):
-        grows = large[name] / max(small[name], 1e-9)
+        before, after = statistics.fmean(small[name]), statistics.fmean(large[name])
+        grows = after / max(before, 1e-9)
         is_ours = name == "ours"
         section.rows.append(
             Row(
                 "9 CPU share",
-                f"{name}: CPU of a warm turn, {sizes[0]:,} -> {sizes[-1]:,} stored",
-                f"{small[name]:.1f} ms -> {large[name]:.1f} ms",
+                f"{name}: CPU of a warm turn (mean), {sizes[0]:,} -> {sizes[-1]:,} stored",
+                f"{before:.1f} ms -> {after:.1f} ms (n={len(small[name])})",
                 "-",
                 f"{grows:.2f}",
                 f"<= {FLAT} (flat)" if is_ours else "-",

@@ -50,7 +50,7 @@ def _chain(
     )
 
 
-def _one_size(url: str, agent_id: str, stored: int, turns: int) -> Section:
+def _one_size(url: str, agent_id: str, stored: int, turns: int, llm: str = "") -> Section:
     plain = Letta(base_url=url, timeout=300)
     session = f"bench-rt-{stored}-{time.monotonic_ns()}"
     ours_conv = tagged_conversation(plain, agent_id, session)
@@ -92,7 +92,7 @@ def _one_size(url: str, agent_id: str, stored: int, turns: int) -> Section:
                 path.split(" ")[0] + " " + _short(path) for path in counter.paths[before:]
             ]
     log(f"round trips at {stored}: seeding {seconds:.1f} s; requests {requests}")
-    label = f"{stored:,} stored"
+    label = f"{stored:,} stored{llm}"
     naive = Stat(requests["naive"]).median
     section = Section()
     for arm, variant in ARMS.items():
@@ -137,7 +137,19 @@ def _short(path: str) -> str:
     return "/".join("{id}" if part.startswith(("conv-", "agent-")) else part for part in parts)
 
 
-def run(url: str, agent_id: str, sizes: list[int], turns: int) -> Section:
+def run(
+    url: str,
+    agent_id: str,
+    sizes: list[int],
+    turns: int,
+    slow_id: str | None = None,
+    slow_turns: int = 4,
+) -> Section:
+    """Requests, time and client CPU per warm turn at each size.
+
+    With `slow_id` (an agent whose LLM takes 1 s a turn), the time rows of the smallest
+    and the largest size are measured there too.
+    """
     section = Section(
         notes=[
             "2 round trips: a warm default turn makes 3 requests at every size (read what is "
@@ -156,4 +168,7 @@ def run(url: str, agent_id: str, sizes: list[int], turns: int) -> Section:
         part = _one_size(url, agent_id, stored, turns)
         section.rows.extend(part.rows)
         section.notes.extend(part.notes)
+    for stored in sorted({sizes[0], sizes[-1]}) if slow_id else []:
+        part = _one_size(url, slow_id or "", stored, slow_turns, ", LLM 1 s/turn")
+        section.rows.extend(row for row in part.rows if row.metric.startswith("time/"))
     return section

@@ -59,8 +59,8 @@ class Plan:
     share_turns: int
 
 
-FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 12, 10_000, 10, 6, 40)
-QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2, 10)
+FULL = Plan(20, (10, 100, 1000), 8, 1000, 15, 15, 32, 12, 10_000, 10, 6, 60)
+QUICK = Plan(8, (10, 100, 1000), 3, 1000, 5, 5, 32, 3, 2_000, 4, 2, 20)
 
 
 def main() -> None:
@@ -79,18 +79,20 @@ def main() -> None:
 
     admin = Letta(base_url=url, timeout=300)
     agent_id = new_agent(admin, "suite")
-    slow_id = None  # sections 1, 5 and 7 also run on an LLM that takes 1 s per turn, if offered
-    if only & {1, 5, 7} and SLOW_MODEL_HANDLE in [m.handle for m in admin.models.list()]:
+    slow_id = None  # sections 1, 2, 5 and 7 also run on an LLM that takes 1 s a turn, if offered
+    if only & {1, 2, 5, 7} and SLOW_MODEL_HANDLE in [m.handle for m in admin.models.list()]:
         slow_id = new_agent(admin, "slow", SLOW_MODEL_HANDLE)
-    elif only & {1, 5, 7}:
-        log(f"{SLOW_MODEL_HANDLE} is not offered: sections 1, 5 and 7 run at 0 s per turn only")
+    elif only & {1, 2, 5, 7}:
+        log(f"{SLOW_MODEL_HANDLE} is not offered: sections 1, 2, 5 and 7 run at 0 s a turn only")
     sections: list[Section] = []
     try:
         steps: dict[int, Callable[[], Section]] = {
             1: lambda: bench_latency.run(
                 url, agent_id, plan.latency_repeats, slow_id, plan.slow_repeats
             ),
-            2: lambda: bench_roundtrips.run(url, agent_id, list(plan.rt_sizes), plan.rt_turns),
+            2: lambda: bench_roundtrips.run(
+                url, agent_id, list(plan.rt_sizes), plan.rt_turns, slow_id
+            ),
             3: lambda: bench_history_read.run(url, agent_id, plan.read_stored, plan.read_repeats),
             4: lambda: bench_stream_cost.run(url, plan.stream_repeats),
             5: lambda: bench_concurrency.run(
