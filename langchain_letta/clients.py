@@ -13,6 +13,17 @@ never go to another server than sync ones. It is derived once per given client (
 `langchain_letta.state.TWINS` while the given one lives): a factory that builds a
 history per turn around one client does not build a client (and a pool) per turn.
 
+The clients this package builds keep every connection their pool may open alive
+(`LIMITS`: 100, where letta-client keeps 20 of its 100). httpcore 1.0.9's pool closes an
+idle connection whenever it holds more connections in all than it keeps alive
+(encode/httpcore#1000), and may close one it has just handed to another thread's request
+before that request starts on it (encode/httpcore#1110): that request's read then fails
+with `EBADF`. Threads sharing a client, each turn with a body still being drained, pass
+20 connections; at 100 kept alive neither happens below 100 in use (measured: 16
+threads, 2,000 calls against a fake that ends each body 0.5 s after `[DONE]`: 24 calls
+failed and the pool closed 6,764 connections at letta-client's limits, none and 25 at
+these). A client given by the user keeps its own limits.
+
 An async client is bound to the event loop it first ran in. A pooled or derived one
 therefore has one copy per event loop (`for_running_loop`), so an object outlives
 `asyncio.run()`; a user's async client is used as given.
@@ -26,6 +37,7 @@ import threading
 import weakref
 from typing import Any
 
+import httpx
 import letta_client
 from letta_client import AsyncLetta, Letta
 from pydantic import SecretStr
@@ -33,7 +45,10 @@ from pydantic import SecretStr
 from langchain_letta.connection import Endpoint
 from langchain_letta.state import CLIENTS, TWINS
 
-__all__ = ["for_running_loop", "shared_clients"]
+__all__ = ["LIMITS", "for_running_loop", "shared_clients"]
+
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0)
+"""The connection pool of every client this package builds (see the module docstring)."""
 
 
 def _bounded_pause(pause: float, timeout: object) -> float:
@@ -101,15 +116,24 @@ def _options_of(client: Letta | AsyncLetta) -> dict[str, Any]:
 _TWIN_GUARD = threading.Lock()
 
 
+def _async_pool() -> httpx.AsyncClient:
+    return letta_client.DefaultAsyncHttpxClient(limits=LIMITS)
+
+
+def _derived(given: Any, kind: type[Any]) -> Any:
+    pool = _async_pool() if kind is _AsyncLetta else letta_client.DefaultHttpxClient(limits=LIMITS)
+    return kind(**_options_of(given), http_client=pool)
+
+
 def _twin(given: Any, kind: type[Any]) -> Any:
     """The client of `kind` derived from the user's `given` one, built once per client."""
     with _TWIN_GUARD:
         try:
             twin = TWINS.get(given)
             if twin is None:
-                twin = TWINS[given] = kind(**_options_of(given))
+                twin = TWINS[given] = _derived(given, kind)
         except TypeError:  # a client that cannot be weakly referenced or hashed
-            twin = kind(**_options_of(given))
+            twin = _derived(given, kind)
         return twin
 
 
@@ -150,7 +174,11 @@ def shared_clients(
     )
     options = _options(endpoint, timeout, max_retries)
     pair: tuple[Letta, AsyncLetta] = CLIENTS.obtain(
-        key, lambda: (_Letta(**options), _AsyncLetta(**options))
+        key,
+        lambda: (
+            _Letta(**options, http_client=letta_client.DefaultHttpxClient(limits=LIMITS)),
+            _AsyncLetta(**options, http_client=_async_pool()),
+        ),
     )
     return pair
 
@@ -176,6 +204,6 @@ def for_running_loop(client: AsyncLetta) -> AsyncLetta:
             return client
         copy = client.loop_copies.get(loop)
         if copy is None:
-            copy = client.copy(http_client=letta_client.DefaultAsyncHttpxClient())
+            copy = client.copy(http_client=_async_pool())
             client.loop_copies[loop] = copy
         return copy

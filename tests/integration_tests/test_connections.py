@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,6 +21,9 @@ IN_FLIGHT = 3
 """Connections a chain turn may have open at once: the history's read, the memory-block
 read alongside it (`langchain_letta.prefetch`), and the last turn's send, whose body
 Letta is still ending. One connection a turn would be `TURNS` or more."""
+THREADS = 16
+"""Users served at once: with the sends being drained, more connections in use than
+letta-client's pool keeps alive (20)."""
 
 
 def replies(agent_id: str, url: str, session_id: str) -> int:
@@ -85,3 +89,30 @@ def test_clients_of_one_connection_hold_a_session_to_one(base_url: str, agent_id
         assert replies(agent_id, proxy.url, "one-connection") == TURNS
 
     assert opened <= 2  # one for the sync pool, one for the async pool
+
+
+def test_threads_sharing_the_pooled_clients_keep_their_connections(
+    base_url: str, agent_id: str
+) -> None:
+    """Users served at once through the clients the package pools, as a web app serves
+    them: each call's connection goes back to the pool and stays there
+    (`langchain_letta.clients.LIMITS`). At letta-client's own limits the pool keeps 20
+    alive and closes idle ones past that, some already handed to another thread's
+    request (its read then fails with EBADF)."""
+    with proxy_to(base_url) as proxy:
+        model = ChatLetta(agent_id=agent_id, base_url=proxy.url)
+
+        def user(n: int) -> list[Any]:
+            model.invoke(f"hi {n}", config={"configurable": {"session_id": f"user-{n}"}})
+            history = LettaChatMessageHistory(
+                session_id=f"user-{n}", agent_id=agent_id, base_url=proxy.url
+            )
+            return [message.content for message in history.messages][:1]
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            first = list(pool.map(user, range(3 * THREADS)))
+        opened = proxy.count
+
+    assert first == [[f"hi {n}"] for n in range(3 * THREADS)]
+    # a thread's request, its last send still being drained, one waiting for the drainer
+    assert opened <= IN_FLIGHT * THREADS
