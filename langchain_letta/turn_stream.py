@@ -275,8 +275,10 @@ class TurnStreams:
                 **turn.options,
             )
             try:
+                turn.on_its_way = True  # a timeout from here on leaves it in doubt
                 response = request.__enter__()  # sends it; its exit only closes the response
             except letta_client.ConflictError as error:
+                turn.on_its_way = False  # refused: not stored
                 time.sleep(turn.pause_after(error, wait))
                 continue
             return turn.posted(response)
@@ -296,8 +298,10 @@ class TurnStreams:
                 **turn.options,
             )
             try:
+                turn.on_its_way = True  # a timeout from here on leaves it in doubt
                 response = await request.__aenter__()  # sends it; its exit only closes it
             except letta_client.ConflictError as error:
+                turn.on_its_way = False  # refused: not stored
                 await asyncio.sleep(turn.pause_after(error, wait))
                 continue
             return turn.posted(response)
@@ -339,6 +343,8 @@ class _TurnState(TurnPlan):
         self.conversations = conversations
         self.agent_id = agent_id
         self.responses: list[Any] = []
+        self.on_its_way = False
+        """A POST of the turn went out and was not refused: the server may have it."""
         self.memory: SyncMemory = "never"
         """When to check the agent's memory blocks before sending."""
         self.blocks: list[Any] | None = None
@@ -375,7 +381,7 @@ class _TurnState(TurnPlan):
 
         A retry that ends before it sent anything keeps the turn it retried.
         """
-        if turn is None and (self.sent or self.progress.run_id):
+        if turn is None and (self.on_its_way or self.progress.run_id):
             turn = self.as_doubtful()
         turn = turn or self.retry_of
         if turn is not None:

@@ -8,13 +8,18 @@ It sits between the client and the Letta server on 127.0.0.1 and, per its ``mode
 * ``fail_posts``: answers the next ``budget`` POSTs with HTTP 503 without forwarding them;
 * ``answer_sends``: answers the next ``budget`` message sends (POSTs to ``.../messages``)
   with ``answer`` (a whole HTTP response, see :func:`http_200`) without forwarding them;
-* ``hold_sends``: holds the next ``budget`` message sends ``delay`` seconds before
-  forwarding them (a send still on its way when the client gives up);
+* ``hold_sends``: holds the next ``budget`` message sends until ``release`` is set,
+  then forwards them (a send still on its way when the client gives up);
+* ``hold_creates``: forwards the next ``budget`` conversation creates (POSTs to
+  ``/v1/conversations/``) and holds their responses until ``release`` is set (a create
+  the server made whose answer the client never saw);
 * ``pass``: forwards everything untouched.
 
 Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
 exchange per connection) and finding the end of the response headers and of the first
-SSE event.
+SSE event. A hold lasts until the test sets ``release`` (never a fixed time), so what
+the client sees does not depend on how fast a loaded machine is; ``held`` counts the
+requests held.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["pass", "cut_streams", "delay", "fail_posts", "answer_sends", "hold_sends"]
+Mode = Literal[
+    "pass", "cut_streams", "delay", "fail_posts", "answer_sends", "hold_sends", "hold_creates"
+]
 _CHUNK = 65536
 _UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -46,7 +53,9 @@ class FaultProxy:
     budget: int = 0
     answer: bytes = b""
     cuts: int = 0
+    held: int = 0
     port: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
     _server: socket.socket = field(init=False)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -62,6 +71,7 @@ class FaultProxy:
 
     def close(self) -> None:
         self._stopping.set()
+        self.release.set()
         self._server.close()
 
     def _accept(self) -> None:
@@ -79,32 +89,49 @@ class FaultProxy:
                 return True
             return False
 
+    def _take_hold(self) -> bool:
+        """Whether to hold this request (counted in `held`): one of the next `budget`."""
+        with self._lock:
+            if self.budget <= 0:
+                return False
+            self.budget -= 1
+            self.held += 1
+            return True
+
     def _serve(self, client: socket.socket) -> None:
         try:
             first = client.recv(_CHUNK)
             if self.mode == "fail_posts" and first.startswith(b"POST") and self._take_budget():
                 client.sendall(_UNAVAILABLE)
                 return
-            is_send = first.startswith(b"POST") and b"/messages" in first.split(b"\r\n", 1)[0]
+            request_line = first.split(b"\r\n", 1)[0]
+            is_send = first.startswith(b"POST") and b"/messages" in request_line
+            is_create = re.match(rb"POST /v1/conversations/?[ ?]", request_line) is not None
             if self.mode == "answer_sends" and is_send and self._take_budget():
                 client.sendall(self.answer)
                 client.close()
                 return
-            if self.mode == "hold_sends" and is_send and self._take_budget():
-                time.sleep(self.delay)
+            if self.mode == "hold_sends" and is_send and self._take_hold():
+                self.release.wait()
+            hold_response = self.mode == "hold_creates" and is_create and self._take_hold()
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
             client.close()
             return
         upstream.sendall(_one_exchange(first))
         threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        self._relay_responses(upstream, client)
+        self._relay_responses(upstream, client, hold_response)
 
-    def _relay_responses(self, upstream: socket.socket, client: socket.socket) -> None:
+    def _relay_responses(
+        self, upstream: socket.socket, client: socket.socket, hold: bool = False
+    ) -> None:
         buffered = b""
         passing = self.mode != "cut_streams"
         try:
             while data := upstream.recv(_CHUNK):
+                if hold:
+                    self.release.wait()
+                    hold = False
                 if self.mode == "delay":
                     time.sleep(self.delay)
                 if passing:

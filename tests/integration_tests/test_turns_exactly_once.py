@@ -532,22 +532,29 @@ def test_large_images_and_non_ascii_text_are_not_refused_by_the_size_check(
 def test_a_conversation_create_that_times_out_is_not_reposted(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    """12: letta-client's retries never re-POST a create (one conversation at most)."""
-    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=0.5, max_retries=2)
+    """12: letta-client's retries never re-POST a create (the server made one conversation).
+
+    The proxy holds the create's answer until the test releases it, so the create times
+    out however slow the machine is; the timeout is generous for every other request.
+    """
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=3.0, max_retries=2)
     model.invoke("warm up")  # the agent is read, so what follows is the create
     before = {conv.id for conv in letta.conversations.list(agent_id=agent_id, limit=1000)}
-    proxy.mode, proxy.delay = "delay", 1.0
+    proxy.mode, proxy.budget = "hold_creates", 3
 
     with pytest.raises((LettaTimeoutError, LettaConnectionError)):
         model.invoke("new session", config={"configurable": {"session_id": "create-once"}})
 
     proxy.mode = "pass"
-    new = [
-        conv
-        for conv in letta.conversations.list(agent_id=agent_id, limit=1000)
-        if conv.id not in before
-    ]
-    assert len(new) <= 1
+    proxy.release.set()
+    assert proxy.held == 1  # one create reached the server: none was re-posted
+
+    def new() -> list[str]:
+        listed = letta.conversations.list(agent_id=agent_id, limit=1000)
+        return [conv.id for conv in listed if conv.id not in before]
+
+    until(lambda: bool(new()))
+    assert len(new()) == 1
 
 
 # ---------------------------------------------------------------------------- found by attack
@@ -557,21 +564,28 @@ def test_a_conversation_create_that_times_out_is_not_reposted(
 def test_a_send_still_on_its_way_at_the_timeout_is_not_reported_as_unstored(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    """The send reaches the server after the client gave up: ``turn_stored`` is not False."""
-    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=2.0)
+    """The send reaches the server after the client gave up: ``turn_stored`` is not False.
+
+    The proxy holds the send until the client has raised, then lets it through.
+    """
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=3.0)
     config = {"configurable": {"session_id": "held-send"}}
     model.invoke("warm up", config=config)
-    proxy.mode, proxy.budget, proxy.delay = "hold_sends", 1, 3.0
+    conversation = conversation_of("held-send", agent_id, base_url=proxy.base_url)
+    proxy.mode, proxy.budget = "hold_sends", 1
 
     with pytest.raises(LettaTimeoutError) as raised:
         model.invoke("pay order 7", config=config)
 
     assert raised.value.turn_stored is None  # could not be confirmed either way
     proxy.mode = "pass"
+    proxy.release.set()
+    until(lambda: "pay order 7" in user_turns(letta, conversation))
     reply = ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke(
         "pay order 7", config=config
     )
     assert reply.text == "Echo: pay order 7"
+    assert user_turns(letta, conversation) == ["warm up", "pay order 7"]
 
 
 def test_a_structured_call_that_timed_out_does_not_leave_the_session_waiting(
