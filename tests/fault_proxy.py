@@ -13,13 +13,16 @@ It sits between the client and the Letta server on 127.0.0.1 and, per its ``mode
 * ``hold_creates``: forwards the next ``budget`` conversation creates (POSTs to
   ``/v1/conversations/``) and holds their responses until ``release`` is set (a create
   the server made whose answer the client never saw);
+* ``stall_sends``: forwards the next ``budget`` message sends and relays each response
+  up to its first server-sent event (the client has the run's id), then holds the rest
+  until ``release`` is set (a stream that stalls mid-turn);
 * ``pass``: forwards everything untouched.
 
 Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
 exchange per connection) and finding the end of the response headers and of the first
 SSE event. A hold lasts until the test sets ``release`` (never a fixed time), so what
 the client sees does not depend on how fast a loaded machine is; ``held`` counts the
-requests held.
+holds begun (for a test to wait on).
 """
 
 from __future__ import annotations
@@ -33,8 +36,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Mode = Literal[
-    "pass", "cut_streams", "delay", "fail_posts", "answer_sends", "hold_sends", "hold_creates"
+    "pass",
+    "cut_streams",
+    "delay",
+    "fail_posts",
+    "answer_sends",
+    "hold_sends",
+    "hold_creates",
+    "stall_sends",
 ]
+Hold = Literal["answer", "after_first_event"] | None
 _CHUNK = 65536
 _UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -89,14 +100,9 @@ class FaultProxy:
                 return True
             return False
 
-    def _take_hold(self) -> bool:
-        """Whether to hold this request (counted in `held`): one of the next `budget`."""
+    def _count_held(self) -> None:
         with self._lock:
-            if self.budget <= 0:
-                return False
-            self.budget -= 1
             self.held += 1
-            return True
 
     def _serve(self, client: socket.socket) -> None:
         try:
@@ -111,27 +117,31 @@ class FaultProxy:
                 client.sendall(self.answer)
                 client.close()
                 return
-            if self.mode == "hold_sends" and is_send and self._take_hold():
+            hold: Hold = None
+            if self.mode == "hold_sends" and is_send and self._take_budget():
+                self._count_held()
                 self.release.wait()
-            hold_response = self.mode == "hold_creates" and is_create and self._take_hold()
+            elif self.mode == "hold_creates" and is_create and self._take_budget():
+                self._count_held()
+                hold = "answer"
+            elif self.mode == "stall_sends" and is_send and self._take_budget():
+                hold = "after_first_event"
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
             client.close()
             return
         upstream.sendall(_one_exchange(first))
         threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        self._relay_responses(upstream, client, hold_response)
+        self._relay_responses(upstream, client, hold)
 
-    def _relay_responses(
-        self, upstream: socket.socket, client: socket.socket, hold: bool = False
-    ) -> None:
+    def _relay_responses(self, upstream: socket.socket, client: socket.socket, hold: Hold) -> None:
         buffered = b""
-        passing = self.mode != "cut_streams"
+        passing = self.mode != "cut_streams" and hold != "after_first_event"
         try:
             while data := upstream.recv(_CHUNK):
-                if hold:
+                if hold == "answer":
                     self.release.wait()
-                    hold = False
+                    hold = None
                 if self.mode == "delay":
                     time.sleep(self.delay)
                 if passing:
@@ -146,6 +156,12 @@ class FaultProxy:
                         buffered, passing = b"", True
                     continue
                 client.sendall(buffered[:cut_at])
+                if hold == "after_first_event":
+                    self._count_held()
+                    self.release.wait()
+                    client.sendall(buffered[cut_at:])
+                    buffered, passing = b"", True
+                    continue
                 with self._lock:
                     self.cuts += 1
                 return

@@ -75,73 +75,84 @@ def proxy(base_url: str) -> FaultProxy:
 # ---------------------------------------------------------------------------- 1. retries
 
 
+# The proxy stalls the send's stream after its first event (the run's id) until the test
+# releases it, so the timeout fires on the send however slow the machine is; the timeout
+# is generous for every other request.
+HASTY = 3.0
+
+
 def test_with_retry_after_a_timeout_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    """1: ``timeout=1.5`` on a slow turn under ``with_retry``: stored once, reply returned."""
-    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.5)
+    """1: a stream that outlives ``timeout`` under ``with_retry``: stored once, reply returned."""
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "retry"}}
     model.invoke("warm up", config=config)
+    proxy.mode, proxy.budget = "stall_sends", 1
 
-    reply = model.with_retry(stop_after_attempt=3).invoke("[slow:3] patience", config=config)
+    reply = model.with_retry(stop_after_attempt=3).invoke("patience", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: patience"
     assert str(reply.id).startswith("message-")
-    assert user_turns(letta, conversation_of("retry", agent_id, base_url)) == [
+    assert user_turns(letta, conversation_of("retry", agent_id, proxy.base_url)) == [
         "warm up",
-        "[slow:3] patience",
+        "patience",
     ]
 
 
 def test_with_fallbacks_to_another_model_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     """1: the fallback ``ChatLetta`` attaches to the first one's run instead of re-sending."""
-    hasty = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.0)
-    patient = ChatLetta(agent_id=agent_id, base_url=base_url)
+    hasty = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     config = {"configurable": {"session_id": "fallback"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
 
-    reply = hasty.with_fallbacks([patient]).invoke("[slow:3] fall back", config=config)
+    reply = hasty.with_fallbacks([patient]).invoke("fall back", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: fall back"
-    assert user_turns(letta, conversation_of("fallback", agent_id, base_url)) == [
-        "[slow:3] fall back"
-    ]
+    assert user_turns(letta, conversation_of("fallback", agent_id, proxy.base_url)) == ["fall back"]
 
 
 def test_a_manual_retry_after_a_timeout_attaches_and_the_error_says_stored(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     """1: ``LettaTimeoutError`` carries ``turn_stored``; calling again returns the reply."""
-    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.0)
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "manual"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
 
     with pytest.raises(LettaTimeoutError) as raised:
-        model.invoke("[slow:3] once", config=config)
+        model.invoke("once", config=config)
     assert raised.value.turn_stored is True
-    reply = model.invoke("[slow:3] once", config=config)
-    patient = ChatLetta(agent_id=agent_id, base_url=base_url)
-    again = patient.invoke("[slow:3] once", config=config)  # a new call: a new turn
+    reply = model.invoke("once", config=config)
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+    again = patient.invoke("once", config=config)  # a new call: a new turn
 
     assert reply.text == again.text == "Echo: once"
     assert reply.id != again.id
-    assert user_turns(letta, conversation_of("manual", agent_id, base_url)) == [
-        "[slow:3] once",
-        "[slow:3] once",
+    assert user_turns(letta, conversation_of("manual", agent_id, proxy.base_url)) == [
+        "once",
+        "once",
     ]
 
 
 async def test_async_retry_after_a_timeout_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     """1, async."""
-    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.0)
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "aretry"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
 
-    reply = await model.with_retry(stop_after_attempt=3).ainvoke("[slow:3] later", config=config)
+    reply = await model.with_retry(stop_after_attempt=3).ainvoke("later", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: later"
-    assert user_turns(letta, conversation_of("aretry", agent_id, base_url)) == ["[slow:3] later"]
+    assert user_turns(letta, conversation_of("aretry", agent_id, proxy.base_url)) == ["later"]
 
 
 # ---------------------------------------------------------------------------- 2. background
