@@ -22,7 +22,7 @@ Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
 exchange per connection) and finding the end of the response headers and of the first
 SSE event. A hold lasts until the test sets ``release`` (never a fixed time), so what
 the client sees does not depend on how fast a loaded machine is; ``held`` counts the
-holds begun (for a test to wait on).
+holds begun and ``sends`` the message sends seen (for a test to wait on).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class FaultProxy:
     answer: bytes = b""
     cuts: int = 0
     held: int = 0
+    sends: int = 0
     port: int = 0
     release: threading.Event = field(default_factory=threading.Event)
     _server: socket.socket = field(init=False)
@@ -113,6 +114,9 @@ class FaultProxy:
             request_line = first.split(b"\r\n", 1)[0]
             is_send = first.startswith(b"POST") and b"/messages" in request_line
             is_create = re.match(rb"POST /v1/conversations/?[ ?]", request_line) is not None
+            if is_send:
+                with self._lock:
+                    self.sends += 1
             if self.mode == "answer_sends" and is_send and self._take_budget():
                 client.sendall(self.answer)
                 client.close()

@@ -35,7 +35,7 @@ from langchain_letta import (
     state,
 )
 from langchain_letta.errors import LettaIncompleteStreamError, LettaStructuredOutputError
-from tests.fault_proxy import FaultProxy, http_200
+from tests.fault_proxy import FaultProxy, Mode, http_200
 
 pytestmark = pytest.mark.live
 
@@ -600,15 +600,19 @@ def test_a_send_still_on_its_way_at_the_timeout_is_not_reported_as_unstored(
 
 
 def test_a_structured_call_that_timed_out_does_not_leave_the_session_waiting(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    hasty = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=2.0)
+    hasty = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "structured-timeout"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
     with pytest.raises(LettaTimeoutError):
-        hasty.with_structured_output(Joke).invoke("[slow:4] [tool] a joke", config=config)
+        hasty.with_structured_output(Joke).invoke("[tool] a joke", config=config)
 
-    reply = ChatLetta(agent_id=agent_id, base_url=base_url).invoke("something else", config=config)
+    reply = ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke(
+        "something else", config=config
+    )
 
+    assert proxy.held == 1
     assert reply.text == "Echo: something else"
 
 
@@ -706,52 +710,56 @@ def test_a_keyed_retry_finds_its_turn_behind_later_turns(
 
 
 def test_a_retry_that_gave_up_waiting_keeps_the_turn_in_doubt(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     config = {"configurable": {"session_id": "gave-up"}}
-    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("warm", config=config)
+    ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke("warm", config=config)
+    proxy.mode, proxy.budget = "stall_sends", 1
     with pytest.raises(LettaTimeoutError):
-        ChatLetta(agent_id=agent_id, base_url=base_url, timeout=2.0).invoke(
-            "[slow:4] pay", config=config
+        ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY).invoke(
+            "pay", config=config
         )
+    sent = proxy.sends
     with ThreadPoolExecutor(max_workers=1) as pool:
         other = pool.submit(
-            ChatLetta(agent_id=agent_id, base_url=base_url).invoke, "[slow:6] other", config
+            ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke, "[slow:6] other", config
         )
-        time.sleep(1.5)
+        until(lambda: proxy.sends > sent)  # it sends under the conversation's lock
         with pytest.raises(LettaConversationBusyError):
-            ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=1).invoke(
-                "[slow:4] pay", config=config
+            ChatLetta(agent_id=agent_id, base_url=proxy.base_url, busy_timeout=1).invoke(
+                "pay", config=config
             )
         other.result()
 
-    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("[slow:4] pay", config=config)
+    ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke("pay", config=config)
 
-    assert user_turns(letta, conversation_of("gave-up", agent_id, base_url)) == [
+    assert user_turns(letta, conversation_of("gave-up", agent_id, proxy.base_url)) == [
         "warm",
-        "[slow:4] pay",
+        "pay",
         "[slow:6] other",
     ]
 
 
-def test_a_retry_after_the_app_cancelled_the_call_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+@pytest.mark.parametrize("mode", ["hold_sends", "stall_sends"], ids=["unanswered", "started"])
+async def test_a_retry_after_the_app_cancelled_the_call_stores_the_turn_once(
+    proxy: FaultProxy, agent_id: str, letta: Letta, mode: Mode
 ) -> None:
-    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    """The app cancels the call while its send is unanswered, or once its run started."""
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     config = {"configurable": {"session_id": "wait-for"}}
+    await model.ainvoke("warm up", config=config)
+    conversation = conversation_of("wait-for", agent_id, proxy.base_url)
+    proxy.mode, proxy.budget = mode, 1
+    call = asyncio.create_task(model.ainvoke("[slow:2] book", config=config))
+    await asyncio.to_thread(until, lambda: proxy.held == 1)
 
-    async def main() -> str:
-        for attempt in range(3):
-            try:
-                limit = 2 if attempt < 2 else 60
-                reply = await asyncio.wait_for(model.ainvoke("[slow:4] book", config=config), limit)
-                return reply.text
-            except TimeoutError:
-                continue
-        return ""
+    call.cancel()  # as asyncio.wait_for does at its limit
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    proxy.mode = "pass"
+    proxy.release.set()
+    await asyncio.to_thread(until, lambda: "[slow:2] book" in user_turns(letta, conversation))
+    reply = await model.ainvoke("[slow:2] book", config=config)
 
-    assert asyncio.run(main())
-    assert (
-        user_turns(letta, conversation_of("wait-for", agent_id, base_url)).count("[slow:4] book")
-        == 1
-    )
+    assert reply.text == "Echo: book"
+    assert user_turns(letta, conversation) == ["warm up", "[slow:2] book"]
