@@ -22,7 +22,8 @@ Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
 exchange per connection) and finding the end of the response headers and of the first
 SSE event. A hold lasts until the test sets ``release`` (never a fixed time), so what
 the client sees does not depend on how fast a loaded machine is; ``held`` counts the
-holds begun and ``sends`` the message sends seen (for a test to wait on).
+holds begun and ``sends`` the message sends seen (for a test to wait on); ``gates``
+has one event per hold, in order, to let them through one at a time.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class FaultProxy:
     sends: int = 0
     port: int = 0
     release: threading.Event = field(default_factory=threading.Event)
+    gates: list[threading.Event] = field(default_factory=list)
     _server: socket.socket = field(init=False)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,9 +103,18 @@ class FaultProxy:
                 return True
             return False
 
-    def _count_held(self) -> None:
+    def _gate(self) -> threading.Event:
+        """A new hold (counted in `held`), with its own gate in `gates`."""
+        gate = threading.Event()
         with self._lock:
             self.held += 1
+            self.gates.append(gate)
+        return gate
+
+    def _wait(self, gate: threading.Event) -> None:
+        """Hold until the test opens `gate` or sets `release` (which opens them all)."""
+        while not gate.wait(0.05) and not self.release.is_set():
+            pass
 
     def _serve(self, client: socket.socket) -> None:
         try:
@@ -122,11 +133,11 @@ class FaultProxy:
                 client.close()
                 return
             hold: Hold = None
+            gate = threading.Event()
             if self.mode == "hold_sends" and is_send and self._take_budget():
-                self._count_held()
-                self.release.wait()
+                self._wait(self._gate())
             elif self.mode == "hold_creates" and is_create and self._take_budget():
-                self._count_held()
+                gate = self._gate()
                 hold = "answer"
             elif self.mode == "stall_sends" and is_send and self._take_budget():
                 hold = "after_first_event"
@@ -136,15 +147,17 @@ class FaultProxy:
             return
         upstream.sendall(_one_exchange(first))
         threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        self._relay_responses(upstream, client, hold)
+        self._relay_responses(upstream, client, hold, gate)
 
-    def _relay_responses(self, upstream: socket.socket, client: socket.socket, hold: Hold) -> None:
+    def _relay_responses(
+        self, upstream: socket.socket, client: socket.socket, hold: Hold, gate: threading.Event
+    ) -> None:
         buffered = b""
         passing = self.mode != "cut_streams" and hold != "after_first_event"
         try:
             while data := upstream.recv(_CHUNK):
                 if hold == "answer":
-                    self.release.wait()
+                    self._wait(gate)
                     hold = None
                 if self.mode == "delay":
                     time.sleep(self.delay)
@@ -161,8 +174,7 @@ class FaultProxy:
                     continue
                 client.sendall(buffered[:cut_at])
                 if hold == "after_first_event":
-                    self._count_held()
-                    self.release.wait()
+                    self._wait(self._gate())
                     client.sendall(buffered[cut_at:])
                     buffered, passing = b"", True
                     continue

@@ -599,6 +599,37 @@ def test_a_send_still_on_its_way_at_the_timeout_is_not_reported_as_unstored(
     assert user_turns(letta, conversation) == ["warm up", "pay order 7"]
 
 
+@pytest.mark.parametrize("calling", ["sync", "async"])
+def test_a_retry_that_sent_before_its_late_turn_arrived_attaches_to_it(
+    proxy: FaultProxy, agent_id: str, letta: Letta, calling: str
+) -> None:
+    """The retry found nothing (the first send was still on its way) and sent; the first
+    send reached the server first, so the retry met its run (409): it attaches to it."""
+    hasty = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
+    config = {"configurable": {"session_id": "late-send"}}
+    hasty.invoke("warm up", config=config)
+    conversation = conversation_of("late-send", agent_id, base_url=proxy.base_url)
+    proxy.mode, proxy.budget = "hold_sends", 2
+    with pytest.raises(LettaTimeoutError):
+        hasty.invoke("[slow:3] pay order 8", config=config)
+
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        retry = (
+            pool.submit(patient.invoke, "[slow:3] pay order 8", config)
+            if calling == "sync"
+            else pool.submit(asyncio.run, patient.ainvoke("[slow:3] pay order 8", config))
+        )
+        until(lambda: proxy.held == 2)  # the retry looked, found nothing, and sent
+        proxy.gates[0].set()  # the first send reaches the server first
+        until(lambda: bool(list(letta.runs.list(conversation_id=conversation, active=True))))
+        proxy.gates[1].set()
+        reply = retry.result()
+
+    assert reply.text == "Echo: pay order 8"
+    assert user_turns(letta, conversation) == ["warm up", "[slow:3] pay order 8"]
+
+
 def test_a_structured_call_that_timed_out_does_not_leave_the_session_waiting(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
