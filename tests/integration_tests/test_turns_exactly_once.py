@@ -548,7 +548,7 @@ def test_a_conversation_create_that_times_out_is_not_reposted(
     The proxy holds the create's answer until the test releases it, so the create times
     out however slow the machine is; the timeout is generous for every other request.
     """
-    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=3.0, max_retries=2)
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY, max_retries=2)
     model.invoke("warm up")  # the agent is read, so what follows is the create
     before = {conv.id for conv in letta.conversations.list(agent_id=agent_id, limit=1000)}
     proxy.mode, proxy.budget = "hold_creates", 3
@@ -579,7 +579,7 @@ def test_a_send_still_on_its_way_at_the_timeout_is_not_reported_as_unstored(
 
     The proxy holds the send until the client has raised, then lets it through.
     """
-    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=3.0)
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "held-send"}}
     model.invoke("warm up", config=config)
     conversation = conversation_of("held-send", agent_id, base_url=proxy.base_url)
@@ -611,23 +611,23 @@ def test_a_retry_that_sent_before_its_late_turn_arrived_attaches_to_it(
     conversation = conversation_of("late-send", agent_id, base_url=proxy.base_url)
     proxy.mode, proxy.budget = "hold_sends", 2
     with pytest.raises(LettaTimeoutError):
-        hasty.invoke("[slow:3] pay order 8", config=config)
+        hasty.invoke("[slow:5] pay order 8", config=config)
 
     patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     with ThreadPoolExecutor(max_workers=1) as pool:
         retry = (
-            pool.submit(patient.invoke, "[slow:3] pay order 8", config)
+            pool.submit(patient.invoke, "[slow:5] pay order 8", config)
             if calling == "sync"
-            else pool.submit(asyncio.run, patient.ainvoke("[slow:3] pay order 8", config))
+            else pool.submit(asyncio.run, patient.ainvoke("[slow:5] pay order 8", config))
         )
         until(lambda: proxy.held == 2)  # the retry looked, found nothing, and sent
         proxy.gates[0].set()  # the first send reaches the server first
         until(lambda: bool(list(letta.runs.list(conversation_id=conversation, active=True))))
-        proxy.gates[1].set()
+        proxy.gates[1].set()  # then the retry's, well inside the 5 s run: a 409
         reply = retry.result()
 
     assert reply.text == "Echo: pay order 8"
-    assert user_turns(letta, conversation) == ["warm up", "[slow:3] pay order 8"]
+    assert user_turns(letta, conversation) == ["warm up", "[slow:5] pay order 8"]
 
 
 def test_a_structured_call_that_timed_out_does_not_leave_the_session_waiting(
