@@ -32,6 +32,7 @@ __all__ = [
     "BusyWait",
     "EndedUnstored",
     "FindRun",
+    "MetItsTurn",
     "Recover",
     "Resume",
     "ResumeAttempts",
@@ -171,6 +172,18 @@ class Resume:
 Step = FindRun | EndedUnstored | Send | Recover | Resume
 
 
+class MetItsTurn(Exception):  # noqa: N818  (an outcome, not an error)
+    """A retry's send met the run of the turn it retries (HTTP 409): attach to it.
+
+    The turn's first send was still on its way when the retry looked for it, and got
+    there first.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
 class TurnPlan:
     """What the steps of one turn read and change: its messages and its progress."""
 
@@ -191,6 +204,17 @@ class TurnPlan:
         self.failure: BaseException | None = None
         """What cut the stream of the last `Send` (`None`: it ended well or was given up)."""
 
+    def run_maybe_retried(self, error: letta_client.ConflictError) -> str | None:
+        """The run holding the conversation (a 409) when it may be the turn this retries.
+
+        Only a retry still sending the retried turn's `otid` values can meet that turn.
+        """
+        retry_of = self.retry_of
+        if retry_of is None or [m.get("otid") for m in self.messages] != retry_of.otids:
+            return None
+        body = error.body if isinstance(error.body, dict) else {}
+        return str(body["run_id"]) if body.get("run_id") else None
+
     def as_doubtful(self) -> DoubtfulTurn:
         """The turn as a turn in doubt, for a later call to look for."""
         return DoubtfulTurn(
@@ -202,7 +226,8 @@ def turn_steps(plan: TurnPlan) -> Generator[Step, Any, None]:
     """The steps of one turn; each yielded step is answered with its outcome.
 
     A retry is first looked for on the server and its run attached to; a run that
-    ended without storing it means a new send with new `otid` values. A stream cut
+    ended without storing it means a new send with new `otid` values. A retry's send
+    that meets the retried turn's own run (`MetItsTurn`) attaches to it. A stream cut
     before its stop reason resumes (background runs) or is recovered from its run
     (foreground runs); with no run to be found, the turn's error says whether the
     server has it.
@@ -218,6 +243,10 @@ def turn_steps(plan: TurnPlan) -> Generator[Step, Any, None]:
             plan.messages = new_otids(plan.messages)  # its otid names that run
     failure = yield Send()
     if failure is None:
+        return
+    if isinstance(failure, MetItsTurn):
+        plan.progress.run_id = failure.run_id
+        yield Recover(failure.run_id)
         return
     if plan.background:
         yield Resume(failure)

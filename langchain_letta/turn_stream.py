@@ -12,6 +12,8 @@ in doubt is never sent again blindly:
 - a turn that timed out raises `LettaTimeoutError` with `turn_stored` and is
   recorded in `langchain_letta.state.DOUBTFUL_TURNS`; the next call with the same
   content attaches to its run instead of sending it again;
+- a retry whose send meets (HTTP 409) the run of the turn it retries, a first send
+  that arrived after the retry looked for it, attaches to that run;
 - a stream closed, abandoned or cancelled before its end cancels its run on the server.
 
 The decisions are `langchain_letta.steps.turn_steps`; this module is its sync and
@@ -48,6 +50,7 @@ from langchain_letta.steps import (
     BusyWait,
     EndedUnstored,
     FindRun,
+    MetItsTurn,
     Recover,
     Resume,
     Step,
@@ -232,6 +235,8 @@ class TurnStreams:
                 raise self.runs.timed_out(turn.as_doubtful(), turn.progress, timeout) from timeout
         except _CUT as drop:
             turn.failure = None if holder.abandoned else drop
+        except MetItsTurn as met:
+            turn.failure = met
         except LettaConversationBusyError:
             raise
         except Exception as error:
@@ -257,6 +262,8 @@ class TurnStreams:
                 raise error from timeout
         except _CUT as drop:
             turn.failure = None if holder.abandoned else drop
+        except MetItsTurn as met:
+            turn.failure = met
         except (GeneratorExit, asyncio.CancelledError, LettaConversationBusyError):
             raise
         except Exception as error:
@@ -275,11 +282,37 @@ class TurnStreams:
                 **turn.options,
             )
             try:
+                turn.on_its_way = True  # a timeout from here on leaves it in doubt
                 response = request.__enter__()  # sends it; its exit only closes the response
             except letta_client.ConflictError as error:
+                turn.on_its_way = False  # refused: not stored
+                self._raise_if_its_turn(turn, error)
                 time.sleep(turn.pause_after(error, wait))
                 continue
             return turn.posted(response)
+
+    def _raise_if_its_turn(self, turn: _TurnState, error: letta_client.ConflictError) -> None:
+        """Raise `MetItsTurn` when the run a retry met is the retried turn's own."""
+        run_id = turn.run_maybe_retried(error)
+        if run_id is None or turn.retry_of is None:
+            return
+        self.runs.wait_run(run_id)
+        found = self.runs.run_of(turn.conversation_id, turn.retry_of.otids, turn.retry_of.depth)
+        if found is not None:
+            raise MetItsTurn(found) from error
+
+    async def _araise_if_its_turn(
+        self, turn: _TurnState, error: letta_client.ConflictError
+    ) -> None:
+        """Async twin of `_raise_if_its_turn`."""
+        run_id = turn.run_maybe_retried(error)
+        if run_id is None or turn.retry_of is None:
+            return
+        await self.runs.await_run(run_id)
+        retry_of = turn.retry_of
+        found = await self.runs.arun_of(turn.conversation_id, retry_of.otids, retry_of.depth)
+        if found is not None:
+            raise MetItsTurn(found) from error
 
     async def _apost(self, turn: _TurnState) -> Any:
         """Async twin of `_post`."""
@@ -296,8 +329,11 @@ class TurnStreams:
                 **turn.options,
             )
             try:
+                turn.on_its_way = True  # a timeout from here on leaves it in doubt
                 response = await request.__aenter__()  # sends it; its exit only closes it
             except letta_client.ConflictError as error:
+                turn.on_its_way = False  # refused: not stored
+                await self._araise_if_its_turn(turn, error)
                 await asyncio.sleep(turn.pause_after(error, wait))
                 continue
             return turn.posted(response)
@@ -339,6 +375,8 @@ class _TurnState(TurnPlan):
         self.conversations = conversations
         self.agent_id = agent_id
         self.responses: list[Any] = []
+        self.on_its_way = False
+        """A POST of the turn went out and was not refused: the server may have it."""
         self.memory: SyncMemory = "never"
         """When to check the agent's memory blocks before sending."""
         self.blocks: list[Any] | None = None
@@ -375,7 +413,7 @@ class _TurnState(TurnPlan):
 
         A retry that ends before it sent anything keeps the turn it retried.
         """
-        if turn is None and (self.sent or self.progress.run_id):
+        if turn is None and (self.on_its_way or self.progress.run_id):
             turn = self.as_doubtful()
         turn = turn or self.retry_of
         if turn is not None:

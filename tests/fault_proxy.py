@@ -8,13 +8,22 @@ It sits between the client and the Letta server on 127.0.0.1 and, per its ``mode
 * ``fail_posts``: answers the next ``budget`` POSTs with HTTP 503 without forwarding them;
 * ``answer_sends``: answers the next ``budget`` message sends (POSTs to ``.../messages``)
   with ``answer`` (a whole HTTP response, see :func:`http_200`) without forwarding them;
-* ``hold_sends``: holds the next ``budget`` message sends ``delay`` seconds before
-  forwarding them (a send still on its way when the client gives up);
+* ``hold_sends``: holds the next ``budget`` message sends until ``release`` is set,
+  then forwards them (a send still on its way when the client gives up);
+* ``hold_creates``: forwards the next ``budget`` conversation creates (POSTs to
+  ``/v1/conversations/``) and holds their responses until ``release`` is set (a create
+  the server made whose answer the client never saw);
+* ``stall_sends``: forwards the next ``budget`` message sends and relays each response
+  up to its first server-sent event (the client has the run's id), then holds the rest
+  until ``release`` is set (a stream that stalls mid-turn);
 * ``pass``: forwards everything untouched.
 
 Nothing here knows HTTP beyond adding ``Connection: close`` to each request (one
 exchange per connection) and finding the end of the response headers and of the first
-SSE event.
+SSE event. A hold lasts until the test sets ``release`` (never a fixed time), so what
+the client sees does not depend on how fast a loaded machine is; ``held`` counts the
+holds begun and ``sends`` the message sends seen (for a test to wait on); ``gates``
+has one event per hold, in order, to let them through one at a time.
 """
 
 from __future__ import annotations
@@ -27,7 +36,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-Mode = Literal["pass", "cut_streams", "delay", "fail_posts", "answer_sends", "hold_sends"]
+Mode = Literal[
+    "pass",
+    "cut_streams",
+    "delay",
+    "fail_posts",
+    "answer_sends",
+    "hold_sends",
+    "hold_creates",
+    "stall_sends",
+]
+Hold = Literal["answer", "after_first_event"] | None
 _CHUNK = 65536
 _UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -46,7 +65,11 @@ class FaultProxy:
     budget: int = 0
     answer: bytes = b""
     cuts: int = 0
+    held: int = 0
+    sends: int = 0
     port: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
+    gates: list[threading.Event] = field(default_factory=list)
     _server: socket.socket = field(init=False)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -62,6 +85,7 @@ class FaultProxy:
 
     def close(self) -> None:
         self._stopping.set()
+        self.release.set()
         self._server.close()
 
     def _accept(self) -> None:
@@ -79,32 +103,62 @@ class FaultProxy:
                 return True
             return False
 
+    def _gate(self) -> threading.Event:
+        """A new hold (counted in `held`), with its own gate in `gates`."""
+        gate = threading.Event()
+        with self._lock:
+            self.held += 1
+            self.gates.append(gate)
+        return gate
+
+    def _wait(self, gate: threading.Event) -> None:
+        """Hold until the test opens `gate` or sets `release` (which opens them all)."""
+        while not gate.wait(0.05) and not self.release.is_set():
+            pass
+
     def _serve(self, client: socket.socket) -> None:
         try:
             first = client.recv(_CHUNK)
             if self.mode == "fail_posts" and first.startswith(b"POST") and self._take_budget():
                 client.sendall(_UNAVAILABLE)
                 return
-            is_send = first.startswith(b"POST") and b"/messages" in first.split(b"\r\n", 1)[0]
+            request_line = first.split(b"\r\n", 1)[0]
+            is_send = first.startswith(b"POST") and b"/messages" in request_line
+            is_create = re.match(rb"POST /v1/conversations/?[ ?]", request_line) is not None
+            if is_send:
+                with self._lock:
+                    self.sends += 1
             if self.mode == "answer_sends" and is_send and self._take_budget():
                 client.sendall(self.answer)
                 client.close()
                 return
+            hold: Hold = None
+            gate = threading.Event()
             if self.mode == "hold_sends" and is_send and self._take_budget():
-                time.sleep(self.delay)
+                self._wait(self._gate())
+            elif self.mode == "hold_creates" and is_create and self._take_budget():
+                gate = self._gate()
+                hold = "answer"
+            elif self.mode == "stall_sends" and is_send and self._take_budget():
+                hold = "after_first_event"
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
             client.close()
             return
         upstream.sendall(_one_exchange(first))
         threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        self._relay_responses(upstream, client)
+        self._relay_responses(upstream, client, hold, gate)
 
-    def _relay_responses(self, upstream: socket.socket, client: socket.socket) -> None:
+    def _relay_responses(
+        self, upstream: socket.socket, client: socket.socket, hold: Hold, gate: threading.Event
+    ) -> None:
         buffered = b""
-        passing = self.mode != "cut_streams"
+        passing = self.mode != "cut_streams" and hold != "after_first_event"
         try:
             while data := upstream.recv(_CHUNK):
+                if hold == "answer":
+                    self._wait(gate)
+                    hold = None
                 if self.mode == "delay":
                     time.sleep(self.delay)
                 if passing:
@@ -119,6 +173,11 @@ class FaultProxy:
                         buffered, passing = b"", True
                     continue
                 client.sendall(buffered[:cut_at])
+                if hold == "after_first_event":
+                    self._wait(self._gate())
+                    client.sendall(buffered[cut_at:])
+                    buffered, passing = b"", True
+                    continue
                 with self._lock:
                     self.cuts += 1
                 return

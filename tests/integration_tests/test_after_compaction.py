@@ -9,6 +9,9 @@ Live against the real local server, on an agent with a 2,000-token window.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
 import pytest
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from letta_client import Letta
@@ -21,9 +24,17 @@ from langchain_letta import (
     LettaTimeoutError,
     state,
 )
-from tests.integration_tests.test_turns_exactly_once import until, user_turns
+from tests.fault_proxy import FaultProxy
+from tests.integration_tests.test_turns_exactly_once import HASTY, until, user_turns
 
 pytestmark = pytest.mark.live
+
+
+@pytest.fixture
+def proxy(base_url: str) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(urlparse(base_url).port or 80)
+    yield fault_proxy
+    fault_proxy.close()
 
 
 class Joke(BaseModel):
@@ -47,37 +58,43 @@ def compacted_session(base_url: str, agent_id: str, session_id: str) -> str:
 
 
 def test_a_retry_after_a_timeout_finds_its_turn_in_a_compacted_conversation(
-    base_url: str, small_agent: str, letta: Letta
+    proxy: FaultProxy, small_agent: str, letta: Letta
 ) -> None:
-    conversation_id = compacted_session(base_url, small_agent, "retry")
+    """The send is held until the client timed out, so no run id was seen: the retry
+    looks for its turn among the conversation's newest messages."""
+    conversation_id = compacted_session(proxy.base_url, small_agent, "retry")
     config = {"configurable": {"session_id": "retry"}}
+    proxy.mode, proxy.budget = "hold_sends", 1
     with pytest.raises(LettaTimeoutError):
-        ChatLetta(agent_id=small_agent, base_url=base_url, timeout=1.5).invoke(
-            "[slow:3] once", config=config
+        ChatLetta(agent_id=small_agent, base_url=proxy.base_url, timeout=HASTY).invoke(
+            "once", config=config
         )
-    until(lambda: "[slow:3] once" in user_turns(letta, conversation_id))
+    proxy.mode = "pass"
+    proxy.release.set()
+    until(lambda: "once" in user_turns(letta, conversation_id))
     until(lambda: not list(letta.runs.list(conversation_id=conversation_id, active=True)))
 
-    reply = ChatLetta(agent_id=small_agent, base_url=base_url).invoke(
-        "[slow:3] once", config=config
-    )
+    reply = ChatLetta(agent_id=small_agent, base_url=proxy.base_url).invoke("once", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: once"
-    assert user_turns(letta, conversation_id).count("[slow:3] once") == 1
+    assert user_turns(letta, conversation_id).count("once") == 1
 
 
 def test_a_structured_call_left_waiting_is_answered_in_a_compacted_conversation(
-    base_url: str, small_agent: str
+    proxy: FaultProxy, small_agent: str
 ) -> None:
-    compacted_session(base_url, small_agent, "structured")
+    compacted_session(proxy.base_url, small_agent, "structured")
     config = {"configurable": {"session_id": "structured"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
     with pytest.raises(LettaTimeoutError):
-        ChatLetta(agent_id=small_agent, base_url=base_url, timeout=2.0).with_structured_output(
-            Joke
-        ).invoke("[slow:4] [tool] a joke", config=config)
+        ChatLetta(
+            agent_id=small_agent, base_url=proxy.base_url, timeout=HASTY
+        ).with_structured_output(Joke).invoke("[tool] a joke", config=config)
 
-    reply = ChatLetta(agent_id=small_agent, base_url=base_url).invoke("next", config=config)
+    reply = ChatLetta(agent_id=small_agent, base_url=proxy.base_url).invoke("next", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: next"
 
 

@@ -28,6 +28,7 @@ from langchain_letta import (
 )
 from langchain_letta.errors import LettaConversationIdError
 from tests.fault_proxy import FaultProxy
+from tests.integration_tests.test_turns_exactly_once import until
 
 pytestmark = pytest.mark.live
 
@@ -189,6 +190,13 @@ def test_concurrent_turns_on_one_session_are_serialised(
     assert sorted(users) == sorted(["first", *[f"c{i}" for i in range(10)]])
 
 
+async def running(letta: Letta, conversation_id: str) -> None:
+    """Wait until the server runs a turn of the conversation (polled, off the event loop)."""
+    await asyncio.to_thread(
+        until, lambda: bool(list(letta.runs.list(conversation_id=conversation_id, active=True)))
+    )
+
+
 async def test_concurrent_async_turns_across_processes_wait_for_busy(
     base_url: str, agent_id: str, letta: Letta
 ) -> None:
@@ -196,9 +204,9 @@ async def test_concurrent_async_turns_across_processes_wait_for_busy(
     # 409 "busy" is what they meet, and it is waited out.
     config = {"configurable": {"session_id": "busy"}}
     first, second = (ChatLetta(agent_id=agent_id, base_url=base_url) for _ in range(2))
-    await first.ainvoke("hello", config=config)
-    slow = asyncio.create_task(first.ainvoke("[slow:2] one", config=config))
-    await asyncio.sleep(0.5)
+    hello = await first.ainvoke("hello", config=config)
+    slow = asyncio.create_task(first.ainvoke("[slow:3] one", config=config))
+    await running(letta, hello.response_metadata["conversation_id"])
     state.LOCKS.clear()  # as if the second model ran in another process
     other = await second.ainvoke("two", config=config)
     assert (await slow).text == "Echo: one"
@@ -206,14 +214,14 @@ async def test_concurrent_async_turns_across_processes_wait_for_busy(
 
 
 async def test_busy_conversation_is_waited_for_then_raised_with_its_run(
-    base_url: str, agent_id: str
+    base_url: str, agent_id: str, letta: Letta
 ) -> None:
     config = {"configurable": {"session_id": "held"}}
     holder = ChatLetta(agent_id=agent_id, base_url=base_url)
     impatient = ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=0.5)
-    await holder.ainvoke("hello", config=config)
-    slow = asyncio.create_task(holder.ainvoke("[slow:3] hold it", config=config))
-    await asyncio.sleep(0.7)
+    hello = await holder.ainvoke("hello", config=config)
+    slow = asyncio.create_task(holder.ainvoke("[slow:4] hold it", config=config))
+    await running(letta, hello.response_metadata["conversation_id"])
     state.LOCKS.clear()  # as if another process
     with pytest.raises(LettaConversationBusyError) as raised:
         await impatient.ainvoke("let me in", config=config, sync_memory="never")

@@ -35,7 +35,7 @@ from langchain_letta import (
     state,
 )
 from langchain_letta.errors import LettaIncompleteStreamError, LettaStructuredOutputError
-from tests.fault_proxy import FaultProxy, http_200
+from tests.fault_proxy import FaultProxy, Mode, http_200
 
 pytestmark = pytest.mark.live
 
@@ -75,73 +75,84 @@ def proxy(base_url: str) -> FaultProxy:
 # ---------------------------------------------------------------------------- 1. retries
 
 
+# The proxy stalls the send's stream after its first event (the run's id) until the test
+# releases it, so the timeout fires on the send however slow the machine is; the timeout
+# is generous for every other request.
+HASTY = 3.0
+
+
 def test_with_retry_after_a_timeout_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    """1: ``timeout=1.5`` on a slow turn under ``with_retry``: stored once, reply returned."""
-    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.5)
+    """1: a stream that outlives ``timeout`` under ``with_retry``: stored once, reply returned."""
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "retry"}}
     model.invoke("warm up", config=config)
+    proxy.mode, proxy.budget = "stall_sends", 1
 
-    reply = model.with_retry(stop_after_attempt=3).invoke("[slow:3] patience", config=config)
+    reply = model.with_retry(stop_after_attempt=3).invoke("patience", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: patience"
     assert str(reply.id).startswith("message-")
-    assert user_turns(letta, conversation_of("retry", agent_id, base_url)) == [
+    assert user_turns(letta, conversation_of("retry", agent_id, proxy.base_url)) == [
         "warm up",
-        "[slow:3] patience",
+        "patience",
     ]
 
 
 def test_with_fallbacks_to_another_model_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     """1: the fallback ``ChatLetta`` attaches to the first one's run instead of re-sending."""
-    hasty = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.0)
-    patient = ChatLetta(agent_id=agent_id, base_url=base_url)
+    hasty = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     config = {"configurable": {"session_id": "fallback"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
 
-    reply = hasty.with_fallbacks([patient]).invoke("[slow:3] fall back", config=config)
+    reply = hasty.with_fallbacks([patient]).invoke("fall back", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: fall back"
-    assert user_turns(letta, conversation_of("fallback", agent_id, base_url)) == [
-        "[slow:3] fall back"
-    ]
+    assert user_turns(letta, conversation_of("fallback", agent_id, proxy.base_url)) == ["fall back"]
 
 
 def test_a_manual_retry_after_a_timeout_attaches_and_the_error_says_stored(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     """1: ``LettaTimeoutError`` carries ``turn_stored``; calling again returns the reply."""
-    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.0)
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "manual"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
 
     with pytest.raises(LettaTimeoutError) as raised:
-        model.invoke("[slow:3] once", config=config)
+        model.invoke("once", config=config)
     assert raised.value.turn_stored is True
-    reply = model.invoke("[slow:3] once", config=config)
-    patient = ChatLetta(agent_id=agent_id, base_url=base_url)
-    again = patient.invoke("[slow:3] once", config=config)  # a new call: a new turn
+    reply = model.invoke("once", config=config)
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+    again = patient.invoke("once", config=config)  # a new call: a new turn
 
     assert reply.text == again.text == "Echo: once"
     assert reply.id != again.id
-    assert user_turns(letta, conversation_of("manual", agent_id, base_url)) == [
-        "[slow:3] once",
-        "[slow:3] once",
+    assert user_turns(letta, conversation_of("manual", agent_id, proxy.base_url)) == [
+        "once",
+        "once",
     ]
 
 
 async def test_async_retry_after_a_timeout_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     """1, async."""
-    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=1.0)
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "aretry"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
 
-    reply = await model.with_retry(stop_after_attempt=3).ainvoke("[slow:3] later", config=config)
+    reply = await model.with_retry(stop_after_attempt=3).ainvoke("later", config=config)
 
+    assert proxy.held == 1
     assert reply.text == "Echo: later"
-    assert user_turns(letta, conversation_of("aretry", agent_id, base_url)) == ["[slow:3] later"]
+    assert user_turns(letta, conversation_of("aretry", agent_id, proxy.base_url)) == ["later"]
 
 
 # ---------------------------------------------------------------------------- 2. background
@@ -532,22 +543,29 @@ def test_large_images_and_non_ascii_text_are_not_refused_by_the_size_check(
 def test_a_conversation_create_that_times_out_is_not_reposted(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    """12: letta-client's retries never re-POST a create (one conversation at most)."""
-    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=0.5, max_retries=2)
+    """12: letta-client's retries never re-POST a create (the server made one conversation).
+
+    The proxy holds the create's answer until the test releases it, so the create times
+    out however slow the machine is; the timeout is generous for every other request.
+    """
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY, max_retries=2)
     model.invoke("warm up")  # the agent is read, so what follows is the create
     before = {conv.id for conv in letta.conversations.list(agent_id=agent_id, limit=1000)}
-    proxy.mode, proxy.delay = "delay", 1.0
+    proxy.mode, proxy.budget = "hold_creates", 3
 
     with pytest.raises((LettaTimeoutError, LettaConnectionError)):
         model.invoke("new session", config={"configurable": {"session_id": "create-once"}})
 
     proxy.mode = "pass"
-    new = [
-        conv
-        for conv in letta.conversations.list(agent_id=agent_id, limit=1000)
-        if conv.id not in before
-    ]
-    assert len(new) <= 1
+    proxy.release.set()
+    assert proxy.held == 1  # one create reached the server: none was re-posted
+
+    def new() -> list[str]:
+        listed = letta.conversations.list(agent_id=agent_id, limit=1000)
+        return [conv.id for conv in listed if conv.id not in before]
+
+    until(lambda: bool(new()))
+    assert len(new()) == 1
 
 
 # ---------------------------------------------------------------------------- found by attack
@@ -557,33 +575,75 @@ def test_a_conversation_create_that_times_out_is_not_reposted(
 def test_a_send_still_on_its_way_at_the_timeout_is_not_reported_as_unstored(
     proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    """The send reaches the server after the client gave up: ``turn_stored`` is not False."""
-    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=2.0)
+    """The send reaches the server after the client gave up: ``turn_stored`` is not False.
+
+    The proxy holds the send until the client has raised, then lets it through.
+    """
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "held-send"}}
     model.invoke("warm up", config=config)
-    proxy.mode, proxy.budget, proxy.delay = "hold_sends", 1, 3.0
+    conversation = conversation_of("held-send", agent_id, base_url=proxy.base_url)
+    proxy.mode, proxy.budget = "hold_sends", 1
 
     with pytest.raises(LettaTimeoutError) as raised:
         model.invoke("pay order 7", config=config)
 
     assert raised.value.turn_stored is None  # could not be confirmed either way
     proxy.mode = "pass"
+    proxy.release.set()
+    until(lambda: "pay order 7" in user_turns(letta, conversation))
     reply = ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke(
         "pay order 7", config=config
     )
     assert reply.text == "Echo: pay order 7"
+    assert user_turns(letta, conversation) == ["warm up", "pay order 7"]
+
+
+@pytest.mark.parametrize("calling", ["sync", "async"])
+def test_a_retry_that_sent_before_its_late_turn_arrived_attaches_to_it(
+    proxy: FaultProxy, agent_id: str, letta: Letta, calling: str
+) -> None:
+    """The retry found nothing (the first send was still on its way) and sent; the first
+    send reached the server first, so the retry met its run (409): it attaches to it."""
+    hasty = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
+    config = {"configurable": {"session_id": "late-send"}}
+    hasty.invoke("warm up", config=config)
+    conversation = conversation_of("late-send", agent_id, base_url=proxy.base_url)
+    proxy.mode, proxy.budget = "hold_sends", 2
+    with pytest.raises(LettaTimeoutError):
+        hasty.invoke("[slow:5] pay order 8", config=config)
+
+    patient = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        retry = (
+            pool.submit(patient.invoke, "[slow:5] pay order 8", config)
+            if calling == "sync"
+            else pool.submit(asyncio.run, patient.ainvoke("[slow:5] pay order 8", config))
+        )
+        until(lambda: proxy.held == 2)  # the retry looked, found nothing, and sent
+        proxy.gates[0].set()  # the first send reaches the server first
+        until(lambda: bool(list(letta.runs.list(conversation_id=conversation, active=True))))
+        proxy.gates[1].set()  # then the retry's, well inside the 5 s run: a 409
+        reply = retry.result()
+
+    assert reply.text == "Echo: pay order 8"
+    assert user_turns(letta, conversation) == ["warm up", "[slow:5] pay order 8"]
 
 
 def test_a_structured_call_that_timed_out_does_not_leave_the_session_waiting(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
-    hasty = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=2.0)
+    hasty = ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY)
     config = {"configurable": {"session_id": "structured-timeout"}}
+    proxy.mode, proxy.budget = "stall_sends", 1
     with pytest.raises(LettaTimeoutError):
-        hasty.with_structured_output(Joke).invoke("[slow:4] [tool] a joke", config=config)
+        hasty.with_structured_output(Joke).invoke("[tool] a joke", config=config)
 
-    reply = ChatLetta(agent_id=agent_id, base_url=base_url).invoke("something else", config=config)
+    reply = ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke(
+        "something else", config=config
+    )
 
+    assert proxy.held == 1
     assert reply.text == "Echo: something else"
 
 
@@ -681,52 +741,56 @@ def test_a_keyed_retry_finds_its_turn_behind_later_turns(
 
 
 def test_a_retry_that_gave_up_waiting_keeps_the_turn_in_doubt(
-    base_url: str, agent_id: str, letta: Letta
+    proxy: FaultProxy, agent_id: str, letta: Letta
 ) -> None:
     config = {"configurable": {"session_id": "gave-up"}}
-    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("warm", config=config)
+    ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke("warm", config=config)
+    proxy.mode, proxy.budget = "stall_sends", 1
     with pytest.raises(LettaTimeoutError):
-        ChatLetta(agent_id=agent_id, base_url=base_url, timeout=2.0).invoke(
-            "[slow:4] pay", config=config
+        ChatLetta(agent_id=agent_id, base_url=proxy.base_url, timeout=HASTY).invoke(
+            "pay", config=config
         )
+    sent = proxy.sends
     with ThreadPoolExecutor(max_workers=1) as pool:
         other = pool.submit(
-            ChatLetta(agent_id=agent_id, base_url=base_url).invoke, "[slow:6] other", config
+            ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke, "[slow:6] other", config
         )
-        time.sleep(1.5)
+        until(lambda: proxy.sends > sent)  # it sends under the conversation's lock
         with pytest.raises(LettaConversationBusyError):
-            ChatLetta(agent_id=agent_id, base_url=base_url, busy_timeout=1).invoke(
-                "[slow:4] pay", config=config
+            ChatLetta(agent_id=agent_id, base_url=proxy.base_url, busy_timeout=1).invoke(
+                "pay", config=config
             )
         other.result()
 
-    ChatLetta(agent_id=agent_id, base_url=base_url).invoke("[slow:4] pay", config=config)
+    ChatLetta(agent_id=agent_id, base_url=proxy.base_url).invoke("pay", config=config)
 
-    assert user_turns(letta, conversation_of("gave-up", agent_id, base_url)) == [
+    assert user_turns(letta, conversation_of("gave-up", agent_id, proxy.base_url)) == [
         "warm",
-        "[slow:4] pay",
+        "pay",
         "[slow:6] other",
     ]
 
 
-def test_a_retry_after_the_app_cancelled_the_call_stores_the_turn_once(
-    base_url: str, agent_id: str, letta: Letta
+@pytest.mark.parametrize("mode", ["hold_sends", "stall_sends"], ids=["unanswered", "started"])
+async def test_a_retry_after_the_app_cancelled_the_call_stores_the_turn_once(
+    proxy: FaultProxy, agent_id: str, letta: Letta, mode: Mode
 ) -> None:
-    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    """The app cancels the call while its send is unanswered, or once its run started."""
+    model = ChatLetta(agent_id=agent_id, base_url=proxy.base_url)
     config = {"configurable": {"session_id": "wait-for"}}
+    await model.ainvoke("warm up", config=config)
+    conversation = conversation_of("wait-for", agent_id, proxy.base_url)
+    proxy.mode, proxy.budget = mode, 1
+    call = asyncio.create_task(model.ainvoke("[slow:2] book", config=config))
+    await asyncio.to_thread(until, lambda: proxy.held == 1)
 
-    async def main() -> str:
-        for attempt in range(3):
-            try:
-                limit = 2 if attempt < 2 else 60
-                reply = await asyncio.wait_for(model.ainvoke("[slow:4] book", config=config), limit)
-                return reply.text
-            except TimeoutError:
-                continue
-        return ""
+    call.cancel()  # as asyncio.wait_for does at its limit
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    proxy.mode = "pass"
+    proxy.release.set()
+    await asyncio.to_thread(until, lambda: "[slow:2] book" in user_turns(letta, conversation))
+    reply = await model.ainvoke("[slow:2] book", config=config)
 
-    assert asyncio.run(main())
-    assert (
-        user_turns(letta, conversation_of("wait-for", agent_id, base_url)).count("[slow:4] book")
-        == 1
-    )
+    assert reply.text == "Echo: book"
+    assert user_turns(letta, conversation) == ["warm up", "[slow:2] book"]

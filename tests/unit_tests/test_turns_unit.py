@@ -1,14 +1,19 @@
-"""A turn's identity, the turns in doubt, the conversation locks and size estimates."""
+"""A turn's identity, the turns in doubt, a retry meeting its turn, the conversation locks
+and size estimates."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import httpx
+import letta_client
 import pytest
 
 from langchain_letta.locks import ConversationLocks, Holder, LockTimeoutError
+from langchain_letta.progress import StreamProgress
 from langchain_letta.sizes import IMAGE_TOKENS, estimate_payload_tokens, estimate_text_tokens
+from langchain_letta.steps import FindRun, MetItsTurn, Recover, Send, TurnPlan, advance, turn_steps
 from langchain_letta.turns import DoubtfulTurn, DoubtfulTurns, keyed_otids, new_otids
 
 HI = [{"role": "user", "content": "hi"}]
@@ -90,3 +95,39 @@ def test_estimates_count_images_flat_and_non_ascii_text_per_character() -> None:
     assert estimate_text_tokens("abcd" * 10) == 10
     assert estimate_text_tokens("漢字") == 2
     assert estimate_payload_tokens([{"role": "user", "content": [image]}]) == IMAGE_TOKENS + 4
+
+
+def _conflict(run_id: str | None) -> letta_client.ConflictError:
+    request = httpx.Request("POST", "http://letta.invalid/v1/conversations/c/messages")
+    body = {"detail": "busy", "run_id": run_id} if run_id else {"detail": "busy"}
+    return letta_client.ConflictError(
+        "busy", response=httpx.Response(409, request=request), body=body
+    )
+
+
+def test_a_retry_whose_send_meets_a_run_may_have_met_its_own_turn() -> None:
+    sent = new_otids(HI)
+    retried = DoubtfulTurn("conv-1", sent, None, time.monotonic())
+    retry = TurnPlan("conv-1", sent, StreamProgress("agent-1"), retry_of=retried)
+    fresh = TurnPlan("conv-1", new_otids(HI), StreamProgress("agent-1"))
+    resent = TurnPlan("conv-1", new_otids(HI), StreamProgress("agent-1"), retry_of=retried)
+
+    assert retry.run_maybe_retried(_conflict("run-1")) == "run-1"
+    assert retry.run_maybe_retried(_conflict(None)) is None
+    assert fresh.run_maybe_retried(_conflict("run-1")) is None
+    assert resent.run_maybe_retried(_conflict("run-1")) is None  # its own new otids
+
+
+def test_a_send_that_met_its_turn_attaches_to_that_run() -> None:
+    sent = new_otids(HI)
+    retried = DoubtfulTurn("conv-1", sent, None, time.monotonic())
+    plan = TurnPlan("conv-1", sent, StreamProgress("agent-1"), retry_of=retried)
+    steps = turn_steps(plan)
+    assert isinstance(next(steps), FindRun)
+    assert isinstance(steps.send(None), Send)  # not found: sent
+
+    step = steps.send(MetItsTurn("run-1"))
+
+    assert step == Recover("run-1")
+    assert plan.progress.run_id == "run-1"
+    assert advance(steps, None) is None
