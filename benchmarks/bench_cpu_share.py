@@ -2,33 +2,40 @@
 
 A turn's client CPU is split among the packages that spend it: langchain-letta (ours),
 LangChain (``langchain_core``) and the SDK (``letta_client``, ``httpx``, ``httpcore``,
-``h11``, ``anyio``). A sampler thread wakes every half millisecond, reads each other
-thread's CPU clock and gives the CPU it used since the last look to the package of its
-innermost frame that belongs to one of those; the standard library, builtins and
-``pydantic`` count to whoever called them (LangChain's messages and letta-client's
-models are both pydantic). Every thread is sampled: the turn's, the thread that reads
-the agent's blocks alongside the history, the drainer that reads a finished body to its
-end. A tracing profiler (cProfile) would add its own cost to every call and inflate the
-packages that make many small ones; this one costs the turn only the sampler's slices
-of the GIL (the switch interval is cut to 0.1 ms while it runs, so it can look often).
+``h11``, ``anyio``). The turns run in a child process that py-spy samples from outside
+(1,000 samples a second of every thread that is not idle, so no thread waiting on a
+socket or a lock is counted, and the sampler costs the child nothing). Each sample goes
+to the package of its innermost frame that belongs to one of those; the standard
+library, builtins and ``pydantic`` count to whoever called them (LangChain's messages
+and letta-client's models are both pydantic). Samples of the turn's thread count only
+inside the measured turns; the helper threads (the blocks read alongside the history,
+the drainer reading a finished body to its end) run only around turns. The shares of
+the samples split the child's measured CPU per turn.
+
+A sampler inside the process (a thread reading the others' CPU clocks) was tried and
+dropped: it looks when the GIL lets it, which is mostly when a thread blocks on a
+socket, so the CPU spent before each request counted to the SDK.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import statistics
+import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from types import FrameType, TracebackType
+from pathlib import Path
 from typing import Any
 
-from langchain_core.runnables.history import RunnableWithMessageHistory
-from letta_client import Letta
+ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import Row, Section, Stat, log, seed, tagged_conversation
-from langchain_letta import ChatLetta, LettaChatMessageHistory
+from benchmarks.common import Row, Section, log  # noqa: E402
 
 BUCKETS = {
     "langchain_letta": "ours",
@@ -43,7 +50,8 @@ BUCKETS = {
 PASS_THROUGH = {"pydantic", "pydantic_core", "typing_extensions"}
 SHARES = ("ours", "LangChain", "SDK", "other")
 FLAT = 1.25  # ours at 1,000 stored over ours at 10
-LOOK = 0.0005
+MEASURED = "_measured_turn"
+HELPERS = ("langchain-letta-blocks", "_Drainer", "draining.py", "prefetch.py")
 
 
 def _share(filename: str) -> str | None:
@@ -57,90 +65,88 @@ def _share(filename: str) -> str | None:
     return None  # the standard library, a builtin's caller, the benchmark itself
 
 
-def share_of(frame: FrameType | None) -> str:
-    """The share of the innermost frame on `frame`'s stack that has one."""
-    while frame is not None:
-        share = _share(frame.f_code.co_filename)
-        if share is not None:
-            return share
-        frame = frame.f_back
-    return "other"
+def shares_of(folded: str) -> dict[str, int]:
+    """Samples per share from py-spy's raw output (``frame;frame;... count`` a line)."""
+    samples: dict[str, int] = defaultdict(int)
+    for line in folded.splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not count.isdigit() or not (
+            any(MEASURED in f for f in frames) or any(h in stack for h in HELPERS)
+        ):
+            continue  # set-up, seeding, or the idle rest of the child
+        share = "other"
+        for frame in reversed(frames):
+            filename = frame.rpartition("(")[2].rpartition(":")[0]
+            found = _share(filename)
+            if found is not None:
+                share = found
+                break
+        samples[share] += int(count)
+    return samples
 
 
-class Sampler:
-    """CPU seconds per share of every other thread, while the ``with`` block runs."""
-
-    def __init__(self) -> None:
-        self.seconds: defaultdict[str, float] = defaultdict(float)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._before: dict[int, float] = {}
-
-    def __enter__(self) -> Sampler:
-        self._switch = sys.getswitchinterval()
-        self._before = {ident: _cpu(ident) or 0.0 for ident in sys._current_frames()}
-        sys.setswitchinterval(0.0001)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
-        sys.setswitchinterval(self._switch)
-
-    def _run(self) -> None:
-        me = threading.get_ident()
-        last: dict[int, float] = dict(self._before)
-        while True:
-            stopping = self._stop.wait(LOOK)
-            for ident, frame in sys._current_frames().items():
-                now = _cpu(ident) if ident != me else None
-                if now is not None:
-                    # a thread started inside the block counts from its start
-                    self.seconds[share_of(frame)] += now - last.get(ident, 0.0)
-                    last[ident] = now
-            if stopping:
-                return
+# --------------------------------------------------------------------------- the child
 
 
-def _cpu(ident: int) -> float | None:
-    """The CPU seconds thread `ident` has used (None: it has ended)."""
-    try:
-        return time.clock_gettime(time.pthread_getcpuclockid(ident))
-    except (OSError, ProcessLookupError):
-        return None
+def _measured_turn(chain: Any, config: Any) -> None:
+    chain.invoke("next turn", config=config)
 
 
-def _chain(agent_id: str, client: Letta) -> RunnableWithMessageHistory:
-    model = ChatLetta(agent_id=agent_id, client=client)
-    return RunnableWithMessageHistory(
-        model, lambda sid: LettaChatMessageHistory(session_id=sid, agent_id=agent_id, client=client)
-    )
+def child(url: str, agent_id: str, stored: int, turns: int) -> dict[str, Any]:
+    """Seed, warm up, then run `turns` warm turns; CPU per turn (whole process)."""
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+    from letta_client import Letta
 
+    from benchmarks.common import seed, tagged_conversation
+    from langchain_letta import ChatLetta, LettaChatMessageHistory
 
-def _one_size(url: str, agent_id: str, stored: int, turns: int) -> dict[str, list[float]]:
-    """Milliseconds per share of each warm turn's CPU at `stored` stored messages."""
     client = Letta(base_url=url, timeout=300)
     session = f"bench-cpu-{stored}-{time.monotonic_ns()}"
     seconds = seed(client, tagged_conversation(client, agent_id, session), stored)
-    chain = _chain(agent_id, client)
+    chain = RunnableWithMessageHistory(
+        ChatLetta(agent_id=agent_id, client=client),
+        lambda sid: LettaChatMessageHistory(session_id=sid, agent_id=agent_id, client=client),
+    )
     config: Any = {"configurable": {"session_id": session}}
     chain.invoke("first turn in this process", config=config)
     chain.invoke("a warm turn", config=config)
-    turns_ms: dict[str, list[float]] = {name: [] for name in (*SHARES, "all")}
+    cpu: list[float] = []
     for _ in range(turns):
-        time.sleep(0.2)  # the last turn's drain ends before this turn is sampled
-        with Sampler() as sampler:
-            chain.invoke("next turn", config=config)
-            time.sleep(0.2)  # this turn's drain is part of its cost
-        for name in SHARES:
-            turns_ms[name].append(1000 * sampler.seconds[name])
-        turns_ms["all"].append(1000 * sum(sampler.seconds.values()))
+        time.sleep(0.2)  # the last turn's drain ends first
+        start = time.process_time()
+        _measured_turn(chain, config)
+        time.sleep(0.2)  # this turn's drain is part of its cost
+        cpu.append(time.process_time() - start)
+    return {"cpu": cpu, "seeded": seconds}
+
+
+# --------------------------------------------------------------------------- the parent
+
+
+def _one_size(url: str, agent_id: str, stored: int, turns: int) -> dict[str, float]:
+    """Milliseconds per share of a warm turn's CPU at `stored` stored messages."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folded, result = Path(tmp, "stacks.txt"), Path(tmp, "result.json")
+        command = [sys.executable, __file__, url, agent_id, str(stored), str(turns), str(result)]
+        subprocess.run(
+            [spy, "record", "--rate", "1000", "--format", "raw", "--full-filenames"]
+            + ["--nonblocking", "-o", str(folded), "--", *command],
+            check=True,
+            capture_output=True,
+        )
+        samples = shares_of(folded.read_text(encoding="utf-8"))
+        measured = json.loads(result.read_text(encoding="utf-8"))
+    cpu = 1000 * statistics.fmean(measured["cpu"])
+    total = sum(samples.values()) or 1
+    ms = {name: cpu * samples[name] / total for name in SHARES}
+    ms["all"] = cpu
     log(
-        f"cpu share at {stored} stored (seeded in {seconds:.1f} s): "
-        + ", ".join(f"{name} {Stat(v).median:.1f} ms" for name, v in turns_ms.items())
+        f"cpu share at {stored} stored (seeded in {measured['seeded']:.1f} s, {total} samples): "
+        + ", ".join(f"{name} {value:.1f} ms" for name, value in ms.items())
     )
-    return turns_ms
+    return ms
 
 
 def run(url: str, agent_id: str, sizes: Iterable[int], turns: int) -> Section:
@@ -149,28 +155,26 @@ def run(url: str, agent_id: str, sizes: Iterable[int], turns: int) -> Section:
     section = Section(
         notes=[
             f"9 CPU share: client CPU of a warm RunnableWithMessageHistory turn (default "
-            f"ChatLetta, one sync letta-client given; mean of {turns} turns a size), every "
-            "thread's CPU clock read each 0.5 ms and given to the package of its innermost "
-            "frame among langchain_letta (ours), langchain_core (LangChain) and "
-            "letta_client/httpx/httpcore/h11/anyio (SDK); the standard library, builtins "
-            "and pydantic count to their caller; 'other': none of them on the stack. The "
-            "drain of each turn's stream and the blocks read alongside the history are "
-            "included (all threads)."
+            f"ChatLetta, one sync letta-client given; mean of {turns} turns a size, its "
+            "blocks read and its stream's drain included), split by py-spy samples "
+            "(1,000 a second, idle threads left out) among the packages: the innermost "
+            "frame of langchain_letta (ours), langchain_core (LangChain) or "
+            "letta_client/httpx/httpcore/h11/anyio (SDK) takes a sample; the standard "
+            "library, builtins and pydantic count to their caller; 'other': none of them "
+            "on the stack. LangChain's share grows with the history: its tracer dumps the "
+            "whole input at on_chat_model_start and RunnableWithMessageHistory's listener "
+            "loads it back (_exit_history)."
         ]
     )
-    # means: a share is a few samples a turn, so its median jumps by whole samples;
-    # the mean over many turns is steady (a garbage collection counts to the frame that
-    # set it off, wherever that is)
     small, large = measured[sizes[0]], measured[sizes[-1]]
     for name in (*SHARES, "all"):
-        before, after = statistics.fmean(small[name]), statistics.fmean(large[name])
-        grows = after / max(before, 1e-9)
+        grows = large[name] / max(small[name], 1e-9)
         is_ours = name == "ours"
         section.rows.append(
             Row(
                 "9 CPU share",
                 f"{name}: CPU of a warm turn (mean), {sizes[0]:,} -> {sizes[-1]:,} stored",
-                f"{before:.1f} ms -> {after:.1f} ms (n={len(small[name])})",
+                f"{small[name]:.1f} ms -> {large[name]:.1f} ms (n={turns})",
                 "-",
                 f"{grows:.2f}",
                 f"<= {FLAT} (flat)" if is_ours else "-",
@@ -178,3 +182,11 @@ def run(url: str, agent_id: str, sizes: Iterable[int], turns: int) -> Section:
             )
         )
     return section
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*RunnableWithMessageHistory.*")
+    url, agent_id, stored, turns, out = sys.argv[1:6]
+    Path(out).write_text(json.dumps(child(url, agent_id, int(stored), int(turns))))

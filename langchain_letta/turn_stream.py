@@ -67,6 +67,26 @@ __all__ = ["TurnStreams", "identify"]
 
 _KEYED_DEPTH = 100  # how far back a retry with an idempotency key looks for its turn
 _TIMEOUTS = (httpx.TimeoutException, letta_client.APITimeoutError)
+_NEVER_LEFT = (httpx.TransportError, letta_client.APIConnectionError)
+"""What a send may fail with before its request left (see `never_left`)."""
+
+
+def never_left(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) proves the request never reached the server.
+
+    No connection was made (`ConnectError`, `ConnectTimeout`) or none was free in the
+    pool (`PoolTimeout`): the server cannot have the turn.
+    """
+    seen: BaseException | None = error
+    for _ in range(8):  # letta-client wraps httpx's error once or twice
+        if seen is None:
+            return False
+        if isinstance(seen, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 _CUT = (*DROPS, GarbledStreamError)
 
 
@@ -284,6 +304,9 @@ class TurnStreams:
             try:
                 turn.on_its_way = True  # a timeout from here on leaves it in doubt
                 response = request.__enter__()  # sends it; its exit only closes the response
+            except _NEVER_LEFT as error:
+                turn.on_its_way = not never_left(error)
+                raise
             except letta_client.ConflictError as error:
                 turn.on_its_way = False  # refused: not stored
                 self._raise_if_its_turn(turn, error)
@@ -331,6 +354,9 @@ class TurnStreams:
             try:
                 turn.on_its_way = True  # a timeout from here on leaves it in doubt
                 response = await request.__aenter__()  # sends it; its exit only closes it
+            except _NEVER_LEFT as error:
+                turn.on_its_way = not never_left(error)
+                raise
             except letta_client.ConflictError as error:
                 turn.on_its_way = False  # refused: not stored
                 await self._araise_if_its_turn(turn, error)

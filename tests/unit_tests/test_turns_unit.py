@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import httpx
 import letta_client
 import pytest
 
+from langchain_letta import LettaConnectionError, state
 from langchain_letta.locks import ConversationLocks, Holder, LockTimeoutError
 from langchain_letta.progress import StreamProgress
 from langchain_letta.sizes import IMAGE_TOKENS, estimate_payload_tokens, estimate_text_tokens
@@ -131,3 +133,64 @@ def test_a_send_that_met_its_turn_attaches_to_that_run() -> None:
     assert step == Recover("run-1")
     assert plan.progress.run_id == "run-1"
     assert advance(steps, None) is None
+
+
+class _Refused:
+    """letta-client's streaming create whose send fails with `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __enter__(self) -> None:
+        raise self.error
+
+
+class _RefusingConversations:
+    """Just what `TurnStreams` reads to send, every send failing with `make()`."""
+
+    busy_timeout = 1.0
+
+    def __init__(self, make: Any) -> None:
+        from types import SimpleNamespace
+
+        def create(conversation_id: str, messages: Any, **options: Any) -> _Refused:
+            return _Refused(make())
+
+        self.send_client = SimpleNamespace(
+            conversations=SimpleNamespace(
+                messages=SimpleNamespace(with_streaming_response=SimpleNamespace(create=create))
+            ),
+            runs=SimpleNamespace(list=lambda *a, **k: []),
+        )
+        self.client = SimpleNamespace(base_url="http://letta.invalid/")
+        self.listing = SimpleNamespace(newest=lambda *a, **k: [])
+
+    def sync_memory(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("cause", "in_doubt"),
+    [
+        (httpx.ConnectError("connection refused"), 0),
+        (httpx.ConnectTimeout("no connection in time"), 0),
+        (httpx.PoolTimeout("no free connection"), 0),
+        (httpx.ReadError("cut after the request went out"), 1),
+    ],
+)
+def test_a_send_that_never_left_is_not_kept_in_doubt(cause: Exception, in_doubt: int) -> None:
+    from langchain_letta.turn_stream import TurnStreams, identify
+
+    request = httpx.Request("POST", "http://letta.invalid/v1/conversations/conv-1/messages")
+
+    def refused() -> BaseException:
+        error = letta_client.APIConnectionError(request=request)
+        error.__cause__ = cause
+        return error
+
+    messages, retry_of = identify("conv-1", [{"role": "user", "content": "hi"}], None)
+    streams = TurnStreams(_RefusingConversations(refused))  # type: ignore[arg-type]
+    with pytest.raises(LettaConnectionError):
+        list(streams.stream_turn("conv-1", messages, agent_id="agent-1", retry_of=retry_of))
+
+    assert len(state.DOUBTFUL_TURNS) == in_doubt  # a retry then sends anew, at once
