@@ -9,9 +9,10 @@ turn). The pool is `langchain_letta.state.CLIENTS`.
 
 A client given by the user is used as given. When only one of the two is given, the
 other is derived from it (same server, key, headers, timeout and retries), so async calls
-never go to another server than sync ones. It is derived once per given client (kept in
-`langchain_letta.state.TWINS` while the given one lives): a factory that builds a
-history per turn around one client does not build a client (and a pool) per turn.
+never go to another server than sync ones. It is derived once per given client and its
+settings (kept in `langchain_letta.state.TWINS` while the given one lives): a factory
+that builds a history per turn around one client does not build a client (and a pool)
+per turn, and a client whose key changed gets a twin with the new key.
 
 The clients this package builds keep every connection their pool may open alive
 (`LIMITS`: 100, where letta-client keeps 20 of its 100). httpcore 1.0.9's pool closes an
@@ -32,6 +33,7 @@ therefore has one copy per event loop (`for_running_loop`), so an object outlive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 import weakref
@@ -116,24 +118,51 @@ def _options_of(client: Letta | AsyncLetta) -> dict[str, Any]:
 _TWIN_GUARD = threading.Lock()
 
 
-def _async_pool() -> httpx.AsyncClient:
-    return letta_client.DefaultAsyncHttpxClient(limits=LIMITS)
+class _SyncPool(letta_client.DefaultHttpxClient):
+    """A sync pool with `LIMITS`, closed when it is collected (as letta-client's own)."""
+
+    def __init__(self) -> None:
+        super().__init__(limits=LIMITS)
+
+    def __del__(self) -> None:
+        if not self.is_closed:
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+class _AsyncPool(letta_client.DefaultAsyncHttpxClient):
+    """An async pool with `LIMITS`, closed when it is collected inside an event loop."""
+
+    def __init__(self) -> None:
+        super().__init__(limits=LIMITS)
+
+    def __del__(self) -> None:
+        if not self.is_closed:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().create_task(self.aclose())
 
 
 def _derived(given: Any, kind: type[Any]) -> Any:
-    pool = _async_pool() if kind is _AsyncLetta else letta_client.DefaultHttpxClient(limits=LIMITS)
+    pool = _AsyncPool() if kind is _AsyncLetta else _SyncPool()
     return kind(**_options_of(given), http_client=pool)
 
 
 def _twin(given: Any, kind: type[Any]) -> Any:
-    """The client of `kind` derived from the user's `given` one, built once per client."""
+    """The client of `kind` derived from the user's `given` one.
+
+    Built once per client and its settings: a client whose key, server or headers
+    changed (a refreshed token) gets a new twin with them.
+    """
+    settings = _digest(SecretStr(repr(sorted(_options_of(given).items(), key=str))))
     with _TWIN_GUARD:
         try:
-            twin = TWINS.get(given)
-            if twin is None:
-                twin = TWINS[given] = _derived(given, kind)
+            known = TWINS.get(given)
         except TypeError:  # a client that cannot be weakly referenced or hashed
-            twin = _derived(given, kind)
+            return _derived(given, kind)
+        if known is not None and known[0] == settings:
+            return known[1]
+        twin = _derived(given, kind)
+        TWINS[given] = (settings, twin)
         return twin
 
 
@@ -176,8 +205,8 @@ def shared_clients(
     pair: tuple[Letta, AsyncLetta] = CLIENTS.obtain(
         key,
         lambda: (
-            _Letta(**options, http_client=letta_client.DefaultHttpxClient(limits=LIMITS)),
-            _AsyncLetta(**options, http_client=_async_pool()),
+            _Letta(**options, http_client=_SyncPool()),
+            _AsyncLetta(**options, http_client=_AsyncPool()),
         ),
     )
     return pair
@@ -204,6 +233,6 @@ def for_running_loop(client: AsyncLetta) -> AsyncLetta:
             return client
         copy = client.loop_copies.get(loop)
         if copy is None:
-            copy = client.copy(http_client=_async_pool())
+            copy = client.copy(http_client=_AsyncPool())
             client.loop_copies[loop] = copy
         return copy

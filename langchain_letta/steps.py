@@ -201,19 +201,27 @@ class TurnPlan:
         self.retry_of = retry_of
         self.background = background
         self.sent = False
+        self.runs_looked_at: set[str] = set()
+        """Runs a 409 named that this retry looked at for its turn (`run_maybe_retried`)."""
         self.failure: BaseException | None = None
         """What cut the stream of the last `Send` (`None`: it ended well or was given up)."""
 
     def run_maybe_retried(self, error: letta_client.ConflictError) -> str | None:
         """The run holding the conversation (a 409) when it may be the turn this retries.
 
-        Only a retry still sending the retried turn's `otid` values can meet that turn.
+        Only a retry still sending the retried turn's `otid` values can meet that turn,
+        and each run is looked at once (a busy wait stays within its timeout but for one
+        wait on that run).
         """
         retry_of = self.retry_of
         if retry_of is None or [m.get("otid") for m in self.messages] != retry_of.otids:
             return None
         body = error.body if isinstance(error.body, dict) else {}
-        return str(body["run_id"]) if body.get("run_id") else None
+        run_id = str(body["run_id"]) if body.get("run_id") else None
+        if run_id is None or run_id in self.runs_looked_at:
+            return None
+        self.runs_looked_at.add(run_id)
+        return run_id
 
     def as_doubtful(self) -> DoubtfulTurn:
         """The turn as a turn in doubt, for a later call to look for."""

@@ -319,8 +319,12 @@ class TurnStreams:
         run_id = turn.run_maybe_retried(error)
         if run_id is None or turn.retry_of is None:
             return
-        self.runs.wait_run(run_id)
-        found = self.runs.run_of(turn.conversation_id, turn.retry_of.otids, turn.retry_of.depth)
+        try:  # a failed look leaves the 409 what it was: a busy conversation
+            self.runs.wait_run(run_id)
+            retry_of = turn.retry_of
+            found = self.runs.run_of(turn.conversation_id, retry_of.otids, retry_of.depth)
+        except Exception:
+            return
         if found is not None:
             raise MetItsTurn(found) from error
 
@@ -331,9 +335,12 @@ class TurnStreams:
         run_id = turn.run_maybe_retried(error)
         if run_id is None or turn.retry_of is None:
             return
-        await self.runs.await_run(run_id)
-        retry_of = turn.retry_of
-        found = await self.runs.arun_of(turn.conversation_id, retry_of.otids, retry_of.depth)
+        try:  # a failed look leaves the 409 what it was: a busy conversation
+            await self.runs.await_run(run_id)
+            retry_of = turn.retry_of
+            found = await self.runs.arun_of(turn.conversation_id, retry_of.otids, retry_of.depth)
+        except Exception:
+            return
         if found is not None:
             raise MetItsTurn(found) from error
 

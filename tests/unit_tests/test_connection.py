@@ -112,3 +112,18 @@ def test_a_given_client_that_cannot_be_hashed_still_gets_a_twin() -> None:
     history = LettaChatMessageHistory(session_id="s", agent_id="agent-twin", client=given)
 
     assert str(history._conversations._async_client.base_url) == str(given.base_url)
+
+
+def test_a_given_client_whose_key_changed_gets_a_twin_with_the_new_key() -> None:
+    from letta_client import Letta
+
+    from langchain_letta import LettaChatMessageHistory
+
+    given = Letta(base_url="http://mine.invalid:9995", api_key="old-token")
+    before = LettaChatMessageHistory(session_id="s", agent_id="agent-twin", client=given)
+    given.api_key = "refreshed-token"
+    after = LettaChatMessageHistory(session_id="s", agent_id="agent-twin", client=given)
+
+    assert before._conversations._async_client.api_key == "old-token"
+    assert after._conversations._async_client.api_key == "refreshed-token"
+    assert "token" not in repr(list(state.TWINS.values()))  # a digest of the settings

@@ -115,6 +115,8 @@ def test_a_retry_whose_send_meets_a_run_may_have_met_its_own_turn() -> None:
     resent = TurnPlan("conv-1", new_otids(HI), StreamProgress("agent-1"), retry_of=retried)
 
     assert retry.run_maybe_retried(_conflict("run-1")) == "run-1"
+    assert retry.run_maybe_retried(_conflict("run-1")) is None  # looked at once: busy now
+    assert retry.run_maybe_retried(_conflict("run-2")) == "run-2"
     assert retry.run_maybe_retried(_conflict(None)) is None
     assert fresh.run_maybe_retried(_conflict("run-1")) is None
     assert resent.run_maybe_retried(_conflict("run-1")) is None  # its own new otids
