@@ -130,9 +130,9 @@ def _one_size(url: str, agent_id: str, stored: int, turns: int) -> dict[str, flo
     with tempfile.TemporaryDirectory() as tmp:
         folded, result = Path(tmp, "stacks.txt"), Path(tmp, "result.json")
         command = [sys.executable, __file__, url, agent_id, str(stored), str(turns), str(result)]
+        record = ["record", "--rate", "1000", "--format", "raw", "--full-filenames"]
         subprocess.run(
-            [spy, "record", "--rate", "1000", "--format", "raw", "--full-filenames"]
-            + ["--nonblocking", "-o", str(folded), "--", *command],
+            [spy, *record, "--nonblocking", "-o", str(folded), "--", *command],
             check=True,
             capture_output=True,
         )
