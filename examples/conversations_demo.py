@@ -36,10 +36,9 @@ import uuid
 from typing import Any
 
 import letta_client
-from example_setup import FAKE_MODEL, Checks, connect, named_agent
+from example_setup import FAKE_MODEL, Checks, connect, letta_for, named_agent, shown
 from langchain_core.exceptions import ModelNotFoundError
 from langchain_core.messages import BaseMessage
-from letta_client import Letta
 from letta_client.types import CreateBlockParam
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory, LettaNotFoundError
@@ -74,12 +73,12 @@ def model_handle(agent: Any) -> str:
 
 def main() -> int:
     base_url, api_key = connect()
-    letta = Letta(base_url=base_url, api_key=api_key)
+    letta = letta_for(base_url, api_key)
     agent = named_agent(letta, AGENT_NAME, memory_blocks=MEMORY)
     agent_id, handle = agent.id, model_handle(agent)
     fake = handle == FAKE_MODEL
     run = uuid.uuid4().hex[:6]
-    print(f"Letta server {base_url}, agent {agent_id} ({handle}), run {run}")
+    print(f"Letta server {shown(base_url)}, agent {agent_id} ({handle}), run {run}")
     check = Checks()
     model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key)
     created: list[str] = []

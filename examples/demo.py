@@ -38,9 +38,17 @@ import uuid
 import warnings
 from typing import Any
 
-from example_setup import DEMO_AGENT, DEMO_MEMORY, FAKE_MODEL, Checks, connect, named_agent
+from example_setup import (
+    DEMO_AGENT,
+    DEMO_MEMORY,
+    FAKE_MODEL,
+    Checks,
+    connect,
+    letta_for,
+    named_agent,
+    shown,
+)
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from letta_client import Letta
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 
@@ -101,12 +109,12 @@ def count(texts: list[str], text: str) -> int:
 
 def main() -> int:
     base_url, api_key = connect()
-    letta = Letta(base_url=base_url, api_key=api_key)
+    letta = letta_for(base_url, api_key)
     agent = named_agent(letta, DEMO_AGENT, memory_blocks=DEMO_MEMORY)
     agent_id = agent.id
     fake_llm = FAKE_MODEL in (agent.model, getattr(agent.llm_config, "handle", None))
     run = uuid.uuid4().hex[:6]  # marks this run's messages: the demo agent is reused
-    print(f"Letta server {base_url}, agent {agent_id}, run {run}")
+    print(f"Letta server {shown(base_url)}, agent {agent_id}, run {run}")
     check = Checks()
 
     step("1. Two users, one agent: each session key is its own Letta conversation")
@@ -243,9 +251,7 @@ def resume(run: str, agent_id: str) -> int:
             f"{user}: the thread holds the earlier turns and the new one, once",
         )
     value = f"Alice and Bob like tea (run {run}); edited through the API by process {os.getpid()}."
-    Letta(base_url=base_url, api_key=api_key).agents.blocks.update(
-        "human", agent_id=agent_id, value=value
-    )
+    letta_for(base_url, api_key).agents.blocks.update("human", agent_id=agent_id, value=value)
     print(f"    (process {os.getpid()}: the human block edited through the API)")
     return 1 if check.failed else 0
 

@@ -15,6 +15,9 @@ import letta_client
 from letta_client import Letta
 from letta_client.types import AgentState, CreateBlockParam
 
+from langchain_letta import LettaInputError
+from langchain_letta.connection import resolve_endpoint
+
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_MODEL = "openai-proxy/fake-llm"
 """The local stack's fake LLM: the examples' default model off Letta Cloud."""
@@ -36,7 +39,12 @@ def connect() -> tuple[str, str | None]:
     """
     api_key = os.environ.get("LETTA_API_KEY") or None
     if os.environ.get("LETTA_BASE_URL"):
-        return os.environ["LETTA_BASE_URL"].rstrip("/"), api_key
+        base_url = os.environ["LETTA_BASE_URL"].strip()
+        try:
+            resolve_endpoint(base_url, api_key)
+        except LettaInputError as error:
+            raise SystemExit(f"LETTA_BASE_URL: {error}") from None
+        return base_url, api_key
     if api_key:
         return "https://api.letta.com", api_key
     sys.path.insert(0, str(ROOT))
@@ -44,6 +52,24 @@ def connect() -> tuple[str, str | None]:
 
     print("LETTA_BASE_URL is not set: starting (or reusing) the local Letta stack ...", flush=True)
     return ensure_up(), None
+
+
+def letta_for(base_url: str, api_key: str | None) -> Letta:
+    """A letta-client for the scripts' own setup calls, on the server ChatLetta would use.
+
+    Credentials inside ``base_url`` (``https://user:pass@host``, ``?api_key=...``) are
+    split off as ``langchain-letta`` splits them, so both clients reach the same server.
+    """
+    endpoint = resolve_endpoint(base_url, api_key)
+    key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
+    basic = endpoint.basic_auth
+    headers = {"Authorization": basic.get_secret_value()} if basic and not key else None
+    return Letta(base_url=endpoint.url, api_key=key, default_headers=headers)
+
+
+def shown(base_url: str) -> str:
+    """``base_url`` without the credentials it may carry, to print."""
+    return resolve_endpoint(base_url, None).url
 
 
 def named_agent(
@@ -63,7 +89,12 @@ def named_agent(
         embeddings = [e.handle for e in letta.models.embeddings.list() if e.handle]
     except letta_client.APIError as error:
         raise SystemExit(
-            f"Cannot use the Letta server at {letta.base_url}: {one_line(error)}"
+            f"Cannot use the Letta server at {shown(str(letta.base_url))}: {one_line(error)}"
+        ) from None
+    except Exception as error:  # a server that answers, but not as Letta does
+        raise SystemExit(
+            f"The server at {shown(str(letta.base_url))} does not answer as a Letta server "
+            f"({type(error).__name__}: {one_line(error)}); check LETTA_BASE_URL"
         ) from None
     model = chosen("LETTA_DEMO_MODEL", "chat model", models, MODEL_PREFERENCE)
     embedding = chosen("LETTA_DEMO_EMBEDDING", "embedding", embeddings, EMBEDDING_PREFERENCE)

@@ -27,7 +27,7 @@ import sys
 import uuid
 from typing import Any
 
-from example_setup import Checks, connect, named_agent
+from example_setup import Checks, connect, letta_for, named_agent, shown
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -76,7 +76,7 @@ def stored_texts(letta: Letta, conversation_id: str) -> list[str]:
 
 def main() -> int:
     base_url, api_key = connect()
-    letta = Letta(base_url=base_url, api_key=api_key)
+    letta = letta_for(base_url, api_key)
     agent_id = named_agent(
         letta,
         AGENT,
@@ -88,7 +88,7 @@ def main() -> int:
     letta.agents.tools.update_approval(
         "memory_insert", agent_id=agent_id, body_requires_approval=True
     )
-    print(f"Letta server {base_url}, agent {agent_id} (memory_insert needs approval)")
+    print(f"Letta server {shown(base_url)}, agent {agent_id} (memory_insert needs approval)")
     check = Checks()
     model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key)
     agent = create_agent(

@@ -19,12 +19,11 @@ import sys
 import uuid
 from typing import Any
 
-from example_setup import DEMO_AGENT, DEMO_MEMORY, Checks, connect, named_agent
+from example_setup import DEMO_AGENT, DEMO_MEMORY, Checks, connect, letta_for, named_agent, shown
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
-from letta_client import Letta
 
 from langchain_letta import ChatLetta, LettaChatMessageHistory
 
@@ -48,11 +47,11 @@ def thread(thread_id: str) -> RunnableConfig:
 
 def main() -> int:
     base_url, api_key = connect()
-    letta = Letta(base_url=base_url, api_key=api_key)
+    letta = letta_for(base_url, api_key)
     agent_id = named_agent(letta, DEMO_AGENT, memory_blocks=DEMO_MEMORY).id
     run = uuid.uuid4().hex[:6]
     threads = {"alice": f"alice-graph-{run}", "bob": f"bob-graph-{run}"}
-    print(f"Letta server {base_url}, agent {agent_id}")
+    print(f"Letta server {shown(base_url)}, agent {agent_id}")
     check = Checks()
     model = ChatLetta(agent_id=agent_id, base_url=base_url, api_key=api_key)
 

@@ -28,12 +28,11 @@ import sys
 import uuid
 from typing import Any
 
-from example_setup import Checks, connect, named_agent
+from example_setup import Checks, connect, letta_for, named_agent, shown
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.runtime import Runtime
-from letta_client import Letta
 
 from langchain_letta import ChatLetta, LettaStore
 
@@ -70,10 +69,10 @@ def thread(thread_id: str) -> RunnableConfig:
 
 def main() -> int:
     base_url, api_key = connect()
-    letta = Letta(base_url=base_url, api_key=api_key)
+    letta = letta_for(base_url, api_key)
     agent_id = named_agent(letta, STORE_AGENT, memory_blocks=MEMORY).id
     run = uuid.uuid4().hex[:6]
-    print(f"Letta server {base_url}, agent {agent_id}, run {run}")
+    print(f"Letta server {shown(base_url)}, agent {agent_id}, run {run}")
     check = Checks()
 
     store = LettaStore(agent_id=agent_id, base_url=base_url, api_key=api_key)

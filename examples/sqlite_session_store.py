@@ -77,13 +77,12 @@ class SqliteSessionStore:
 def main() -> int:
     import tempfile
 
-    from example_setup import DEMO_MEMORY, Checks, connect, named_agent
-    from letta_client import Letta
+    from example_setup import DEMO_MEMORY, Checks, connect, letta_for, named_agent
 
     from langchain_letta import ChatLetta, LettaChatMessageHistory
 
     url, api_key = connect()
-    letta = Letta(base_url=url, api_key=api_key)
+    letta = letta_for(url, api_key)
     agent = named_agent(letta, "langchain-letta-sqlite-store", memory_blocks=DEMO_MEMORY)
     check = Checks()
     with tempfile.TemporaryDirectory() as folder:

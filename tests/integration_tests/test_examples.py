@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -111,6 +113,91 @@ def test_an_unreachable_server_ends_with_one_line() -> None:
     assert done.stderr.strip().splitlines() == [
         "Cannot use the Letta server at http://127.0.0.1:9: Connection error."
     ]
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://user:s3cret-pw@127.0.0.1:9", "http://127.0.0.1:9/?api_key=s3cret-key"],
+    ids=["user-and-password", "api-key-query"],
+)
+def test_credentials_in_the_url_never_reach_the_output(base_url: str) -> None:
+    done = run_script("demo.py", LETTA_BASE_URL=base_url, LETTA_DEMO_MODEL="")
+
+    assert done.returncode == 1
+    assert "s3cret" not in done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Cannot use the Letta server at http://127.0.0.1:9: Connection error."
+    ]
+
+
+def test_a_url_that_is_not_http_ends_with_one_line() -> None:
+    done = run_script("demo.py", LETTA_BASE_URL="ftp://user:s3cret@127.0.0.1:9")
+
+    assert done.returncode == 1
+    assert "s3cret" not in done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("LETTA_BASE_URL: base_url must be an http:// or https:// URL")
+
+
+class _NotLetta(http.server.BaseHTTPRequestHandler):
+    """Answers every request 200 with a web page, as a server that is not Letta might."""
+
+    def do_GET(self) -> None:
+        body = b"<html><body>Welcome to nginx!</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_that_is_not_letta_ends_with_one_line() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotLetta)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://user:s3cret@127.0.0.1:{server.server_port}"
+        done = run_script("demo.py", LETTA_BASE_URL=url, LETTA_DEMO_MODEL="")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(
+        f"The server at http://127.0.0.1:{server.server_port} does not answer as a Letta server"
+    )
+
+
+def test_an_api_key_inside_the_url_reaches_the_server_as_the_package_sends_it() -> None:
+    name = f"lc-test-url-key-{uuid.uuid4().hex[:8]}"
+    script = (
+        "from example_setup import DEMO_MEMORY, letta_for, named_agent\n"
+        f"letta = letta_for({live_base_url() + '/?api_key=s3cret-key'!r}, None)\n"
+        "assert letta.api_key == 's3cret-key', 'the key was not split off the URL'\n"
+        f"print(named_agent(letta, {name!r}, memory_blocks=DEMO_MEMORY).id)\n"
+    )
+    from letta_client import Letta
+
+    letta = Letta(base_url=live_base_url())
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT / "examples",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert [a.id for a in letta.agents.list(name=name)] == [done.stdout.split()[-1]]
+    finally:
+        for created in letta.agents.list(name=name):
+            letta.agents.delete(created.id)
 
 
 def test_with_no_model_named_the_examples_pick_one_the_server_offers() -> None:
