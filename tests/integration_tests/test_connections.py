@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -116,3 +118,33 @@ def test_threads_sharing_the_pooled_clients_keep_their_connections(
     assert first == [[f"hi {n}"] for n in range(3 * THREADS)]
     # a thread's request, its last send still being drained, one waiting for the drainer
     assert opened <= IN_FLIGHT * THREADS
+
+
+def test_asyncio_run_per_request_keeps_no_loop_or_connection(base_url: str, agent_id: str) -> None:
+    """A sync app that runs each request in its own ``asyncio.run()`` (as Flask's async
+    views do) holds the same sockets and memory after 20 requests as after the first."""
+    # Settings of their own, so the pooled clients are this test's alone.
+    history = LettaChatMessageHistory(
+        session_id="loop-per-request", agent_id=agent_id, base_url=base_url, timeout=97.0
+    )
+    model = ChatLetta(agent_id=agent_id, base_url=base_url, timeout=97.0)
+    config: Any = {"configurable": {"session_id": "loop-per-request"}}
+
+    async def request(turn: int) -> None:
+        await model.ainvoke(f"request {turn}", config)
+        await history.aget_messages()
+
+    def sockets_and_closed_loops() -> tuple[int, int]:
+        gc.collect()
+        closed = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+        return len(os.listdir("/proc/self/fd")), sum(loop.is_closed() for loop in closed)
+
+    asyncio.run(request(0))
+    first = sockets_and_closed_loops()
+    for turn in range(1, 21):
+        asyncio.run(request(turn))
+    fds, loops = sockets_and_closed_loops()
+
+    assert fds - first[0] <= 2, f"{fds - first[0]} more file descriptors after 20 requests"
+    assert loops - first[1] <= 1, f"{loops - first[1]} closed event loops kept"
+    assert len(history.messages) == 2 * 21
