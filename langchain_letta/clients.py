@@ -25,6 +25,10 @@ threads, 2,000 calls on these pooled clients against a fake that ends each body 
 after `[DONE]`: 6 calls failed and the pool closed 7,552 connections at letta-client's
 limits, none and 36 at these). A client given by the user keeps its own limits.
 
+Their connections stay in the process that opened them: a worker forked after a turn
+opens its own instead of sharing the parent's sockets with its siblings
+(`langchain_letta.transports`).
+
 An async client is bound to the event loop it first ran in. A pooled or derived one
 therefore has one copy per event loop (`for_running_loop`), so an object outlives
 `asyncio.run()`; a user's async client is used as given. The copies of closed loops are
@@ -49,6 +53,7 @@ from pydantic import SecretStr
 
 from langchain_letta.connection import Endpoint
 from langchain_letta.state import CLIENTS, TWINS
+from langchain_letta.transports import AsyncTransport, SyncTransport
 
 __all__ = ["LIMITS", "for_running_loop", "shared_clients"]
 
@@ -122,10 +127,13 @@ _TWIN_GUARD = threading.Lock()
 
 
 class _SyncPool(letta_client.DefaultHttpxClient):
-    """A sync pool with `LIMITS`, closed when it is collected (as letta-client's own)."""
+    """A sync pool with `LIMITS`, closed when it is collected (as letta-client's own).
+
+    Its connections stay in the process that opened them (`langchain_letta.transports`).
+    """
 
     def __init__(self) -> None:
-        super().__init__(limits=LIMITS)
+        super().__init__(limits=LIMITS, transport=SyncTransport(limits=LIMITS))
 
     def __del__(self) -> None:
         if not self.is_closed:
@@ -140,13 +148,15 @@ _CLOSING: set[asyncio.Task[None]] = set()
 class _AsyncPool(letta_client.DefaultAsyncHttpxClient):
     """An async pool with `LIMITS`, closed when it is collected inside its event loop.
 
+    Its connections stay in the process that opened them (`langchain_letta.transports`).
+
     Its connections belong to the loop it was built in (when built inside one): closing
     them from another loop fails. Collected after that loop was closed, the pool leaves
     its sockets to their transports, which close them as they are collected.
     """
 
     def __init__(self) -> None:
-        super().__init__(limits=LIMITS)
+        super().__init__(limits=LIMITS, transport=AsyncTransport(limits=LIMITS))
         try:
             self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = weakref.ref(
                 asyncio.get_running_loop()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -148,3 +150,49 @@ def test_asyncio_run_per_request_keeps_no_loop_or_connection(base_url: str, agen
     assert fds - first[0] <= 2, f"{fds - first[0]} more file descriptors after 20 requests"
     assert loops - first[1] <= 1, f"{loops - first[1]} closed event loops kept"
     assert len(history.messages) == 2 * 21
+
+
+def test_forked_workers_do_not_share_their_parents_connections(
+    base_url: str, agent_id: str
+) -> None:
+    """Workers forked after a turn (gunicorn ``--preload``, Celery prefork) each read their
+    own answers: none gets a sibling's through a socket inherited from the parent."""
+    model = ChatLetta(agent_id=agent_id, base_url=base_url)
+    model.invoke("the parent warms the pool", {"configurable": {"session_id": "fork-parent"}})
+    assert replies(agent_id, base_url, "fork-parent") == 1  # a read, pooled too
+
+    def work(child: int) -> int:
+        session: Any = {"configurable": {"session_id": f"fork-child-{child}"}}
+        for turn in range(4):
+            model.invoke(f"child {child} turn {turn}", session)
+            history = LettaChatMessageHistory(
+                session_id=f"fork-child-{child}", agent_id=agent_id, base_url=base_url
+            )
+            said = [m.text for m in history.messages if m.type == "human"]
+            if said != [f"child {child} turn {n}" for n in range(turn + 1)]:
+                return 1
+        return 0
+
+    children = []
+    for child in range(3):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports by its exit code
+            code = 3
+            try:
+                code = work(child)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    codes = {}
+    deadline = time.monotonic() + 180
+    while len(codes) < len(children) and time.monotonic() < deadline:
+        for pid in set(children) - set(codes):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+        time.sleep(0.2)
+    for pid in set(children) - set(codes):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    assert [codes.get(pid, "hung") for pid in children] == [0, 0, 0]
