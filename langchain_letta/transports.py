@@ -10,6 +10,8 @@ request and open connections of their own; the inherited ones are left to the pa
 untouched (closing them from the child could end the parent's TLS sessions).
 
 Every client this package builds uses them; a user's own client keeps its transport.
+Requests httpx routes through a proxy named in the environment (`HTTPS_PROXY`) go by
+httpx's own proxy transport instead, which this does not cover.
 """
 
 from __future__ import annotations
