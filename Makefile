@@ -14,8 +14,10 @@ CI_FUZZ_SEED ?= 3105763003
 .PHONY: demo test test-floors test-live fuzz tmux record bench lint format typecheck stack-up stack-down stack-status clean
 
 # uv installs in seconds from its cache (and the Letta server venv too, see scripts/letta_stack.py);
-# plain pip is the fallback.
+# plain pip is the fallback. Always into a new venv: one an interrupted install left holds
+# packages that look installed (their metadata is there) but lack files.
 $(INSTALLED): pyproject.toml
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	($(PY) -m pip install --quiet uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,examples]') \
 	  || ($(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[dev,examples]')

@@ -48,10 +48,15 @@ def connect() -> tuple[str, str | None]:
     if api_key:
         return "https://api.letta.com", api_key
     sys.path.insert(0, str(ROOT))
-    from scripts.letta_stack import ensure_up
+    from scripts.letta_stack import StackError, ensure_up
 
     print("LETTA_BASE_URL is not set: starting (or reusing) the local Letta stack ...", flush=True)
-    return ensure_up(), None
+    try:
+        return ensure_up(), None
+    except StackError as error:  # a port taken, a failed install: one line, not a traceback
+        raise SystemExit(
+            f"The local Letta stack did not start: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def letta_for(base_url: str, api_key: str | None) -> Letta:

@@ -47,6 +47,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -389,9 +390,15 @@ def find_uv() -> str | None:
 
 
 def install_venv(stack: Stack) -> None:
-    """(Re)install the venv's packages exactly as locked: with uv when there is one, else pip."""
+    """Install the venv's packages exactly as locked, into a new venv: with uv when there is one, else pip.
+
+    A venv without the marker is one an interrupted install left (or an old lock's): a
+    package half linked there has its metadata but lacks files, and an install in place
+    would take it as installed, so the venv is built anew.
+    """
     started = time.monotonic()
     stack.home.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(stack.venv, ignore_errors=True)
     uv = None if os.environ.get("LETTA_STACK_NO_UV") else find_uv()
     if uv is not None:
         log(f"installing the Letta server venv in {stack.venv} with uv")
@@ -486,12 +493,15 @@ def prepare_pg_root(stack: Stack, user: str | None) -> None:
     if not (stack.pg_bin / "postgres").exists():
         site = stack.site_packages()
         dist = stack.pg_root / "dist"
-        shutil.rmtree(dist, ignore_errors=True)
+        partial = stack.pg_root / "dist.copying"  # renamed once complete: no half copy in use
+        shutil.rmtree(partial, ignore_errors=True)
         # The binaries find libpq through the rpath $ORIGIN/../../../pgserver.libs: keep that layout.
         shutil.copytree(
-            site / "pgserver" / "pginstall", dist / "pgserver" / "pginstall", symlinks=True
+            site / "pgserver" / "pginstall", partial / "pgserver" / "pginstall", symlinks=True
         )
-        shutil.copytree(site / "pgserver.libs", dist / "pgserver.libs", symlinks=True)
+        shutil.copytree(site / "pgserver.libs", partial / "pgserver.libs", symlinks=True)
+        shutil.rmtree(dist, ignore_errors=True)
+        partial.rename(dist)
     for folder in (stack.pg_data, stack.pg_socket_dir):
         folder.mkdir(mode=0o700, exist_ok=True)
         chown_to(folder, user)
@@ -503,12 +513,18 @@ def start_postgres(stack: Stack) -> None:
         user = unprivileged_user()
         prepare_pg_root(stack, user)
         if not (stack.pg_data / "PG_VERSION").exists():
+            # initdb writes PG_VERSION first: into a folder of its own, renamed once
+            # complete, so an interrupted initdb leaves no data folder that looks done.
             log("initialising the PostgreSQL data folder")
+            fresh = stack.pg_root / "data.initdb"
+            shutil.rmtree(fresh, ignore_errors=True)
+            fresh.mkdir(mode=0o700)
+            chown_to(fresh, user)
             run(
                 [
                     str(stack.pg_bin / "initdb"),
                     "-D",
-                    str(stack.pg_data),
+                    str(fresh),
                     "-U",
                     DB_USER,
                     "--auth=trust",
@@ -518,6 +534,8 @@ def start_postgres(stack: Stack) -> None:
                 cwd=stack.pg_root,
                 **user_kwargs(user),
             )
+            shutil.rmtree(stack.pg_data)
+            fresh.rename(stack.pg_data)
         log(f"starting PostgreSQL on 127.0.0.1:{stack.pg_port}")
         argv = [
             str(stack.pg_bin / "postgres"),
@@ -579,10 +597,10 @@ def psql(
 def ensure_database(stack: Stack) -> None:
     """Create the ``letta`` database with pgvector, then apply letta's migrations once.
 
-    The first migration on a machine is dumped to the user's cache; a database created
-    later (another clone, a ``reset``) loads that dump instead of running alembic again.
+    The first migration on a machine is dumped to the user's cache; an empty database
+    (another clone, a ``reset``) loads that dump, in one transaction, instead of running
+    alembic again. Each step can be interrupted: the next ``up`` picks it up again.
     """
-    created = False
     if (
         psql(
             stack, "postgres", f"select 1 from pg_database where datname = '{DB_NAME}'"
@@ -591,21 +609,24 @@ def ensure_database(stack: Stack) -> None:
     ):
         log(f"creating database {DB_NAME} with pgvector")
         psql(stack, "postgres", f"create database {DB_NAME}")
-        psql(stack, DB_NAME, "create extension if not exists vector")
-        created = True
     marker = stack.pg_root / f"migrated-{LETTA_VERSION}"
     if marker.exists():
         return
     started = time.monotonic()
+    psql(stack, DB_NAME, "create extension if not exists vector")
+    tables = psql(stack, DB_NAME, "select count(*) from pg_tables where schemaname = 'public'")
+    empty = tables.stdout.strip() == "0"
     dump = migrated_dump(stack)
-    if created and dump.exists():
+    if empty and dump.exists():
         log(f"loading the migrated schema from {dump}")
-        pg_tool(stack, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump))
+        pg_tool(
+            stack, "psql", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", str(dump)
+        )
     else:
         log("running letta's alembic migrations")
         env = {**server_env(stack), "LETTA_PG_URI": stack.pg_uri}
         run([str(stack.venv / "bin" / "alembic"), "upgrade", "head"], cwd=stack.migrations, env=env)
-        if created:
+        if empty:
             partial = dump.with_name(f"{dump.name}.{os.getpid()}")
             pg_tool(stack, "pg_dump", "--no-owner", "--no-privileges", "-f", str(partial))
             partial.rename(dump)
@@ -751,10 +772,38 @@ def healthy(stack: Stack) -> dict[str, bool]:
     return {name: read_pid(stack, name) is not None and check() for name, check in checks.items()}
 
 
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop ``up`` as Ctrl-C does, with the command of the step it is in.
+
+    By default they would end this process alone, and that command (uv, initdb, alembic)
+    would go on, orphaned, while the next ``up`` redoes the same step beside it. The
+    services ``up`` starts run in sessions of their own and are not stopped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signals = (signal.SIGTERM, signal.SIGHUP)
+    previous = {
+        sig: signal.signal(sig, interrupt)
+        for sig in signals
+        if signal.getsignal(sig) == signal.SIG_DFL
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def ensure_up(stack: Stack | None = None) -> str:
     """Install if needed, start whatever is not running, return the server's base URL."""
     stack = stack or Stack.from_env()
-    with stack_lock(stack):
+    with interruptible(), stack_lock(stack):
         if all(healthy(stack).values()):
             log(f"already running at {stack.base_url}")
             return stack.base_url
@@ -833,6 +882,9 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as error:
         log(f"error: {error}")
         return 1
+    except KeyboardInterrupt:
+        log(f"interrupted: run `{Path(sys.argv[0]).name} {command}` again to carry on")
+        return 130
     return 0
 
 

@@ -53,6 +53,28 @@ def vcrpy9_site() -> Path:
     return site
 
 
+_UNBUILT: list[str] = []
+
+
+def vcrpy9_or_skip() -> Path:
+    """:func:`vcrpy9_site`, or a skip when it is not built and pip cannot fetch vcrpy 9.
+
+    With no network (the offline tier in an empty network namespace) the overlay cannot be
+    built; ``make test`` builds it before its offline run, so there these tests always run.
+    """
+    if _UNBUILT:
+        pytest.skip(_UNBUILT[0])
+    try:
+        return vcrpy9_site()
+    except subprocess.CalledProcessError:
+        _UNBUILT.append(
+            f"{OVERLAY.name}/ holds no {VCRPY9} and pip could not fetch it (no network?): "
+            "build it first with `make test`, or run "
+            '`.venv/bin/python -c "from tests.test_user_project import vcrpy9_site; vcrpy9_site()"`'
+        )
+        pytest.skip(_UNBUILT[0])
+
+
 def environment(vcrpy: str, **variables: str) -> dict[str, str]:
     env = {
         key: value
@@ -60,7 +82,7 @@ def environment(vcrpy: str, **variables: str) -> dict[str, str]:
         if not key.startswith(("LETTA_", "APP_", "PYTEST_")) and key != "PYTHONPATH"
     }
     if vcrpy == "9":
-        env["PYTHONPATH"] = str(vcrpy9_site())
+        env["PYTHONPATH"] = str(vcrpy9_or_skip())
     return env | variables
 
 
