@@ -40,7 +40,6 @@ descriptors and 240 MB of RSS kept before, 7 and 102 MB with this).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import threading
 import weakref
@@ -136,9 +135,11 @@ class _SyncPool(letta_client.DefaultHttpxClient):
         super().__init__(limits=LIMITS, transport=SyncTransport(limits=LIMITS))
 
     def __del__(self) -> None:
-        if not self.is_closed:
-            with contextlib.suppress(Exception):
+        try:  # no module globals: at interpreter exit they may be gone already
+            if not self.is_closed:
                 self.close()
+        except Exception:  # a collected pool has no one to tell
+            pass
 
 
 _CLOSING: set[asyncio.Task[None]] = set()
@@ -148,9 +149,8 @@ _CLOSING: set[asyncio.Task[None]] = set()
 class _AsyncPool(letta_client.DefaultAsyncHttpxClient):
     """An async pool with `LIMITS`, closed when it is collected inside its event loop.
 
-    Its connections stay in the process that opened them (`langchain_letta.transports`).
-
-    Its connections belong to the loop it was built in (when built inside one): closing
+    Its connections stay in the process that opened them (`langchain_letta.transports`),
+    and belong to the loop it was built in (when built inside one): closing
     them from another loop fails. Collected after that loop was closed, the pool leaves
     its sockets to their transports, which close them as they are collected.
     """
@@ -165,14 +165,16 @@ class _AsyncPool(letta_client.DefaultAsyncHttpxClient):
             self.loop = None
 
     def __del__(self) -> None:
-        if self.is_closed:
-            return
-        with contextlib.suppress(Exception):
+        try:  # as `_SyncPool.__del__`; outside a running loop this raises and ends here
+            if self.is_closed:
+                return
             running = asyncio.get_running_loop()
             if self.loop is None or self.loop() is running:
                 closing = running.create_task(self.aclose())
                 _CLOSING.add(closing)  # held until done: the loop keeps tasks weakly
                 closing.add_done_callback(_CLOSING.discard)
+        except Exception:
+            pass
 
 
 def _derived(given: Any, kind: type[Any]) -> Any:
