@@ -16,6 +16,7 @@ from letta_client import Letta
 from letta_client.types import AgentState, CreateBlockParam
 
 from langchain_letta import LettaInputError
+from langchain_letta.clients import shared_clients
 from langchain_letta.connection import resolve_endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,16 +61,13 @@ def connect() -> tuple[str, str | None]:
 
 
 def letta_for(base_url: str, api_key: str | None) -> Letta:
-    """A letta-client for the scripts' own setup calls, on the server ChatLetta would use.
+    """The letta-client ``ChatLetta(base_url=..., api_key=...)`` uses, for the scripts' setup.
 
     Credentials inside ``base_url`` (``https://user:pass@host``, ``?api_key=...``) are
-    split off as ``langchain-letta`` splits them, so both clients reach the same server.
+    split off as ``langchain-letta`` splits them, and the connections are the package's.
     """
-    endpoint = resolve_endpoint(base_url, api_key)
-    key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
-    basic = endpoint.basic_auth
-    headers = {"Authorization": basic.get_secret_value()} if basic and not key else None
-    return Letta(base_url=endpoint.url, api_key=key, default_headers=headers)
+    letta, _ = shared_clients(resolve_endpoint(base_url, api_key), timeout=None, max_retries=2)
+    return letta
 
 
 def shown(base_url: str) -> str:

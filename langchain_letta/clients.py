@@ -161,7 +161,7 @@ class _AsyncPool(letta_client.DefaultAsyncHttpxClient):
             self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = weakref.ref(
                 asyncio.get_running_loop()
             )
-        except RuntimeError:  # built outside a loop: bound to the first it runs in
+        except RuntimeError:  # built outside a loop: closed in whichever loop collects it
             self.loop = None
 
     def __del__(self) -> None:
